@@ -1,0 +1,199 @@
+"""`percpu-explorer`: the model from the command line.
+
+Every subcommand builds a `KernelConfig` from the same options, asks the model
+for data and prints it as a table, CSV or JSON. A bad value exits with status 2
+and one line that names it and the valid choices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import pandas as pd
+
+from .config import DEFAULT_KERNEL, KASAN_MODES, KernelConfig
+from .layout import compute_layout, configs_table, layout_table, layout_to_dict
+from .units import fmt_addr, format_size
+
+PROG = "percpu-explorer"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise SystemExit(_fail(message))
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """The options that make a KernelConfig (shared by every subcommand)."""
+    g = parser.add_argument_group("kernel configuration")
+    g.add_argument("--page-size", default="4K", help="4K, 16K or 64K (default 4K)")
+    g.add_argument("--va-bits", type=int, default=48, help="CONFIG_ARM64_VA_BITS (default 48)")
+    g.add_argument("--vabits-actual", type=int, default=None,
+                   help="VA bits of the hardware for a 52-bit kernel (default: VA_BITS)")
+    g.add_argument("--kasan", default="none", help=f"one of {', '.join(KASAN_MODES)}")
+    g.add_argument("--kernel", default=DEFAULT_KERNEL,
+                   help=f"kernel version, e.g. 6.1, 6.8, 6.12.117 (default {DEFAULT_KERNEL})")
+    g.add_argument("--nr-cpus", type=int, default=512, help="CONFIG_NR_CPUS (default 512)")
+    g.add_argument("--local-percpu", action="store_true",
+                   help="apply RFC patch 02/11 (Global and Local Percpu areas)")
+    for name, kconfig in (("kvm", "CONFIG_KVM"), ("kpti", "CONFIG_UNMAP_KERNEL_AT_EL0"),
+                          ("ghes", "CONFIG_ACPI_APEI_GHES"), ("sdei", "CONFIG_ARM_SDE_INTERFACE"),
+                          ("relocatable", "CONFIG_RELOCATABLE")):
+        g.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=True,
+                       help=f"{kconfig} (fixmap slots; default on)")
+    g.add_argument("--btmap-extra-page", action=argparse.BooleanOptionalAction, default=None,
+                   help="NR_FIX_BTMAPS = SZ_256K/PAGE_SIZE + 1 (default: follows --kernel)")
+
+
+def config_from_args(args: argparse.Namespace) -> KernelConfig:
+    return KernelConfig(
+        page_size=args.page_size,
+        va_bits=args.va_bits,
+        vabits_actual=args.vabits_actual,
+        kasan=args.kasan,
+        kernel=args.kernel,
+        nr_cpus=args.nr_cpus,
+        local_percpu=args.local_percpu,
+        kvm=args.kvm,
+        kpti=args.kpti,
+        ghes=args.ghes,
+        sdei=args.sdei,
+        relocatable=args.relocatable,
+        btmap_extra_page=args.btmap_extra_page,
+    )
+
+
+def _add_format(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
+    parser.add_argument("--format", default=choices[0],
+                        help=f"output format: {', '.join(choices)} (default {choices[0]})")
+
+
+def _check_format(value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"format {value!r} is unknown; choose one of {', '.join(choices)}")
+
+
+# --- layout ----------------------------------------------------------------------------
+
+LAYOUT_FORMATS = ("table", "csv", "json")
+
+
+def cmd_layout(args: argparse.Namespace) -> str:
+    _check_format(args.format, LAYOUT_FORMATS)
+    layout = compute_layout(config_from_args(args))
+    if args.format == "json":
+        return json.dumps(layout_to_dict(layout), indent=2)
+    table = layout_table(layout)
+    if args.format == "csv":
+        out = table.assign(
+            start=table["start"].map(fmt_addr), end=table["end"].map(_fmt_end),
+            last=table["last"].map(fmt_addr),
+        )
+        return out.to_csv(index=False).rstrip("\n")
+    lines = [f"arm64 kernel {layout.config.kernel}, {layout.config.label()}"
+             + (", RFC local percpu (patch 02/11)" if layout.config.local_percpu else ""), ""]
+    lines.append(f"  {'Start':<20}{'End':<20}{'Size':>8}\t\tUse")
+    lines.append("  " + "-" * 71)
+    for row in table.itertuples():
+        lines.append(f"  {fmt_addr(row.start):<20}{fmt_addr(row.last):<20}"
+                     f"{row.size_text:>8}\t\t{row.use}")
+    lines += _findings("Problems", layout.problems) + _findings("Warnings", layout.warnings)
+    if not layout.problems:
+        lines += ["", "No problems: the layout is sane."]
+    return "\n".join(lines)
+
+
+def _fmt_end(end: int) -> str:
+    return "0x10000000000000000" if end == 1 << 64 else fmt_addr(end)
+
+
+def _findings(title: str, findings: Sequence[Any]) -> list[str]:
+    if not findings:
+        return []
+    return ["", f"{title}:"] + [f"  - [{f.code}] {f.message}" for f in findings]
+
+
+# --- configs ---------------------------------------------------------------------------
+
+def cmd_configs(args: argparse.Namespace) -> str:
+    _check_format(args.format, LAYOUT_FORMATS)
+    kasan = (args.kasan,) if args.kasan else KASAN_MODES
+    frame = configs_table(args.kernel, kasan=kasan)
+    if args.format == "json":
+        return frame.to_json(orient="records", indent=2)
+    if args.format == "csv":
+        return frame.to_csv(index=False).rstrip("\n")
+    lines = [f"Every valid configuration of kernel {frame['kernel'].iloc[0]}: "
+             "mainline vmalloc vs RFC patch 02/11", ""]
+    header = (f"{'config':<28}{'PGDIR':>7}{'2*PGDIR':>9}{'vmalloc':>10}"
+              f"{'patched':>10}{'lost':>9}  patched layout")
+    lines += [header, "-" * len(header)]
+    for row in frame.itertuples():
+        patched = "n/a" if row.PERCPU_SIZE is None or pd.isna(row.PERCPU_SIZE) else None
+        verdict = row.patched_problems if patched else (
+            "sane" if row.patched_sane else f"BROKEN ({row.patched_problems})")
+        lines.append(
+            f"{row.config:<28}{format_size(row.PGDIR_SIZE):>7}"
+            f"{patched or format_size(int(row.PERCPU_SIZE)):>9}"
+            f"{format_size(row.vmalloc_mainline):>10}"
+            f"{patched or _vm(row.vmalloc_patched, row.patched_problems):>10}"
+            f"{patched or _lost(row.vmalloc_lost):>9}  {verdict}")
+    return "\n".join(lines)
+
+
+def _vm(size: Any, problems: str) -> str:
+    return "negative" if "vmalloc-empty" in problems else format_size(int(size))
+
+
+def _lost(lost: Any) -> str:
+    return "-" if lost is None or pd.isna(lost) else format_size(int(lost))
+
+
+# --- entry point -----------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("layout", help="the kernel VA layout of one configuration")
+    add_config_options(p)
+    _add_format(p, LAYOUT_FORMATS)
+    p.set_defaults(func=cmd_layout)
+
+    p = sub.add_parser("configs", help="every valid configuration, mainline vs patched")
+    p.add_argument("--kernel", default=DEFAULT_KERNEL, help="kernel version (default 7.1)")
+    p.add_argument("--kasan", default=None, help="only this KASAN mode (default: all)")
+    _add_format(p, LAYOUT_FORMATS)
+    p.set_defaults(func=cmd_configs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], str] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        output = func(args)
+    except ValueError as exc:
+        return _fail(str(exc))
+    print(output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
