@@ -31,7 +31,9 @@ _VA_BITS_SINCE_6_9 = {4096: (39, 48, 52), 16384: (36, 47, 48, 52), 65536: (42, 4
 NR_CPUS_RANGE = (2, 4096)
 
 
-def va_bits_choices(page_size: int, kernel: str | KernelVersion = DEFAULT_KERNEL) -> tuple[int, ...]:
+def va_bits_choices(
+    page_size: int, kernel: str | KernelVersion = DEFAULT_KERNEL
+) -> tuple[int, ...]:
     """The CONFIG_ARM64_VA_BITS values arch/arm64/Kconfig offers for a page size."""
     version = parse_kernel_version(kernel)
     table = _VA_BITS_SINCE_6_9 if version.at_least(6, 9) else _VA_BITS_BEFORE_6_9
@@ -127,7 +129,9 @@ class KernelConfig:
                 f"kernel with {name} pages; choose one of {_choices(actual_choices)}"
             )
         if self.kasan not in KASAN_MODES:
-            raise ValueError(f"kasan {self.kasan!r} is unknown; choose one of {_choices(KASAN_MODES)}")
+            raise ValueError(
+                f"kasan {self.kasan!r} is unknown; choose one of {_choices(KASAN_MODES)}"
+            )
         # Before the v6.9 layout, arch/arm64/Kconfig selected HAVE_ARCH_KASAN
         # "if !(ARM64_16K_PAGES && ARM64_VA_BITS_48)".
         if self.kasan not in kasan_choices(self.page_size, self.va_bits, version):
@@ -137,7 +141,9 @@ class KernelConfig:
             )
         low, high = NR_CPUS_RANGE
         if not isinstance(self.nr_cpus, int) or not low <= self.nr_cpus <= high:
-            raise ValueError(f"nr_cpus {self.nr_cpus} is outside CONFIG_NR_CPUS's range {low}..{high}")
+            raise ValueError(
+                f"nr_cpus {self.nr_cpus} is outside CONFIG_NR_CPUS's range {low}..{high}"
+            )
         if self.local_percpu and not version.at_least(6, 9):
             raise ValueError(
                 f"local_percpu applies RFC patch 02/11, written for the v6.9+ layout "

@@ -19,7 +19,8 @@ MAX_FDT_SIZE = SZ_2M  # arch/arm64/include/asm/boot.h
 FIX_BTMAPS_SLOTS = 7  # arch/arm64/include/asm/fixmap.h
 
 # Releases that changed the slot list (first mainline release carrying each change).
-FDT_PAGE_GRANULAR_SINCE = (6, 4)  # FIX_FDT = FIX_FDT_END + DIV_ROUND_UP(MAX_FDT_SIZE, PAGE_SIZE) + 1
+# FIX_FDT = FIX_FDT_END + DIV_ROUND_UP(MAX_FDT_SIZE, PAGE_SIZE) + 1
+FDT_PAGE_GRANULAR_SINCE = (6, 4)
 # FIX_ENTRY_TRAMP_DATA became FIX_ENTRY_TRAMP_TEXT4, present only with CONFIG_RELOCATABLE.
 TRAMP_TEXT4_SINCE = (6, 0)
 FIX_P4D_SINCE = (6, 9)  # LPA2 adds a fifth page-table fixmap slot
@@ -34,7 +35,8 @@ BTMAP_EXTRA_PAGE_STABLE = {(6, 1): 189, (6, 6): 158, (6, 12): 111}
 
 FIXMAP_HISTORY: tuple[tuple[str, str], ...] = (
     ("6.0", "FIX_ENTRY_TRAMP_DATA replaced by FIX_ENTRY_TRAMP_TEXT4, only with CONFIG_RELOCATABLE"),
-    ("6.4", "FDT window sized DIV_ROUND_UP(MAX_FDT_SIZE, PAGE_SIZE) + 2 pages, was MAX_FDT_SIZE + 2M; "
+    ("6.4", "FDT window sized DIV_ROUND_UP(MAX_FDT_SIZE, PAGE_SIZE) + 2 pages, "
+            "was MAX_FDT_SIZE + 2M; "
             "FIXADDR_TOT_START defined"),
     ("6.9", "FIX_P4D added for five-level (LPA2) page tables"),
     ("6.16", "FIX_VNCR: one slot per CPU (CONFIG_NR_CPUS) when KVM is built in"),

@@ -20,6 +20,7 @@ explained in `problems`; nothing is clamped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import pandas as pd
@@ -408,7 +409,7 @@ def _check(
                     f"{fmt_addr(low.end)}), which the kernel places under it.",
                     (low.name, high.name),
                 ))
-    for low, high in zip(regions, regions[1:], strict=False):
+    for low, high in pairwise(regions):
         if high.start == low.end and (low.name, high.name) not in _ADJACENT_BY_DESIGN:
             warnings.append(Finding(
                 "no-guard",
