@@ -31,7 +31,7 @@ run: $(VENV)/.installed-lab
 
 test: $(VENV)/.installed-test
 	$(PY) -m ruff check pkg tests notebooks
-	$(PY) -m pytest --benchmark-min-rounds=3 --benchmark-max-time=0.05 --benchmark-warmup=off
+	$(PY) -m pytest --nbmake tests notebooks --benchmark-min-rounds=3 --benchmark-max-time=0.05 --benchmark-warmup=off
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check pkg tests notebooks

@@ -50,3 +50,15 @@ def test_model_modules_import_no_plotting_or_widgets():
             continue
         text = path.read_text()
         assert not re.search(r"^\s*(import|from)\s+(plotly|ipywidgets)", text, re.M), path.name
+
+
+def test_notebooks_are_paired_and_in_sync():
+    import jupytext
+
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks
+    for ipynb in notebooks:
+        script = ipynb.with_suffix(".py")
+        assert script.exists(), f"{ipynb.name} has no paired {script.name}"
+        cells = [(c.cell_type, c.source) for c in jupytext.read(ipynb).cells]
+        assert cells == [(c.cell_type, c.source) for c in jupytext.read(script).cells], ipynb.name

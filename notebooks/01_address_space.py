@@ -1,0 +1,43 @@
+# %% [markdown]
+# # The arm64 kernel address space, mainline and with the local percpu areas
+#
+# Where does each region of the arm64 kernel's virtual address space lie for a given
+# configuration, and what does RFC patch 02/11 ("arm64: mm: define percpu virtual space
+# area") change? Every number below comes from the kernel's own macros
+# (`asm/memory.h`, `pgtable.h`, `fixmap.h`), evaluated by `percpu_explorer.layout`.
+
+# %%
+from percpu_explorer import KernelConfig, compute_layout
+from percpu_explorer.layout import configs_table, layout_table
+
+cfg = KernelConfig(page_size="4K", va_bits=48)  # the series' base: v7.1, 4K pages, 48-bit VA
+mainline = compute_layout(cfg)
+layout_table(mainline)
+
+# %% [markdown]
+# With the patch, two areas of `2 * PGDIR_SIZE` each sit below vmemmap, and vmalloc ends
+# 8M below them. With 4K pages a PGD entry covers 512GB, so each area is 1TB.
+
+# %%
+patched = compute_layout(cfg.replace(local_percpu=True))
+layout_table(patched)
+
+# %% [markdown]
+# The same question for every configuration the kernel allows: how much vmalloc space the
+# two areas take, and where they do not fit at all.
+
+# %%
+table = configs_table("7.1", kasan=("none",))
+table[["config", "PGDIR_SIZE", "PERCPU_SIZE", "vmalloc_lost", "patched_sane", "patched_problems"]]
+
+# %% [markdown]
+# Where the layout breaks, the model says why, in the kernel's own numbers:
+
+# %%
+broken = compute_layout(KernelConfig(page_size="16K", va_bits=48, local_percpu=True))
+[problem.message for problem in broken.problems]
+
+# %%
+assert patched.symbols["PERCPU_SIZE"] == 1 << 40  # "It is 1TB with 4K page size"
+assert set(table.loc[~table["patched_sane"], "config"]) == {
+    "4K/52", "4K/52 (48-bit hw)", "16K/48", "16K/52", "16K/52 (47-bit hw)"}
