@@ -33,6 +33,7 @@ def test_layout_table_shows_problems_of_a_broken_patched_layout(capsys):
                          "--local-percpu")
     assert status == 0
     assert "Problems:" in out and "[vmalloc-empty]" in out and "[outside-ttbr1]" in out
+    assert any(line.split()[3:] == ["vmalloc", "<-", "problem"] for line in out.splitlines())
 
 
 def test_layout_json_shape_and_hex_strings(capsys):
@@ -50,10 +51,10 @@ def test_layout_csv(capsys):
     status, out, _ = run(capsys, "layout", "--kernel", "6.8", "--kasan", "generic",
                          "--format", "csv")
     rows = out.splitlines()
-    assert status == 0 and rows[0] == "start,end,last,size,size_text,use"
+    assert status == 0 and rows[0] == "start,end,last,size,size_text,use,problem"
     # memory.rst (v6.8): "ffff600000000000 ffff7fffffffffff 32TB [kasan shadow region]".
     assert any(r.startswith("0xffff600000000000,0xffff800000000000,0xffff7fffffffffff,")
-               and r.endswith("kasan shadow") for r in rows)
+               and r.endswith("kasan shadow,False") for r in rows)
 
 
 def test_configs_lists_every_configuration(capsys):

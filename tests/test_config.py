@@ -71,8 +71,10 @@ def test_units():
     # memory.rst writes sizes as "256TB", "2GB", "~4PB".
     assert format_size(1 << 48) == "256TB"
     assert format_size(2 << 30) == "2GB"
-    assert format_size((1 << 52) - (1 << 47)) == "~4PB"
+    # memory.rst rounds 2**52 - 2**47 bytes to "~4PB"; below 10 units we keep a decimal.
+    assert format_size((1 << 52) - (1 << 47)) == "~3.9PB"
     assert format_size(224 << 20) == "224MB"
+    assert format_size((2 << 40) + (511 << 30)) == "~2.5TB"
     assert parse_size("16K") == 16384 and parse_size("64KB") == 65536
     assert parse_addr("0xffff_8000_0000_0000") == 0xFFFF800000000000
     with pytest.raises(ValueError, match="does not fit in 64 bits"):

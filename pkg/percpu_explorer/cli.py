@@ -106,8 +106,9 @@ def cmd_layout(args: argparse.Namespace) -> str:
     lines.append(f"  {'Start':<20}{'End':<20}{'Size':>8}\t\tUse")
     lines.append("  " + "-" * 71)
     for row in table.itertuples():
+        mark = "   <- problem" if row.problem else ""
         lines.append(f"  {fmt_addr(row.start):<20}{fmt_addr(row.last):<20}"
-                     f"{row.size_text:>8}\t\t{row.use}")
+                     f"{row.size_text:>8}\t\t{row.use}{mark}")
     lines += _findings("Problems", layout.problems) + _findings("Warnings", layout.warnings)
     if not layout.problems:
         lines += ["", "No problems: the layout is sane."]

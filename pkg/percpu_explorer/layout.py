@@ -480,24 +480,28 @@ def layout_table(layout: Layout, *, guards: bool = True) -> pd.DataFrame:
     """The layout as memory.rst tabulates it: one row per region, lowest first, with
     `[guard region]` rows for unused gaps. `end` is exclusive; `last` is end - 1,
     the inclusive End column of memory.rst. A broken layout keeps the kernel's
-    region order (and its negative sizes) so the damage stays visible."""
+    region order (and its wrapped sizes) so the damage stays visible; `problem`
+    marks the regions a problem names."""
+    flagged = {name for finding in layout.problems for name in finding.regions}
     rows: list[dict[str, Any]] = []
     previous_end: int | None = None
     for region in layout.regions:
         if guards and previous_end is not None and region.start > previous_end:
             rows.append(_row("[guard region]", previous_end, region.start))
-        rows.append(_row(region.name, region.start, region.end))
+        rows.append(_row(region.name, region.start, region.end, region.name in flagged))
         previous_end = region.end if not region.negative else previous_end
     if guards and previous_end is not None and previous_end != 0:
         rows.append(_row("[guard region]", previous_end, 1 << 64))
-    return pd.DataFrame(rows, columns=["start", "end", "last", "size", "size_text", "use"])
+    return pd.DataFrame(
+        rows, columns=["start", "end", "last", "size", "size_text", "use", "problem"]
+    )
 
 
-def _row(use: str, start: int, end: int) -> dict[str, Any]:
+def _row(use: str, start: int, end: int, problem: bool = False) -> dict[str, Any]:
     # The top guard ends at 2**64, one past the last address, so it is not wrapped.
     size = end - start if end == 1 << 64 else u64(end - start)
     return {"start": start, "end": end, "last": u64(end - 1), "size": size,
-            "size_text": format_size(size), "use": use}
+            "size_text": format_size(size), "use": use, "problem": problem}
 
 
 def vmalloc_cost(cfg: KernelConfig) -> dict[str, Any]:

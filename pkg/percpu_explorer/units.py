@@ -64,7 +64,7 @@ def format_size(nbytes: int) -> str:
     """Size in the style of memory.rst: `2GB`, `124TB`, `~4PB` when not exact.
 
     The largest unit not above the size is used; a leading `~` marks a rounded
-    value, as memory.rst writes "~4PB".
+    value, as memory.rst writes "~4PB" (one decimal below 10 units: `~2.5TB`).
     """
     if nbytes < 0:
         return "-" + format_size(-nbytes)
@@ -73,7 +73,9 @@ def format_size(nbytes: int) -> str:
             whole, rest = divmod(nbytes, 1 << shift)
             if rest == 0:
                 return f"{whole}{unit}"
-            return f"~{round(nbytes / (1 << shift))}{unit}"
+            value = nbytes / (1 << shift)
+            text = f"{value:.1f}".removesuffix(".0") if value < 10 else f"{round(value)}"
+            return f"~{text}{unit}"
     return f"{nbytes}B"
 
 
