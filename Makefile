@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8888
+# JupyterLab refuses to start as root unless told; containers and CI machines often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: run test lint bench clean venv
 
@@ -27,7 +29,7 @@ $(VENV)/.installed-test: pyproject.toml | $(PY)
 venv: $(VENV)/.installed-lab
 
 run: $(VENV)/.installed-lab
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --port=$(PORT)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --port=$(PORT) $(ROOT_FLAG)
 
 test: $(VENV)/.installed-test
 	$(PY) -m ruff check pkg tests notebooks
