@@ -45,8 +45,10 @@ from .units import (
 
 PCI_IO_SIZE = SZ_16M  # asm/memory.h
 
-# Kconfig KASAN_SHADOW_OFFSET defaults (arch/arm64/Kconfig), keyed by VA_BITS;
-# 52-bit kernels use the 48-bit offset, or the 47-bit one with 16K pages (v6.9+).
+# Kconfig KASAN_SHADOW_OFFSET defaults (arch/arm64/Kconfig, v6.1 and v6.12), keyed by
+# VA_BITS; 52-bit kernels use the 48-bit offset, or the 47-bit one with 16K pages (v6.9+).
+# Assumed unchanged up to 7.1: a posted series moving SW_TAGS to an arithmetic shift
+# (offsets 0xffff8... instead of 0xefff8...) is not modelled.
 _KASAN_SHADOW_OFFSET = {
     "generic": {48: 0xDFFF800000000000, 47: 0xDFFFC00000000000, 42: 0xDFFFFE0000000000,
                 39: 0xDFFFFFC000000000, 36: 0xDFFFFFF800000000},
