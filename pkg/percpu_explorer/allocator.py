@@ -1,0 +1,1539 @@
+"""The percpu allocator of mm/percpu.c and mm/percpu-vm.c, decision for decision.
+
+Units and chunks. The first chunk is set up at boot by `pcpu_build_alloc_info()`
+and `pcpu_embed_first_chunk()`: every possible CPU gets a unit of `unit_size`
+bytes, units are grouped by NUMA node, and the chunk is split into the static
+area (the kernel's DEFINE_PER_CPU variables), the reserved chunk (module
+percpu) and the dynamic part. Later chunks are vmalloc areas placed by
+`pcpu_get_vm_areas()`: one area per group, congruent to the first chunk's groups.
+
+Allocation. Each chunk has an allocation bitmap at PCPU_MIN_ALLOC_SIZE (4 byte)
+granularity, a boundary bitmap, and per-page block metadata with hints
+(contig, scan, left/right free, first free). `pcpu_alloc()` walks the chunk
+lists from the request's slot upwards, asks each chunk for a fit through its
+hints, creates a chunk when none fits, and populates the pages it touches.
+
+What the model simplifies (said once here):
+- The balance work runs synchronously (`balance="immediate"`) right after the
+  call that scheduled it, or when you call `balance()` (`balance="manual"`);
+  the kernel runs it from a workqueue soon after, and not at all before
+  `percpu_enable_async()` (a subsys_initcall).
+- Physical pages come from a simple counter; the first chunk of mainline sits in
+  the linear map at `first_chunk_base` (memblock decides it on a real machine:
+  take it from a capture).
+- With the RFC patch (series 03-09/11, not public): the first chunk sits at the
+  bottom of the Global Percpu area, dynamic chunks are placed in that area by
+  the same congruent top-down search as pcpu_get_vm_areas() (or bottom-up,
+  `chunk_direction`), and each chunk is mirrored at the same offset in the Local
+  Percpu area, where every CPU maps its own unit's pages:
+  local address = LOCAL_PERCPU_START + (address - PERCPU_START) for unit 0's copy.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NoReturn, Protocol
+
+import pandas as pd
+
+from .config import KernelConfig
+from .layout import Layout, compute_layout
+from .units import fmt_addr, u64
+
+PCPU_MIN_ALLOC_SHIFT = 2
+PCPU_MIN_ALLOC_SIZE = 1 << PCPU_MIN_ALLOC_SHIFT  # include/linux/percpu.h
+PCPU_SLOT_BASE_SHIFT = 5  # mm/percpu.c
+PCPU_SLOT_FAIL_THRESHOLD = 3
+PCPU_EMPTY_POP_PAGES_LOW = 2
+PCPU_EMPTY_POP_PAGES_HIGH = 4
+LOCAL_DISTANCE = 10  # include/linux/numa.h
+
+
+class PercpuError(ValueError):
+    """A request the kernel would refuse (it WARNs and returns NULL) or a bad free."""
+
+
+class AreaExhausted(PercpuError):
+    """No room left for a new chunk: pcpu_get_vm_areas() found no congruent space."""
+
+
+# --- build-time sizes (include/linux/percpu.h) ------------------------------------------
+
+@dataclass(frozen=True)
+class PercpuBuild:
+    """Kconfig options that size the first chunk.
+
+    modules: CONFIG_MODULES (PERCPU_MODULE_RESERVE 8K, 0 without modules).
+    mem_alloc_profiling: CONFIG_MEM_ALLOC_PROFILING makes the reserve 64K (8 << 13).
+    random_kmalloc_caches: CONFIG_RANDOM_KMALLOC_CACHES sets PERCPU_DYNAMIC_SIZE_SHIFT
+        to 12 (13 with LOCKDEP and pages above 4K), else 10.
+    lockdep: CONFIG_LOCKDEP (only matters with random_kmalloc_caches).
+    """
+
+    modules: bool = True
+    mem_alloc_profiling: bool = False
+    random_kmalloc_caches: bool = False
+    lockdep: bool = False
+
+    def module_reserve(self) -> int:
+        """PERCPU_MODULE_RESERVE."""
+        if not self.modules:
+            return 0
+        return 8 << 13 if self.mem_alloc_profiling else 8 << 10
+
+    def dynamic_size_shift(self, page_size: int) -> int:
+        """PERCPU_DYNAMIC_SIZE_SHIFT."""
+        if self.random_kmalloc_caches:
+            return 13 if self.lockdep and page_size != 4096 else 12
+        return 10
+
+    def dynamic_reserve(self, page_size: int) -> int:
+        """PERCPU_DYNAMIC_RESERVE (64-bit): 28 << PERCPU_DYNAMIC_SIZE_SHIFT."""
+        return 28 << self.dynamic_size_shift(page_size)
+
+    def dynamic_early_size(self, page_size: int) -> int:
+        """PERCPU_DYNAMIC_EARLY_SIZE: 20 << PERCPU_DYNAMIC_SIZE_SHIFT."""
+        return 20 << self.dynamic_size_shift(page_size)
+
+
+def pfn_align(size: int, page_size: int) -> int:
+    return -(-size // page_size) * page_size
+
+
+def pcpu_min_unit_size(page_size: int) -> int:
+    """PCPU_MIN_UNIT_SIZE = PFN_ALIGN(32 << 10): also the largest allocation."""
+    return pfn_align(32 << 10, page_size)
+
+
+# --- first chunk: pcpu_build_alloc_info() ---------------------------------------------
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """struct pcpu_group_info: the units of one group and the CPU of each (None: unused)."""
+
+    base_offset: int
+    cpu_map: tuple[int | None, ...]
+
+    @property
+    def nr_units(self) -> int:
+        return len(self.cpu_map)
+
+
+@dataclass(frozen=True)
+class AllocInfo:
+    """struct pcpu_alloc_info as pcpu_build_alloc_info() fills it."""
+
+    static_size: int
+    reserved_size: int
+    dyn_size: int
+    unit_size: int
+    atom_size: int
+    alloc_size: int
+    groups: tuple[GroupInfo, ...]
+    page_size: int
+    nr_possible_cpus: int
+
+    @property
+    def size_sum(self) -> int:
+        return self.static_size + self.reserved_size + self.dyn_size
+
+    @property
+    def nr_units(self) -> int:
+        return sum(g.nr_units for g in self.groups)
+
+    @property
+    def upa(self) -> int:
+        """Units per allocation."""
+        return self.alloc_size // self.unit_size
+
+
+def build_alloc_info(
+    static_size: int,
+    *,
+    nr_cpus: int,
+    page_size: int = 4096,
+    reserved_size: int | None = None,
+    dyn_size: int | None = None,
+    atom_size: int | None = None,
+    cpu_to_node: Sequence[int] | None = None,
+    build: PercpuBuild = PercpuBuild(),
+) -> AllocInfo:
+    """pcpu_build_alloc_info() for arm64's pcpu_embed_first_chunk() call.
+
+    arm64 (drivers/base/arch_numa.c) passes PERCPU_MODULE_RESERVE, PERCPU_DYNAMIC_RESERVE,
+    atom PAGE_SIZE and a distance function that is LOCAL_DISTANCE within a node, so CPUs
+    are grouped by node. size_sum = PFN_ALIGN(static + reserved + max(dyn, EARLY_SIZE));
+    the unit is the smallest page multiple of at least max(size_sum, PCPU_MIN_UNIT_SIZE)
+    dividing an atom-aligned allocation, preferring fewer allocations while no more than
+    a third of the units are wasted.
+    """
+    if static_size <= 0:
+        raise PercpuError(f"static_size {static_size} must be positive (the kernel's "
+                          "__per_cpu_end - __per_cpu_start)")
+    if nr_cpus < 1:
+        raise PercpuError(f"nr_cpus {nr_cpus} must be at least 1")
+    reserved = build.module_reserve() if reserved_size is None else reserved_size
+    dyn = build.dynamic_reserve(page_size) if dyn_size is None else dyn_size
+    atom = page_size if atom_size is None else atom_size
+    if atom % page_size or atom & (atom - 1):
+        raise PercpuError(f"atom_size {atom} must be a power-of-two multiple of {page_size}")
+    nodes = list(cpu_to_node) if cpu_to_node is not None else [0] * nr_cpus
+    if len(nodes) != nr_cpus:
+        raise PercpuError(f"cpu_to_node has {len(nodes)} entries for {nr_cpus} CPUs")
+
+    size_sum = pfn_align(static_size + reserved + max(dyn, build.dynamic_early_size(page_size)),
+                         page_size)
+    dyn = size_sum - static_size - reserved
+    min_unit_size = max(size_sum, pcpu_min_unit_size(page_size))
+    alloc_size = -(-min_unit_size // atom) * atom
+    upa = alloc_size // min_unit_size
+    while alloc_size % upa or (alloc_size // upa) % page_size:
+        upa -= 1
+    max_upa = upa
+
+    # group CPUs whose distance is LOCAL_DISTANCE both ways: same node
+    group_of: dict[int, int] = {}
+    group_cnt: list[int] = []
+    for cpu in range(nr_cpus):
+        if cpu in group_of:
+            continue
+        group = len(group_cnt)
+        group_cnt.append(0)
+        for tcpu in range(cpu, nr_cpus):
+            if tcpu not in group_of and nodes[tcpu] == nodes[cpu]:
+                group_of[tcpu] = group
+                group_cnt[group] += 1
+
+    last_allocs, best_upa = None, 0
+    for upa in range(max_upa, 0, -1):
+        if alloc_size % upa or (alloc_size // upa) % page_size:
+            continue
+        allocs = wasted = 0
+        for count in group_cnt:
+            this_allocs = -(-count // upa)
+            allocs += this_allocs
+            wasted += this_allocs * upa - count
+        if wasted > nr_cpus // 3:
+            continue
+        if last_allocs is not None and allocs > last_allocs:
+            break
+        last_allocs, best_upa = allocs, upa
+    upa = best_upa
+    unit_size = alloc_size // upa
+
+    groups = []
+    unit = 0
+    for group, count in enumerate(group_cnt):
+        cpus: list[int | None] = [c for c in range(nr_cpus) if group_of[c] == group]
+        cpus += [None] * (-(-count // upa) * upa - count)
+        groups.append(GroupInfo(base_offset=unit * unit_size, cpu_map=tuple(cpus)))
+        unit += len(cpus)
+    return AllocInfo(static_size, reserved, dyn, unit_size, atom, alloc_size, tuple(groups),
+                     page_size, nr_cpus)
+
+
+def boot_lines(ai: AllocInfo) -> list[str]:
+    """The kernel log lines of the first chunk: pcpu_embed_first_chunk()'s pr_info and
+    pcpu_dump_alloc_info()'s `pcpu-alloc:` lines (which keep pr_cont's trailing space)."""
+    lines = [f"percpu: Embedded {ai.size_sum // ai.page_size} pages/cpu s{ai.static_size} "
+             f"r{ai.reserved_size} d{ai.dyn_size} u{ai.unit_size}"]
+    group_width = len(str(len(ai.groups)))
+    cpu_width = len(str(ai.nr_possible_cpus))
+    empty = "-" * min(cpu_width, 8)
+    upa = ai.alloc_size // ai.unit_size
+    width = upa * (cpu_width + 1) + group_width + 3
+    apl = 1 << (max(60 // width, 1).bit_length() - 1)  # rounddown_pow_of_two
+    text = (f"pcpu-alloc: s{ai.static_size} r{ai.reserved_size} d{ai.dyn_size} "
+            f"u{ai.unit_size} alloc={ai.alloc_size // ai.atom_size}*{ai.atom_size}")
+    alloc = 0
+    for group, gi in enumerate(ai.groups):
+        for start in range(0, gi.nr_units, upa):
+            if alloc % apl == 0:
+                text += "\npcpu-alloc: "
+            text += f"[{group:0{group_width}d}] "
+            for cpu in gi.cpu_map[start:start + upa]:
+                text += f"{cpu:0{cpu_width}d} " if cpu is not None else f"{empty} "
+            alloc += 1
+    lines += text.split("\n")
+    return lines
+
+
+# --- bitmaps as Python ints --------------------------------------------------------------
+
+def _mask(nbits: int) -> int:
+    return (1 << nbits) - 1
+
+
+def find_next_bit(bits: int, size: int, start: int) -> int:
+    """find_next_bit(): the first set bit at or after start, or size."""
+    if start >= size:
+        return size
+    rest = (bits & _mask(size)) >> start
+    if not rest:
+        return size
+    return start + (rest & -rest).bit_length() - 1
+
+
+def find_next_zero_bit(bits: int, size: int, start: int) -> int:
+    """find_next_zero_bit(): the first clear bit at or after start, or size."""
+    if start >= size:
+        return size
+    rest = (~bits & _mask(size)) >> start
+    if not rest:
+        return size
+    return start + (rest & -rest).bit_length() - 1
+
+
+def find_last_bit(bits: int, size: int) -> int:
+    """find_last_bit(): the last set bit below size, or size when there is none."""
+    below = bits & _mask(size)
+    return below.bit_length() - 1 if below else size
+
+
+def _ffs(value: int) -> int:
+    return (value & -value).bit_length() - 1
+
+
+def clear_ranges(bits: int, size: int, start: int = 0) -> Iterator[tuple[int, int]]:
+    """for_each_clear_bitrange_from(): [start, end) runs of clear bits."""
+    while True:
+        start = find_next_zero_bit(bits, size, start)
+        if start >= size:
+            return
+        end = find_next_bit(bits, size, start + 1)
+        yield start, end
+        start = end + 1
+
+
+def set_ranges(bits: int, size: int) -> Iterator[tuple[int, int]]:
+    """for_each_set_bitrange(): [start, end) runs of set bits."""
+    start = 0
+    while True:
+        start = find_next_bit(bits, size, start)
+        if start >= size:
+            return
+        end = find_next_zero_bit(bits, size, start + 1)
+        yield start, end
+        start = end + 1
+
+
+# --- chunks ------------------------------------------------------------------------------
+
+class BlockMD:
+    """struct pcpu_block_md: hints of one page-sized block (or of the whole chunk)."""
+
+    __slots__ = ("contig_hint", "contig_hint_start", "first_free", "left_free", "nr_bits",
+                 "right_free", "scan_hint", "scan_hint_start")
+
+    def __init__(self, nr_bits: int) -> None:
+        # pcpu_init_md_block()
+        self.scan_hint = 0
+        self.scan_hint_start = 0
+        self.contig_hint = nr_bits
+        self.contig_hint_start = 0
+        self.left_free = nr_bits
+        self.right_free = nr_bits
+        self.first_free = 0
+        self.nr_bits = nr_bits
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return (self.scan_hint, self.scan_hint_start, self.contig_hint, self.contig_hint_start,
+                self.left_free, self.right_free, self.first_free)
+
+
+@dataclass(eq=False)
+class Chunk:
+    """struct pcpu_chunk (the parts the allocator's decisions depend on)."""
+
+    id: int
+    kind: str  # "first", "reserved" or "dynamic"
+    base_addr: int
+    nr_pages: int
+    block_bits: int
+    start_offset: int = 0
+    end_offset: int = 0
+    alloc_map: int = 0
+    bound_map: int = 0
+    populated: int = 0
+    nr_populated: int = 0
+    nr_empty_pop_pages: int = 0
+    free_bytes: int = 0
+    immutable: bool = False
+    isolated: bool = False
+    md_blocks: list[BlockMD] = field(default_factory=list)
+    chunk_md: BlockMD = field(default_factory=lambda: BlockMD(0))
+    allocs: dict[int, int] = field(default_factory=dict)  # byte offset -> size (stats)
+    max_alloc_size: int = 0
+
+    @property
+    def map_bits(self) -> int:
+        """pcpu_chunk_map_bits()."""
+        return self.nr_pages * self.block_bits
+
+    @property
+    def nr_blocks(self) -> int:
+        return self.nr_pages
+
+    def __repr__(self) -> str:
+        return (f"Chunk(id={self.id}, {self.kind}, base={fmt_addr(self.base_addr)}, "
+                f"free={self.free_bytes}, populated={self.nr_populated}/{self.nr_pages})")
+
+    def block_map(self, index: int) -> int:
+        """pcpu_index_alloc_map(): the allocation bits of one block."""
+        return (self.alloc_map >> (index * self.block_bits)) & _mask(self.block_bits)
+
+
+class PageMapper(Protocol):
+    """Where populated pages get mapped (a page-table model, or a recorder)."""
+
+    def map_pages(self, va: int, pa: int, size: int, cpu: int | None) -> None: ...
+
+    def unmap_pages(self, va: int, size: int, cpu: int | None) -> None: ...
+
+
+# --- chunk placement: pcpu_get_vm_areas() -------------------------------------------------
+
+class VmSpace:
+    """Free ranges of a VA area and the congruent search of pcpu_get_vm_areas().
+
+    The search starts at the top of the area (VMALLOC_END aligned down) and moves down
+    until every group's area [base + offset, base + offset + size) lies in free space;
+    `direction="bottom-up"` searches from the bottom instead (an alternative placement
+    for the RFC's percpu area, whose real policy is not public).
+    """
+
+    def __init__(self, start: int, end: int, *, direction: str = "top-down",
+                 busy: Iterable[tuple[int, int]] = ()) -> None:
+        if direction not in ("top-down", "bottom-up"):
+            raise ValueError(f"direction {direction!r} is unknown; choose top-down or bottom-up")
+        self.start, self.end, self.direction = start, end, direction
+        self.used: list[tuple[int, int]] = sorted(busy)
+
+    def free_ranges(self) -> list[tuple[int, int]]:
+        out, cursor = [], self.start
+        for s, e in sorted(self.used):
+            if s > cursor:
+                out.append((cursor, min(s, self.end)))
+            cursor = max(cursor, e)
+        if cursor < self.end:
+            out.append((cursor, self.end))
+        return [(s, e) for s, e in out if s < e]
+
+    def get_vm_areas(self, offsets: Sequence[int], sizes: Sequence[int], align: int) -> int:
+        """Reserve congruent areas; returns base (the address of offset 0)."""
+        last = max(range(len(offsets)), key=lambda i: offsets[i])
+        last_end = offsets[last] + sizes[last]
+        lo = -(-self.start // align) * align
+        hi = self.end & ~(align - 1)
+        if hi - lo < last_end:
+            raise AreaExhausted(self._exhausted(last_end))
+        free = self.free_ranges()
+        candidates = self._bases(free, offsets, sizes, align, lo, hi)
+        for base in candidates:
+            if all(self._is_free(free, base + o, s) for o, s in zip(offsets, sizes, strict=True)):
+                for o, s in zip(offsets, sizes, strict=True):
+                    self.used.append((base + o, base + o + s))
+                self.used.sort()
+                return base
+        raise AreaExhausted(self._exhausted(last_end))
+
+    def _bases(self, free: list[tuple[int, int]], offsets: Sequence[int],
+               sizes: Sequence[int], align: int, lo: int, hi: int) -> Iterator[int]:
+        # Every base that puts some group's end at the (aligned) end of a free range, or
+        # some group's start at the start of one: the extremes the kernel's walk reaches.
+        bases = set()
+        for s, e in free:
+            for o, size in zip(offsets, sizes, strict=True):
+                top = (min(e, hi) & ~(align - 1)) - (o + size)
+                bottom = -(-max(s, lo) // align) * align - o
+                bases.update((top, bottom))
+        last_end = max(o + s for o, s in zip(offsets, sizes, strict=True))
+        ok = [b for b in bases if b % align == 0 and b + min(offsets) >= lo and b + last_end <= hi]
+        return iter(sorted(ok, reverse=self.direction == "top-down"))
+
+    @staticmethod
+    def _is_free(free: list[tuple[int, int]], start: int, size: int) -> bool:
+        return any(s <= start and start + size <= e for s, e in free)
+
+    def release(self, start: int, end: int) -> None:
+        self.used.remove((start, end))
+
+    def _exhausted(self, need: int) -> str:
+        return (f"no room for a new chunk: the groups need {need:#x} bytes of congruent space "
+                f"in [{fmt_addr(self.start)}, {fmt_addr(self.end)}), which is full")
+
+
+# --- the allocator -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Allocation:
+    """What pcpu_alloc() returned and where: the percpu pointer, chunk and offset."""
+
+    ptr: int
+    chunk_id: int
+    chunk_base: int
+    off: int
+    size: int
+    align: int
+    reserved: bool
+    atomic: bool
+
+
+@dataclass(frozen=True)
+class Event:
+    """One allocator decision, shaped like the kernel's percpu trace events."""
+
+    seq: int
+    kind: str  # alloc, free, create_chunk, destroy_chunk, populate, depopulate, fail
+    chunk_id: int | None = None
+    base_addr: int | None = None
+    off: int | None = None
+    ptr: int | None = None
+    size: int | None = None
+    align: int | None = None
+    reserved: bool | None = None
+    atomic: bool | None = None
+    pages: tuple[int, int] | None = None
+    detail: str = ""
+
+
+class PercpuAllocator:
+    """The state of the percpu allocator after pcpu_setup_first_chunk().
+
+    `alloc(size, align, reserved=False, atomic=False)` models pcpu_alloc(),
+    `free(ptr)` free_percpu(), `balance()` pcpu_balance_workfn(). Every decision is
+    recorded in `events` like the kernel's percpu trace events.
+    """
+
+    def __init__(
+        self,
+        ai: AllocInfo,
+        *,
+        cfg: KernelConfig | None = None,
+        first_chunk_base: int | None = None,
+        group_bases: Sequence[int] | None = None,
+        per_cpu_start: int | None = None,
+        chunk_direction: str = "top-down",
+        balance: str = "immediate",
+        mapper: PageMapper | None = None,
+        vm_busy: Iterable[tuple[int, int]] = (),
+    ) -> None:
+        if balance not in ("immediate", "manual"):
+            raise ValueError(f"balance {balance!r} is unknown; choose immediate or manual")
+        self.cfg = cfg if cfg is not None else KernelConfig(page_size=ai.page_size)
+        if self.cfg.page_size != ai.page_size:
+            raise ValueError(f"AllocInfo page size {ai.page_size} differs from the config's "
+                             f"{self.cfg.page_size}")
+        self.layout: Layout = compute_layout(self.cfg)
+        if not self.layout.sane:
+            raise ValueError(f"the layout of {self.cfg.label()} is broken: "
+                             + self.layout.problems[0].message)
+        self.ai = ai
+        self.page_size = ai.page_size
+        self.page_shift = ai.page_size.bit_length() - 1
+        self.block_bits = ai.page_size >> PCPU_MIN_ALLOC_SHIFT
+        self.unit_size = ai.unit_size
+        self.unit_pages = ai.unit_size // ai.page_size
+        self.mapper = mapper
+        self.balance_mode = balance
+        self.events: list[Event] = []
+        self._seq = itertools.count()
+        self._chunk_ids = itertools.count()
+        self._next_pfn = 0x40000  # physical pages for populated chunks (a simple counter)
+        self.local = self.cfg.local_percpu
+        sym = self.layout.symbols
+
+        # group and unit offsets (pcpu_setup_first_chunk)
+        unit_bytes = [g.nr_units * ai.unit_size for g in ai.groups]
+        if group_bases is None:
+            if self.local:
+                start = sym["PERCPU_START"]
+            elif first_chunk_base is not None:
+                start = first_chunk_base
+            else:
+                # memblock places it near the top of RAM: assume 4G of RAM at PAGE_OFFSET.
+                start = sym["_PAGE_OFFSET(vabits_actual)"] + (4 << 30) - sum(unit_bytes)
+                start &= ~(ai.atom_size - 1)
+            group_bases = [start + g.base_offset for g in ai.groups]
+        if len(group_bases) != len(ai.groups):
+            raise ValueError(f"{len(group_bases)} group bases for {len(ai.groups)} groups")
+        self.base_addr = min(group_bases)  # pcpu_base_addr
+        self.group_offsets = [b - self.base_addr for b in group_bases]
+        self.group_sizes = unit_bytes
+        self.unit_offsets: dict[int, int] = {}
+        self.unit_of_cpu: dict[int, int] = {}
+        unit = 0
+        for gi, goff in zip(ai.groups, self.group_offsets, strict=True):
+            for i, cpu in enumerate(gi.cpu_map):
+                if cpu is not None:
+                    self.unit_of_cpu[cpu] = unit + i
+                    self.unit_offsets[cpu] = goff + i * ai.unit_size
+            unit += gi.nr_units
+        self.nr_units = unit
+        # __per_cpu_start: the kernel image's .data..percpu; assume it starts 32M into it.
+        self.per_cpu_start = (per_cpu_start if per_cpu_start is not None
+                              else sym["KIMAGE_VADDR"] + (32 << 20))
+
+        # chunk placement space
+        if self.local:
+            self.vm = VmSpace(sym["PERCPU_START"], sym["PERCPU_END"], direction=chunk_direction,
+                              busy=[(b, b + s) for b, s in zip(group_bases, unit_bytes,
+                                                                strict=True)])
+        else:
+            self.vm = VmSpace(sym["VMALLOC_START"], sym["VMALLOC_END"],
+                              direction=chunk_direction, busy=vm_busy)
+
+        # slots (pcpu_setup_first_chunk)
+        self.sidelined_slot = self._raw_slot(self.unit_size) + 1
+        self.free_slot = self.sidelined_slot + 1
+        self.to_depopulate_slot = self.free_slot + 1
+        self.nr_slots = self.to_depopulate_slot + 1
+        self.slots: list[list[Chunk]] = [[] for _ in range(self.nr_slots)]
+        self.chunks: list[Chunk] = []
+        self.nr_empty_pop_pages = 0
+        self.nr_populated = 0
+        self.atomic_alloc_failed = False
+        self.balance_pending = False
+        self.live: dict[int, Allocation] = {}
+        # pcpu_stats (mm/percpu-internal.h); min_alloc_size starts at unit_size
+        self.stats_counters = {"nr_alloc": 0, "nr_dealloc": 0, "nr_cur_alloc": 0,
+                               "nr_max_alloc": 0, "nr_chunks": 0, "nr_max_chunks": 0,
+                               "min_alloc_size": ai.unit_size, "max_alloc_size": 0}
+
+        static = -(-ai.static_size // PCPU_MIN_ALLOC_SIZE) * PCPU_MIN_ALLOC_SIZE
+        dyn = ai.dyn_size - (static - ai.static_size)
+        self.reserved_chunk: Chunk | None = None
+        if ai.reserved_size:
+            self.reserved_chunk = self._alloc_first_chunk(self.base_addr + static,
+                                                          ai.reserved_size, "reserved")
+        self.first_chunk = self._alloc_first_chunk(self.base_addr + static + ai.reserved_size,
+                                                   dyn, "first")
+        self.nr_empty_pop_pages = self.first_chunk.nr_empty_pop_pages
+        self._relocate(self.first_chunk, -1)
+        self.nr_populated += ai.size_sum // self.page_size
+        self._count_chunk(+1)
+        self._event("create_chunk", self.first_chunk, detail="first chunk")
+        if self.local:
+            self._map_first_chunk()
+
+    # -- addresses -------------------------------------------------------------------------
+
+    def addr_to_ptr(self, addr: int) -> int:
+        """__addr_to_pcpu_ptr(): addr - pcpu_base_addr + __per_cpu_start."""
+        return u64(addr - self.base_addr + self.per_cpu_start)
+
+    def ptr_to_addr(self, ptr: int) -> int:
+        """__pcpu_ptr_to_addr()."""
+        return u64(ptr + self.base_addr - self.per_cpu_start)
+
+    def per_cpu_offset(self, cpu: int) -> int:
+        """__per_cpu_offset[cpu] = pcpu_base_addr - __per_cpu_start + pcpu_unit_offsets[cpu]."""
+        self._check_cpu(cpu)
+        return u64(self.base_addr - self.per_cpu_start + self.unit_offsets[cpu])
+
+    def per_cpu_ptr(self, ptr: int, cpu: int) -> int:
+        """per_cpu_ptr(ptr, cpu) = ptr + __per_cpu_offset[cpu]: CPU cpu's copy."""
+        return u64(ptr + self.per_cpu_offset(cpu))
+
+    @property
+    def per_cpu_local_off(self) -> int:
+        """__per_cpu_local_off (patch 07/11, assumed): ptr + it is the local address."""
+        if not self.local:
+            raise ValueError("__per_cpu_local_off exists only with local_percpu=True")
+        sym = self.layout.symbols
+        return u64(sym["LOCAL_PERCPU_START"] - sym["PERCPU_START"] + self.base_addr
+                   - self.per_cpu_start)
+
+    def local_ptr(self, ptr: int) -> int:
+        """The local address of ptr: the same on every CPU, mapped to that CPU's copy."""
+        return u64(ptr + self.per_cpu_local_off)
+
+    def offset_from_base(self, ptr: int) -> int:
+        """The allocator's offset: address - pcpu_base_addr (what patch 02/11 calls
+        "offset from percpu base address", which "could be quite big")."""
+        return self.ptr_to_addr(ptr) - self.base_addr
+
+    def _check_cpu(self, cpu: int) -> None:
+        if cpu not in self.unit_offsets:
+            raise ValueError(f"cpu {cpu} is not possible; valid CPUs are "
+                             f"0..{self.ai.nr_possible_cpus - 1}")
+
+    # -- slots ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _raw_slot(size: int) -> int:
+        """__pcpu_size_to_slot(): max(fls(size) - PCPU_SLOT_BASE_SHIFT + 2, 1)."""
+        return max(size.bit_length() - PCPU_SLOT_BASE_SHIFT + 2, 1)
+
+    def size_to_slot(self, size: int) -> int:
+        """pcpu_size_to_slot(): the free slot for a whole unit."""
+        if size == self.unit_size:
+            return self.free_slot
+        return self._raw_slot(size)
+
+    def chunk_slot(self, chunk: Chunk) -> int:
+        """pcpu_chunk_slot(): by the chunk's largest free area (contig hint)."""
+        if chunk.free_bytes < PCPU_MIN_ALLOC_SIZE or chunk.chunk_md.contig_hint == 0:
+            return 0
+        return self.size_to_slot(chunk.chunk_md.contig_hint * PCPU_MIN_ALLOC_SIZE)
+
+    def _slot_of(self, chunk: Chunk) -> int | None:
+        for i, lst in enumerate(self.slots):
+            if chunk in lst:
+                return i
+        return None
+
+    def _move(self, chunk: Chunk, slot: int, front: bool) -> None:
+        """__pcpu_chunk_move(): list_move / list_move_tail (never the reserved chunk)."""
+        if chunk is self.reserved_chunk:
+            return
+        current = self._slot_of(chunk)
+        if current is not None:
+            self.slots[current].remove(chunk)
+        if front:
+            self.slots[slot].insert(0, chunk)
+        else:
+            self.slots[slot].append(chunk)
+
+    def _relocate(self, chunk: Chunk, oslot: int) -> None:
+        """pcpu_chunk_relocate()."""
+        if chunk.isolated:
+            return
+        nslot = self.chunk_slot(chunk)
+        if oslot != nslot:
+            self._move(chunk, nslot, oslot < nslot)
+
+    def _isolate(self, chunk: Chunk) -> None:
+        if not chunk.isolated:
+            chunk.isolated = True
+            self.nr_empty_pop_pages -= chunk.nr_empty_pop_pages
+        self._move(chunk, self.to_depopulate_slot, True)
+
+    def _reintegrate(self, chunk: Chunk) -> None:
+        if chunk.isolated:
+            chunk.isolated = False
+            self.nr_empty_pop_pages += chunk.nr_empty_pop_pages
+            self._relocate(chunk, -1)
+
+    def _update_empty_pages(self, chunk: Chunk, nr: int) -> None:
+        chunk.nr_empty_pop_pages += nr
+        if chunk is not self.reserved_chunk and not chunk.isolated:
+            self.nr_empty_pop_pages += nr
+
+    # -- block hints (pcpu_block_update and friends) ----------------------------------------
+
+    @staticmethod
+    def _block_update(block: BlockMD, start: int, end: int) -> None:
+        """pcpu_block_update(): fold the free area [start, end) into a block's hints."""
+        contig = end - start
+        block.first_free = min(block.first_free, start)
+        if start == 0:
+            block.left_free = contig
+        if end == block.nr_bits:
+            block.right_free = contig
+        if contig > block.contig_hint:
+            if start > block.contig_hint_start:
+                if block.contig_hint > block.scan_hint:
+                    block.scan_hint_start = block.contig_hint_start
+                    block.scan_hint = block.contig_hint
+                elif start < block.scan_hint_start:
+                    block.scan_hint = 0
+            else:
+                block.scan_hint = 0
+            block.contig_hint_start = start
+            block.contig_hint = contig
+        elif contig == block.contig_hint:
+            if block.contig_hint_start and (
+                    not start or _ffs(start) > _ffs(block.contig_hint_start)):
+                block.contig_hint_start = start
+                if start < block.scan_hint_start and block.contig_hint > block.scan_hint:
+                    block.scan_hint = 0
+            elif start > block.scan_hint_start or block.contig_hint > block.scan_hint:
+                block.scan_hint_start = start
+                block.scan_hint = contig
+        else:
+            if start < block.contig_hint_start and (
+                    contig > block.scan_hint
+                    or (contig == block.scan_hint and start > block.scan_hint_start)):
+                block.scan_hint_start = start
+                block.scan_hint = contig
+
+    def _block_update_scan(self, chunk: Chunk, bit_off: int, bits: int) -> None:
+        """pcpu_block_update_scan()."""
+        s_off = bit_off % self.block_bits
+        e_off = s_off + bits
+        if e_off > self.block_bits:
+            return
+        index = bit_off // self.block_bits
+        l_bit = find_last_bit(chunk.block_map(index), s_off)
+        s_off = 0 if s_off == l_bit else l_bit + 1
+        self._block_update(chunk.md_blocks[index], s_off, e_off)
+
+    def _next_md_free_region(self, chunk: Chunk, bit_off: int) -> tuple[int, int]:
+        """pcpu_next_md_free_region()."""
+        bb = self.block_bits
+        i, block_off = divmod(bit_off, bb)
+        bits = 0
+        while i < chunk.nr_blocks:
+            block = chunk.md_blocks[i]
+            if bits:
+                bits += block.left_free
+                if block.left_free == bb:
+                    i += 1
+                    continue
+                return bit_off, bits
+            bits = block.contig_hint
+            if bits and block.contig_hint_start >= block_off and \
+                    bits + block.contig_hint_start < bb:
+                return i * bb + block.contig_hint_start, bits
+            block_off = 0
+            bits = block.right_free
+            bit_off = (i + 1) * bb - block.right_free
+            i += 1
+        return bit_off, bits
+
+    def _chunk_refresh_hint(self, chunk: Chunk, full_scan: bool) -> None:
+        """pcpu_chunk_refresh_hint()."""
+        md = chunk.chunk_md
+        if not full_scan and md.scan_hint:
+            bit_off = md.scan_hint_start + md.scan_hint
+            md.contig_hint_start = md.scan_hint_start
+            md.contig_hint = md.scan_hint
+            md.scan_hint = 0
+        else:
+            bit_off = md.first_free
+            md.contig_hint = 0
+        bit_off, bits = self._next_md_free_region(chunk, bit_off)
+        while bit_off < chunk.map_bits:
+            self._block_update(md, bit_off, bit_off + bits)
+            bit_off, bits = self._next_md_free_region(chunk, bit_off + bits + 1)
+
+    def _block_refresh_hint(self, chunk: Chunk, index: int) -> None:
+        """pcpu_block_refresh_hint()."""
+        block = chunk.md_blocks[index]
+        if block.scan_hint:
+            start = block.scan_hint_start + block.scan_hint
+            block.contig_hint_start = block.scan_hint_start
+            block.contig_hint = block.scan_hint
+            block.scan_hint = 0
+        else:
+            start = block.first_free
+            block.contig_hint = 0
+        block.right_free = 0
+        for s, e in clear_ranges(chunk.block_map(index), self.block_bits, start):
+            self._block_update(block, s, e)
+
+    def _block_update_hint_alloc(self, chunk: Chunk, bit_off: int, bits: int) -> None:
+        """pcpu_block_update_hint_alloc()."""
+        bb = self.block_bits
+        md = chunk.chunk_md
+        nr_empty_pages = 0
+        s_index, s_off = divmod(bit_off, bb)
+        e_index = (bit_off + bits - 1) // bb
+        e_off = (bit_off + bits - 1) % bb + 1
+        s_block = chunk.md_blocks[s_index]
+        e_block = chunk.md_blocks[e_index]
+
+        if s_block.contig_hint == bb:
+            nr_empty_pages += 1
+        if s_off == s_block.first_free:
+            s_block.first_free = find_next_zero_bit(chunk.block_map(s_index), bb, s_off + bits)
+        if _overlap(s_block.scan_hint_start, s_block.scan_hint_start + s_block.scan_hint,
+                    s_off, s_off + bits):
+            s_block.scan_hint = 0
+        if _overlap(s_block.contig_hint_start, s_block.contig_hint_start + s_block.contig_hint,
+                    s_off, s_off + bits):
+            if not s_off:
+                s_block.left_free = 0
+            self._block_refresh_hint(chunk, s_index)
+        else:
+            s_block.left_free = min(s_block.left_free, s_off)
+            if s_index == e_index:
+                s_block.right_free = min(s_block.right_free, bb - e_off)
+            else:
+                s_block.right_free = 0
+
+        end_index = e_index
+        if s_index != e_index:
+            if e_block.contig_hint == bb:
+                nr_empty_pages += 1
+            e_block.first_free = find_next_zero_bit(chunk.block_map(e_index), bb, e_off)
+            if e_off == bb:
+                end_index = e_index + 1  # reset the block
+            else:
+                if e_off > e_block.scan_hint_start:
+                    e_block.scan_hint = 0
+                e_block.left_free = 0
+                if e_off > e_block.contig_hint_start:
+                    self._block_refresh_hint(chunk, e_index)
+                else:
+                    e_block.right_free = min(e_block.right_free, bb - e_off)
+            nr_empty_pages += e_index - s_index - 1
+            for block in chunk.md_blocks[s_index + 1:end_index]:
+                block.scan_hint = 0
+                block.contig_hint = 0
+                block.left_free = 0
+                block.right_free = 0
+
+        if nr_empty_pages:
+            self._update_empty_pages(chunk, -nr_empty_pages)
+        if _overlap(md.scan_hint_start, md.scan_hint_start + md.scan_hint,
+                    bit_off, bit_off + bits):
+            md.scan_hint = 0
+        if _overlap(md.contig_hint_start, md.contig_hint_start + md.contig_hint,
+                    bit_off, bit_off + bits):
+            self._chunk_refresh_hint(chunk, False)
+
+    def _block_update_hint_free(self, chunk: Chunk, bit_off: int, bits: int) -> None:
+        """pcpu_block_update_hint_free()."""
+        bb = self.block_bits
+        nr_empty_pages = 0
+        s_index, s_off = divmod(bit_off, bb)
+        e_index = (bit_off + bits - 1) // bb
+        e_off = (bit_off + bits - 1) % bb + 1
+        s_block = chunk.md_blocks[s_index]
+        e_block = chunk.md_blocks[e_index]
+
+        start = s_off
+        if s_off == s_block.contig_hint + s_block.contig_hint_start:
+            start = s_block.contig_hint_start
+        else:
+            l_bit = find_last_bit(chunk.block_map(s_index), start)
+            start = 0 if start == l_bit else l_bit + 1
+        end = e_off
+        if e_off == e_block.contig_hint_start:
+            end = e_block.contig_hint_start + e_block.contig_hint
+        else:
+            end = find_next_bit(chunk.block_map(e_index), bb, end)
+
+        e_off = end if s_index == e_index else bb
+        if not start and e_off == bb:
+            nr_empty_pages += 1
+        self._block_update(s_block, start, e_off)
+        if s_index != e_index:
+            if end == bb:
+                nr_empty_pages += 1
+            self._block_update(e_block, 0, end)
+            nr_empty_pages += e_index - s_index - 1
+            for block in chunk.md_blocks[s_index + 1:e_index]:
+                block.first_free = 0
+                block.scan_hint = 0
+                block.contig_hint_start = 0
+                block.contig_hint = bb
+                block.left_free = bb
+                block.right_free = bb
+        if nr_empty_pages:
+            self._update_empty_pages(chunk, nr_empty_pages)
+        if (end - start) >= bb or s_index != e_index:
+            self._chunk_refresh_hint(chunk, True)
+        else:
+            # The kernel passes the block-relative end here (mm/percpu.c, v6.12).
+            self._block_update(chunk.chunk_md, s_index * bb + start, end)
+
+    # -- finding and taking an area ------------------------------------------------------------
+
+    @staticmethod
+    def _check_block_hint(block: BlockMD, bits: int, align: int) -> bool:
+        """pcpu_check_block_hint()."""
+        bit_off = _align(block.contig_hint_start, align) - block.contig_hint_start
+        return bit_off + bits <= block.contig_hint
+
+    @staticmethod
+    def _next_hint(block: BlockMD, alloc_bits: int) -> int:
+        """pcpu_next_hint(): skip past the scan hint when it cannot serve the request."""
+        if (block.scan_hint and block.contig_hint_start > block.scan_hint_start
+                and alloc_bits > block.scan_hint):
+            return block.scan_hint_start + block.scan_hint
+        return block.first_free
+
+    def _next_fit_region(self, chunk: Chunk, alloc_bits: int, align: int,
+                         bit_off: int) -> tuple[int, int]:
+        """pcpu_next_fit_region()."""
+        bb = self.block_bits
+        i, block_off = divmod(bit_off, bb)
+        bits = 0
+        while i < chunk.nr_blocks:
+            block = chunk.md_blocks[i]
+            if bits:
+                bits += block.left_free
+                if bits >= alloc_bits:
+                    return bit_off, bits
+                if block.left_free == bb:
+                    i += 1
+                    continue
+            bits = _align(block.contig_hint_start, align) - block.contig_hint_start
+            if (block.contig_hint and block.contig_hint_start >= block_off
+                    and block.contig_hint >= bits + alloc_bits):
+                start = self._next_hint(block, alloc_bits)
+                bits += alloc_bits + block.contig_hint_start - start
+                return i * bb + start, bits
+            block_off = 0
+            off = _align(bb - block.right_free, align)
+            bits = bb - off
+            bit_off = i * bb + off
+            if bits >= alloc_bits:
+                return bit_off, bits
+            i += 1
+        return chunk.map_bits, bits
+
+    def _is_populated(self, chunk: Chunk, bit_off: int, bits: int) -> tuple[bool, int]:
+        """pcpu_is_populated(): returns (populated, next_off)."""
+        start = (bit_off * PCPU_MIN_ALLOC_SIZE) >> self.page_shift
+        end = -(-((bit_off + bits) * PCPU_MIN_ALLOC_SIZE) // self.page_size)
+        start = find_next_zero_bit(chunk.populated, end, start)
+        if start >= end:
+            return True, 0
+        end = find_next_bit(chunk.populated, end, start + 1)
+        return False, end * self.block_bits
+
+    def _find_block_fit(self, chunk: Chunk, alloc_bits: int, align: int, pop_only: bool) -> int:
+        """pcpu_find_block_fit(): a bit offset to search from, or -1."""
+        md = chunk.chunk_md
+        if not self._check_block_hint(md, alloc_bits, align):
+            return -1
+        bit_off = self._next_hint(md, alloc_bits)
+        bit_off, bits = self._next_fit_region(chunk, alloc_bits, align, bit_off)
+        while bit_off < chunk.map_bits:
+            if not pop_only:
+                break
+            populated, next_off = self._is_populated(chunk, bit_off, bits)
+            if populated:
+                break
+            bit_off, bits = self._next_fit_region(chunk, alloc_bits, align, next_off)
+        if bit_off == chunk.map_bits:
+            return -1
+        return bit_off
+
+    @staticmethod
+    def _find_zero_area(bitmap: int, size: int, start: int, nr: int,
+                        align_mask: int) -> tuple[int, int, int]:
+        """pcpu_find_zero_area(): (index, largest_off, largest_bits) of the first fit."""
+        largest_off = largest_bits = 0
+        while True:
+            index = find_next_zero_bit(bitmap, size, start)
+            index = (index + align_mask) & ~align_mask
+            area_off = index
+            end = index + nr
+            if end > size:
+                return end, largest_off, largest_bits
+            i = find_next_bit(bitmap, end, index)
+            if i < end:
+                area_bits = i - area_off
+                if area_bits > largest_bits or (
+                        area_bits == largest_bits and largest_off
+                        and (not area_off or _ffs(area_off) > _ffs(largest_off))):
+                    largest_off, largest_bits = area_off, area_bits
+                start = i + 1
+                continue
+            return index, largest_off, largest_bits
+
+    def _alloc_area(self, chunk: Chunk, alloc_bits: int, align: int, start: int) -> int:
+        """pcpu_alloc_area(): take alloc_bits at or after start; byte offset or -1."""
+        md = chunk.chunk_md
+        align_mask = align - 1 if align else 0
+        oslot = self.chunk_slot(chunk)
+        end = min(start + alloc_bits + self.block_bits, chunk.map_bits)
+        bit_off, area_off, area_bits = self._find_zero_area(chunk.alloc_map, end, start,
+                                                            alloc_bits, align_mask)
+        if bit_off >= end:
+            return -1
+        if area_bits:
+            self._block_update_scan(chunk, area_off, area_bits)
+        chunk.alloc_map |= _mask(alloc_bits) << bit_off
+        chunk.bound_map &= ~(_mask(alloc_bits - 1) << (bit_off + 1))
+        chunk.bound_map |= (1 << bit_off) | (1 << (bit_off + alloc_bits))
+        chunk.free_bytes -= alloc_bits * PCPU_MIN_ALLOC_SIZE
+        if bit_off == md.first_free:
+            md.first_free = find_next_zero_bit(chunk.alloc_map, chunk.map_bits,
+                                               bit_off + alloc_bits)
+        self._block_update_hint_alloc(chunk, bit_off, alloc_bits)
+        self._relocate(chunk, oslot)
+        return bit_off * PCPU_MIN_ALLOC_SIZE
+
+    def _free_area(self, chunk: Chunk, off: int) -> int:
+        """pcpu_free_area(): returns the bytes freed."""
+        md = chunk.chunk_md
+        oslot = self.chunk_slot(chunk)
+        bit_off = off // PCPU_MIN_ALLOC_SIZE
+        end = find_next_bit(chunk.bound_map, chunk.map_bits, bit_off + 1)
+        bits = end - bit_off
+        chunk.alloc_map &= ~(_mask(bits) << bit_off)
+        freed = bits * PCPU_MIN_ALLOC_SIZE
+        chunk.free_bytes += freed
+        md.first_free = min(md.first_free, bit_off)
+        self._block_update_hint_free(chunk, bit_off, bits)
+        self._relocate(chunk, oslot)
+        return freed
+
+    # -- chunks --------------------------------------------------------------------------------
+
+    def _new_chunk(self, kind: str, base_addr: int, nr_pages: int) -> Chunk:
+        chunk = Chunk(id=next(self._chunk_ids), kind=kind, base_addr=base_addr,
+                      nr_pages=nr_pages, block_bits=self.block_bits)
+        chunk.chunk_md = BlockMD(chunk.map_bits)
+        chunk.md_blocks = [BlockMD(self.block_bits) for _ in range(nr_pages)]
+        self.chunks.append(chunk)
+        return chunk
+
+    def _alloc_first_chunk(self, tmp_addr: int, map_size: int, kind: str) -> Chunk:
+        """pcpu_alloc_first_chunk(): hide the bytes before tmp_addr and after map_size."""
+        aligned = tmp_addr & ~(self.page_size - 1)
+        start_offset = tmp_addr - aligned
+        region_size = -(-(start_offset + map_size) // self.page_size) * self.page_size
+        chunk = self._new_chunk(kind, aligned, region_size // self.page_size)
+        chunk.start_offset = start_offset
+        chunk.end_offset = region_size - start_offset - map_size
+        chunk.immutable = True
+        chunk.populated = _mask(chunk.nr_pages)
+        chunk.nr_populated = chunk.nr_pages
+        chunk.nr_empty_pop_pages = chunk.nr_pages
+        chunk.free_bytes = map_size
+        if chunk.start_offset:
+            bits = chunk.start_offset // PCPU_MIN_ALLOC_SIZE
+            chunk.alloc_map |= _mask(bits)
+            chunk.bound_map |= 1 | (1 << bits)
+            chunk.chunk_md.first_free = bits
+            self._block_update_hint_alloc(chunk, 0, bits)
+        if chunk.end_offset:
+            bits = chunk.end_offset // PCPU_MIN_ALLOC_SIZE
+            chunk.alloc_map |= _mask(bits) << (chunk.map_bits - bits)
+            chunk.bound_map |= 1 << ((start_offset + map_size) // PCPU_MIN_ALLOC_SIZE)
+            chunk.bound_map |= 1 << chunk.map_bits
+            self._block_update_hint_alloc(chunk, chunk.map_bits - bits, bits)
+        return chunk
+
+    def _create_chunk(self) -> Chunk:
+        """pcpu_create_chunk() (mm/percpu-vm.c): a chunk at pcpu_get_vm_areas()' base."""
+        base = self.vm.get_vm_areas(self.group_offsets, self.group_sizes, self.ai.atom_size)
+        # chunk->base_addr = vms[0]->addr - pcpu_group_offsets[0] = base
+        chunk = self._new_chunk("dynamic", base, self.unit_pages)
+        chunk.free_bytes = self.unit_pages * self.page_size
+        self._count_chunk(+1)
+        self._event("create_chunk", chunk)
+        return chunk
+
+    def _destroy_chunk(self, chunk: Chunk) -> None:
+        """pcpu_destroy_chunk(): give the vm areas back."""
+        for off, size in zip(self.group_offsets, self.group_sizes, strict=True):
+            self.vm.release(chunk.base_addr + off, chunk.base_addr + off + size)
+        self.chunks.remove(chunk)
+        self._count_chunk(-1)
+        self._event("destroy_chunk", chunk)
+
+    def _count_chunk(self, delta: int) -> None:
+        s = self.stats_counters
+        s["nr_chunks"] += delta
+        s["nr_max_chunks"] = max(s["nr_max_chunks"], s["nr_chunks"])
+
+    def unit_page_addr(self, chunk: Chunk, cpu: int, page: int) -> int:
+        """pcpu_chunk_addr(chunk, cpu, page): CPU cpu's copy of a chunk page."""
+        return chunk.base_addr + self.unit_offsets[cpu] + page * self.page_size
+
+    def _map_range(self, chunk: Chunk, rs: int, re: int) -> None:
+        """pcpu_map_pages(): every unit's pages; with the patch also each CPU's local copy."""
+        if self.mapper is None:
+            return
+        size = (re - rs) * self.page_size
+        sym = self.layout.symbols
+        for cpu in sorted(self.unit_offsets):
+            va = self.unit_page_addr(chunk, cpu, rs)
+            pa = self._pa_of(chunk, cpu, rs)
+            self.mapper.map_pages(va, pa, size, None)
+            if self.local:
+                local_va = sym["LOCAL_PERCPU_START"] + (chunk.base_addr - sym["PERCPU_START"]) \
+                    + rs * self.page_size
+                self.mapper.map_pages(local_va, pa, size, cpu)
+
+    def _map_first_chunk(self) -> None:
+        """Patch 05/11 (assumed): each unit's size_sum bytes at its global address, and
+        each CPU's own unit at the same offset in the Local Percpu area."""
+        if self.mapper is None:
+            return
+        sym = self.layout.symbols
+        size = self.ai.size_sum
+        for cpu in sorted(self.unit_offsets):
+            va = self.base_addr + self.unit_offsets[cpu]
+            pa = (0x20000 + self.unit_of_cpu[cpu] * self.unit_pages) << self.page_shift
+            self.mapper.map_pages(va, pa, size, None)
+            local_va = sym["LOCAL_PERCPU_START"] + (self.base_addr - sym["PERCPU_START"])
+            self.mapper.map_pages(local_va, pa, size, cpu)
+
+    def first_chunk_pa(self, cpu: int, offset: int) -> int:
+        """Physical address of byte offset (from pcpu_base_addr) in cpu's first-chunk unit."""
+        return ((0x20000 + self.unit_of_cpu[cpu] * self.unit_pages) << self.page_shift) + offset
+
+    def _unmap_range(self, chunk: Chunk, rs: int, re: int) -> None:
+        if self.mapper is None:
+            return
+        size = (re - rs) * self.page_size
+        sym = self.layout.symbols
+        for cpu in sorted(self.unit_offsets):
+            self.mapper.unmap_pages(self.unit_page_addr(chunk, cpu, rs), size, None)
+            if self.local:
+                local_va = sym["LOCAL_PERCPU_START"] + (chunk.base_addr - sym["PERCPU_START"]) \
+                    + rs * self.page_size
+                self.mapper.unmap_pages(local_va, size, cpu)
+
+    def _pa_of(self, chunk: Chunk, cpu: int, page: int) -> int:
+        """A physical address per (chunk, unit, page): contiguous per chunk and unit."""
+        unit = self.unit_of_cpu[cpu]
+        return ((0x40000 + chunk.id * self.nr_units * self.unit_pages
+                 + unit * self.unit_pages + page) << self.page_shift)
+
+    def _populate(self, chunk: Chunk, rs: int, re: int) -> None:
+        """pcpu_populate_chunk() + pcpu_chunk_populated()."""
+        self._map_range(chunk, rs, re)
+        nr = re - rs
+        chunk.populated |= _mask(nr) << rs
+        chunk.nr_populated += nr
+        self.nr_populated += nr
+        self._update_empty_pages(chunk, nr)
+        self._event("populate", chunk, pages=(rs, re))
+
+    def _depopulate(self, chunk: Chunk, rs: int, re: int) -> None:
+        """pcpu_depopulate_chunk() + pcpu_chunk_depopulated()."""
+        self._unmap_range(chunk, rs, re)
+        nr = re - rs
+        chunk.populated &= ~(_mask(nr) << rs)
+        chunk.nr_populated -= nr
+        self.nr_populated -= nr
+        self._update_empty_pages(chunk, -nr)
+        self._event("depopulate", chunk, pages=(rs, re))
+
+    # -- the public operations -----------------------------------------------------------------
+
+    def alloc(self, size: int, align: int = PCPU_MIN_ALLOC_SIZE, *, reserved: bool = False,
+              atomic: bool = False) -> Allocation:
+        """pcpu_alloc(): a percpu area of size bytes (rounded up to 4) at align."""
+        if align < PCPU_MIN_ALLOC_SIZE:
+            align = PCPU_MIN_ALLOC_SIZE
+        size = -(-size // PCPU_MIN_ALLOC_SIZE) * PCPU_MIN_ALLOC_SIZE
+        if (not size or size > pcpu_min_unit_size(self.page_size) or align > self.page_size
+                or align & (align - 1)):
+            raise PercpuError(f"illegal size ({size}) or align ({align}) for percpu allocation "
+                              f"(size must be 1..{pcpu_min_unit_size(self.page_size)}, align a "
+                              f"power of two up to {self.page_size})")
+        bits = size >> PCPU_MIN_ALLOC_SHIFT
+        bit_align = align >> PCPU_MIN_ALLOC_SHIFT
+
+        chunk: Chunk | None = None
+        off = -1
+        if reserved and self.reserved_chunk is not None:
+            chunk = self.reserved_chunk
+            start = self._find_block_fit(chunk, bits, bit_align, atomic)
+            if start >= 0:
+                off = self._alloc_area(chunk, bits, bit_align, start)
+            if off < 0:
+                return self._fail(size, align, reserved, atomic,
+                                  "alloc from reserved chunk failed")
+        else:
+            while off < 0:
+                chunk, off = self._search_slots(size, bits, bit_align, atomic)
+                if off >= 0:
+                    break
+                if atomic:
+                    return self._fail(size, align, reserved, atomic,
+                                      "atomic alloc failed, no space left")
+                if not self.slots[self.free_slot]:
+                    try:
+                        new = self._create_chunk()
+                    except AreaExhausted as exc:
+                        self._event("fail", None, size=size, align=align, reserved=reserved,
+                                    atomic=atomic, detail="failed to allocate new chunk")
+                        raise AreaExhausted(f"pcpu_alloc({size}, {align}) failed to allocate "
+                                            f"a new chunk: {exc}") from None
+                    self._relocate(new, -1)
+        assert chunk is not None
+        if not atomic:
+            page_end = -(-(off + size) // self.page_size)
+            for rs, re in list(clear_ranges(chunk.populated, page_end, off // self.page_size)):
+                self._populate(chunk, rs, re)
+        if self.nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW:
+            self._schedule_balance()
+        chunk.allocs[off] = size
+        chunk.max_alloc_size = max(chunk.max_alloc_size, size)
+        s = self.stats_counters
+        s["nr_alloc"] += 1
+        s["nr_cur_alloc"] += 1
+        s["nr_max_alloc"] = max(s["nr_max_alloc"], s["nr_cur_alloc"])
+        s["min_alloc_size"] = min(s["min_alloc_size"], size)
+        s["max_alloc_size"] = max(s["max_alloc_size"], size)
+        ptr = self.addr_to_ptr(chunk.base_addr + off)
+        result = Allocation(ptr, chunk.id, chunk.base_addr, off, size, align, reserved, atomic)
+        self.live[ptr] = result
+        self._event("alloc", chunk, off=off, ptr=ptr, size=size, align=align,
+                    reserved=reserved, atomic=atomic)
+        self._maybe_run_balance()
+        return result
+
+    def _search_slots(self, size: int, bits: int, bit_align: int,
+                      atomic: bool) -> tuple[Chunk | None, int]:
+        for slot in range(self.size_to_slot(size), self.free_slot + 1):
+            for chunk in list(self.slots[slot]):
+                start = self._find_block_fit(chunk, bits, bit_align, atomic)
+                if start < 0:
+                    if slot < PCPU_SLOT_FAIL_THRESHOLD:
+                        self._move(chunk, 0, True)
+                    continue
+                off = self._alloc_area(chunk, bits, bit_align, start)
+                if off >= 0:
+                    self._reintegrate(chunk)
+                    return chunk, off
+        return None, -1
+
+    def _fail(self, size: int, align: int, reserved: bool, atomic: bool, err: str) -> NoReturn:
+        self._event("fail", None, size=size, align=align, reserved=reserved, atomic=atomic,
+                    detail=err)
+        if atomic:
+            self.atomic_alloc_failed = True
+            self._schedule_balance()
+            self._maybe_run_balance()
+        raise PercpuError(f"allocation failed, size={size} align={align} atomic={int(atomic)}, "
+                          f"{err}")
+
+    def free(self, ptr: int) -> int:
+        """free_percpu(): returns the bytes freed; an unknown pointer raises, state unchanged."""
+        allocation = self.live.get(ptr)
+        if allocation is None:
+            raise PercpuError(f"free_percpu({fmt_addr(ptr)}): not a live percpu allocation "
+                              "(never allocated or already freed)")
+        chunk = next(c for c in self.chunks if c.id == allocation.chunk_id)
+        off = allocation.off
+        size = self._free_area(chunk, off)
+        del self.live[ptr]
+        del chunk.allocs[off]
+        self.stats_counters["nr_dealloc"] += 1
+        self.stats_counters["nr_cur_alloc"] -= 1
+        need_balance = False
+        if not chunk.isolated and chunk.free_bytes == self.unit_size:
+            need_balance = any(c is not chunk for c in self.slots[self.free_slot])
+        elif self._should_reclaim(chunk):
+            self._isolate(chunk)
+            need_balance = True
+        self._event("free", chunk, off=off, ptr=ptr, size=size)
+        if need_balance:
+            self._schedule_balance()
+            self._maybe_run_balance()
+        return size
+
+    def _should_reclaim(self, chunk: Chunk) -> bool:
+        """pcpu_should_reclaim_chunk() (mm/percpu-vm.c)."""
+        if chunk is self.first_chunk or chunk is self.reserved_chunk:
+            return False
+        return bool((chunk.isolated and chunk.nr_empty_pop_pages)
+                    or (self.nr_empty_pop_pages
+                        > PCPU_EMPTY_POP_PAGES_HIGH + chunk.nr_empty_pop_pages
+                        and chunk.nr_empty_pop_pages >= chunk.nr_pages // 4))
+
+    # -- balance work ---------------------------------------------------------------------------
+
+    def _schedule_balance(self) -> None:
+        self.balance_pending = True
+
+    def _maybe_run_balance(self) -> None:
+        if self.balance_mode == "immediate" and self.balance_pending:
+            self.balance()
+
+    def balance(self) -> None:
+        """pcpu_balance_workfn(): free, reclaim, populate, free empty."""
+        self.balance_pending = False
+        self._balance_free(False)
+        self._reclaim_populated()
+        self._balance_populated()
+        self._balance_free(True)
+
+    def _balance_free(self, empty_only: bool) -> None:
+        head = self.slots[self.free_slot]
+        to_free = [c for i, c in enumerate(head)
+                   if i > 0 and (not empty_only or c.nr_empty_pop_pages == 0)]
+        for chunk in to_free:
+            head.remove(chunk)
+        for chunk in to_free:
+            for rs, re in list(set_ranges(chunk.populated, chunk.nr_pages)):
+                self._depopulate(chunk, rs, re)
+            self._destroy_chunk(chunk)
+
+    def _balance_populated(self) -> None:
+        while True:
+            if self.atomic_alloc_failed:
+                nr_to_pop = PCPU_EMPTY_POP_PAGES_HIGH
+                self.atomic_alloc_failed = False
+            else:
+                nr_to_pop = min(max(PCPU_EMPTY_POP_PAGES_HIGH - self.nr_empty_pop_pages, 0),
+                                PCPU_EMPTY_POP_PAGES_HIGH)
+            for slot in range(self.size_to_slot(self.page_size), self.free_slot + 1):
+                if not nr_to_pop:
+                    break
+                target = next((c for c in self.slots[slot] if c.nr_pages - c.nr_populated),
+                              None)
+                if target is None:
+                    continue
+                for rs, re in list(clear_ranges(target.populated, target.nr_pages)):
+                    nr = min(re - rs, nr_to_pop)
+                    self._populate(target, rs, rs + nr)
+                    nr_to_pop -= nr
+                    if not nr_to_pop:
+                        break
+            if not nr_to_pop:
+                return
+            try:
+                chunk = self._create_chunk()
+            except AreaExhausted:
+                return
+            self._relocate(chunk, -1)
+
+    def _reclaim_populated(self) -> None:
+        bb = self.block_bits
+        while self.slots[self.to_depopulate_slot]:
+            chunk = self.slots[self.to_depopulate_slot][0]
+            reintegrate = False
+            end = -1
+            i = chunk.nr_pages - 1
+            while i >= 0:
+                if chunk.nr_empty_pop_pages == 0:
+                    break
+                if self.nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_HIGH:
+                    reintegrate = True
+                    break
+                block = chunk.md_blocks[i]
+                if block.contig_hint == bb and (chunk.populated >> i) & 1:
+                    if end == -1:
+                        end = i
+                    if i > 0:
+                        i -= 1
+                        continue
+                    i -= 1
+                if end == -1:
+                    i -= 1
+                    continue
+                self._depopulate(chunk, i + 1, end + 1)
+                end = -1
+                i -= 1
+            if reintegrate or chunk.free_bytes == self.unit_size:
+                self._reintegrate(chunk)
+            else:
+                self._move(chunk, self.sidelined_slot, False)
+
+    # -- reports ------------------------------------------------------------------------------
+
+    def chunk_stats(self, chunk: Chunk) -> dict[str, int]:
+        """chunk_map_stats() (mm/percpu-stats.c): fragmentation up to the last allocation."""
+        size = chunk.map_bits - chunk.end_offset // PCPU_MIN_ALLOC_SIZE - 1
+        last = find_last_bit(chunk.alloc_map, size)
+        last = last + 1 if (chunk.alloc_map >> last) & 1 else 0
+        sizes: list[int] = []
+        start = chunk.start_offset // PCPU_MIN_ALLOC_SIZE
+        while start < last:
+            if (chunk.alloc_map >> start) & 1:
+                end = find_next_bit(chunk.bound_map, last, start + 1)
+                sizes.append((end - start) * PCPU_MIN_ALLOC_SIZE)
+            else:
+                end = find_next_bit(chunk.alloc_map, last, start + 1)
+                sizes.append(-(end - start) * PCPU_MIN_ALLOC_SIZE)
+            start = end
+        sum_frag = max_frag = cur_min = cur_med = cur_max = 0
+        if sizes:
+            sizes.sort()
+            i = 0
+            while i < len(sizes) and sizes[i] < 0:
+                sum_frag -= sizes[i]
+                max_frag = max(max_frag, -sizes[i])
+                i += 1
+            cur_min = sizes[i] if i < len(sizes) else 0
+            cur_med = sizes[(i + len(sizes) - 1) // 2]
+            cur_max = sizes[-1]
+        return {"nr_alloc": len(chunk.allocs), "max_alloc_size": chunk.max_alloc_size,
+                "empty_pop_pages": chunk.nr_empty_pop_pages,
+                "first_bit": chunk.chunk_md.first_free, "free_bytes": chunk.free_bytes,
+                "contig_bytes": chunk.chunk_md.contig_hint * PCPU_MIN_ALLOC_SIZE,
+                "sum_frag": sum_frag, "max_frag": max_frag, "cur_min_alloc": cur_min,
+                "cur_med_alloc": cur_med, "cur_max_alloc": cur_max}
+
+    def stats(self) -> dict[str, Any]:
+        """The data of debugfs percpu_stats: allocation info, global stats, and per chunk
+        (reserved chunk first, then the chunks slot by slot, as the kernel walks them)."""
+        ai = self.ai
+        chunks = []
+        if self.reserved_chunk is not None:
+            chunks.append(("<- Reserved Chunk", self.reserved_chunk))
+        for slot, lst in enumerate(self.slots):
+            for chunk in lst:
+                if chunk is self.first_chunk:
+                    label = "<- First Chunk"
+                elif slot == self.to_depopulate_slot:
+                    label = "(to_depopulate)"
+                elif slot == self.sidelined_slot:
+                    label = "(sidelined):"
+                else:
+                    label = ""
+                chunks.append((label, chunk))
+        return {
+            "alloc_info": {"unit_size": ai.unit_size, "static_size": ai.static_size,
+                           "reserved_size": ai.reserved_size, "dyn_size": ai.dyn_size,
+                           "atom_size": ai.atom_size, "alloc_size": ai.alloc_size},
+            "global": dict(self.stats_counters) | {"empty_pop_pages": self.nr_empty_pop_pages},
+            "chunks": [{"label": label, "id": c.id, "base_addr": c.base_addr}
+                       | self.chunk_stats(c) for label, c in chunks],
+        }
+
+    def percpu_stats_text(self) -> str:
+        """/sys/kernel/debug/percpu_stats, line for line."""
+        data = self.stats()
+        out = ["Percpu Memory Statistics", "Allocation Info:", "-" * 40]
+        out += [f"  {k:<20}: {v:12d}" for k, v in data["alloc_info"].items()]
+        out += ["", "Global Stats:", "-" * 40]
+        out += [f"  {k:<20}: {v:12d}" for k, v in data["global"].items()]
+        out += ["", "Per Chunk Stats:", "-" * 40]
+        for chunk in data["chunks"]:
+            label = chunk["label"]
+            if label.startswith("(to_depopulate)"):
+                out.append("Chunk (to_depopulate)")
+            elif label.startswith("(sidelined)"):
+                out.append("Chunk (sidelined):")
+            else:
+                out.append(f"Chunk: {label}".rstrip() if label else "Chunk:")
+            out += [f"  {k:<20}: {v:12d}" for k, v in chunk.items()
+                    if k not in ("label", "id", "base_addr")]
+            out.append("")
+        return "\n".join(out) + "\n"
+
+    def _event(self, kind: str, chunk: Chunk | None, **fields: Any) -> None:
+        self.events.append(Event(next(self._seq), kind,
+                                 chunk.id if chunk else None,
+                                 chunk.base_addr if chunk else None, **fields))
+
+    def events_frame(self) -> pd.DataFrame:
+        """Every decision so far, one row each."""
+        return pd.DataFrame([e.__dict__ for e in self.events])
+
+    def chunks_frame(self) -> pd.DataFrame:
+        """One row per chunk: where it is, its slot, free space and population."""
+        rows = []
+        for c in self.chunks:
+            rows.append({
+                "id": c.id, "kind": c.kind, "base_addr": c.base_addr,
+                "slot": self._slot_of(c), "nr_pages": c.nr_pages,
+                "free_bytes": c.free_bytes, "contig_bytes": c.chunk_md.contig_hint * 4,
+                "nr_alloc": len(c.allocs), "nr_populated": c.nr_populated,
+                "empty_pop_pages": c.nr_empty_pop_pages, "isolated": c.isolated,
+                "offset_from_base": c.base_addr - self.base_addr,
+            })
+        return pd.DataFrame(rows)
+
+    def allocations_frame(self) -> pd.DataFrame:
+        """Live allocations with their pointers, offsets and chunk."""
+        return pd.DataFrame([
+            a.__dict__ | {"offset_from_base": a.chunk_base + a.off - self.base_addr}
+            for a in self.live.values()
+        ])
+
+
+def _overlap(a: int, b: int, x: int, y: int) -> bool:
+    """pcpu_region_overlap(): [a, b) and [x, y) intersect."""
+    return a < y and x < b
+
+
+def _align(value: int, align: int) -> int:
+    return (value + align - 1) & ~(align - 1) if align else value
