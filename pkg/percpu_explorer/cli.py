@@ -17,7 +17,17 @@ import pandas as pd
 
 from .config import DEFAULT_KERNEL, KASAN_MODES, KernelConfig
 from .layout import compute_layout, configs_table, layout_table, layout_to_dict
-from .units import fmt_addr, format_size
+from .pgtable import (
+    DATA_BASE,
+    DEFAULT_UNIT_SIZE,
+    build_first_chunk,
+    first_chunk_va,
+    format_walk,
+    pgtable_cost,
+    pgtable_cost_summary,
+    phys_to_virt,
+)
+from .units import fmt_addr, format_size, parse_addr, parse_size
 
 PROG = "percpu-explorer"
 
@@ -161,6 +171,74 @@ def _lost(lost: Any) -> str:
     return "-" if lost is None or pd.isna(lost) else format_size(int(lost))
 
 
+# --- walk / pgtables -------------------------------------------------------------------
+
+PGTABLE_FORMATS = ("table", "json")
+
+
+def _unit_size(args: argparse.Namespace) -> int:
+    size = parse_size(args.unit_size)
+    if size <= 0:
+        raise ValueError(f"unit size {args.unit_size!r} must be positive, e.g. 128K")
+    return size
+
+
+def cmd_walk(args: argparse.Namespace) -> str:
+    _check_format(args.format, PGTABLE_FORMATS)
+    cfg = config_from_args(args)
+    va = parse_addr(args.address)
+    kpt = build_first_chunk(cfg, unit_size=_unit_size(args))
+    walk = kpt.walk(args.cpu, va)
+    if args.format == "json":
+        steps = [{**s.__dict__, "table_pa": fmt_addr(s.table_pa), "entry_pa": fmt_addr(s.entry_pa),
+                  "descriptor": fmt_addr(s.descriptor),
+                  "next_pa": None if s.next_pa is None else fmt_addr(s.next_pa)}
+                 for s in walk.steps]
+        return json.dumps({"config": cfg.to_dict(), "cpu": walk.cpu, "va": fmt_addr(walk.va),
+                           "pa": None if walk.pa is None else fmt_addr(walk.pa),
+                           "fault_level": walk.fault_level, "mapping_size": walk.mapping_size,
+                           "root_pa": fmt_addr(walk.root_pa), "ttbr1": fmt_addr(walk.ttbr1),
+                           "steps": steps}, indent=2)
+    head = [f"arm64 kernel {cfg.kernel}, {cfg.label()}, {kpt.nr_cpus} CPUs, "
+            + ("per-CPU roots (RFC patches 01-02/11)" if cfg.local_percpu
+               else "one shared root (mainline)")]
+    unit = -(-_unit_size(args) // cfg.page_size) * cfg.page_size
+    head.append(f"first chunk ({format_size(unit)} per CPU): CPU N's unit in the linear "
+                f"map at {fmt_addr(phys_to_virt(kpt, DATA_BASE))} + N * {format_size(unit)}")
+    if cfg.local_percpu:
+        local, glob = first_chunk_va(kpt, unit)
+        head.append(f"  local (this_cpu) {fmt_addr(local)}-{fmt_addr(local + unit)}; "
+                    f"global {fmt_addr(glob)} + N * {format_size(unit)}")
+    return "\n".join([*head, "", format_walk(walk)])
+
+
+def cmd_pgtables(args: argparse.Namespace) -> str:
+    _check_format(args.format, PGTABLE_FORMATS)
+    cfg = config_from_args(args)
+    unit = _unit_size(args)
+    cost = pgtable_cost(cfg, unit_size=unit)
+    summary = pgtable_cost_summary(cost)
+    if args.format == "json":
+        return json.dumps({"config": cfg.replace(local_percpu=False).to_dict(),
+                           "nr_cpus": cfg.nr_cpus, "unit_size": unit,
+                           "levels": cost.to_dict(orient="records"),
+                           "summary": summary.__dict__},
+                          indent=2)
+    lines = [f"Page-table memory of the percpu first chunk: {cfg.label()}, "
+             f"{cfg.nr_cpus} CPUs, {format_size(unit)} per CPU", ""]
+    header = f"{'model':<10}{'level':<7}{'shared':>8}{'private':>9}{'per CPU':>9}{'bytes':>10}"
+    lines += [header, "-" * len(header)]
+    for row in cost.itertuples():
+        lines.append(f"{row.model:<10}{row.level:<7}{row.shared_pages:>8}{row.private_pages:>9}"
+                     f"{row.private_per_cpu:>9.2f}{format_size(int(row.bytes)):>10}")
+    lines += ["",
+              f"mainline: {summary.mainline_pages} pages "
+              f"({format_size(summary.mainline_bytes)}); patched: "
+              f"{summary.patched_pages} pages ({format_size(summary.patched_bytes)}); "
+              f"extra {format_size(summary.extra_bytes)}"]
+    return "\n".join(lines)
+
+
 # --- entry point -----------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +255,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kasan", default=None, help="only this KASAN mode (default: all)")
     _add_format(p, LAYOUT_FORMATS)
     p.set_defaults(func=cmd_configs)
+
+
+
+    p = sub.add_parser("walk", help="walk one address through one CPU's page tables")
+    p.add_argument("address", help="kernel virtual address, e.g. 0xfffffd7fffffe000")
+    p.add_argument("--cpu", type=int, default=0, help="CPU whose root to walk (default 0)")
+    p.add_argument("--unit-size", default=f"{DEFAULT_UNIT_SIZE >> 10}K",
+                   help="first-chunk unit per CPU (default 128K)")
+    add_config_options(p)
+    _add_format(p, PGTABLE_FORMATS)
+    p.set_defaults(func=cmd_walk)
+
+    p = sub.add_parser("pgtables", help="page-table memory, mainline vs per-CPU roots")
+    p.add_argument("--unit-size", default=f"{DEFAULT_UNIT_SIZE >> 10}K",
+                   help="first-chunk unit per CPU (default 128K)")
+    add_config_options(p)
+    _add_format(p, PGTABLE_FORMATS)
+    p.set_defaults(func=cmd_pgtables)
     return parser
 
 
