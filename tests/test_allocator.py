@@ -16,6 +16,7 @@ from percpu_explorer.allocator import (
     PercpuBuild,
     PercpuError,
     boot_lines,
+    boot_percpu,
     build_alloc_info,
     clear_ranges,
 )
@@ -326,18 +327,38 @@ def test_patched_offsets_stay_inside_the_area_and_work_in_both():
     sym = compute_layout(cfg).symbols
     mapper = DictMapper(4096)
     alloc = PercpuAllocator(build_alloc_info(101464, nr_cpus=4), cfg=cfg, mapper=mapper)
-    assert alloc.base_addr == sym["PERCPU_START"]
+    # rfc.DEFAULT_PLACEMENT: the first chunk's 4 units end at PERCPU_END.
+    assert alloc.base_addr == sym["PERCPU_END"] - 4 * 139264
     results = [alloc.alloc(4096, 4096) for _ in range(40)] + [alloc.alloc(8, reserved=True)]
     kinds = {next(c.kind for c in alloc.chunks if c.id == r.chunk_id) for r in results}
     assert kinds == {"first", "reserved", "dynamic"}
     for r in results:
-        offset = alloc.offset_from_base(r.ptr)
-        assert 0 <= offset < sym["PERCPU_SIZE"]
+        offset = alloc.offset_from_base(r.ptr)  # later chunks lie below the first one
+        assert -sym["PERCPU_SIZE"] < offset < sym["PERCPU_SIZE"]
         local = alloc.local_ptr(r.ptr)
         assert sym["LOCAL_PERCPU_START"] <= local < sym["LOCAL_PERCPU_END"]
         for cpu in range(4):
             # The local address on CPU n reaches the same physical byte as per_cpu_ptr(n).
             assert mapper.translate(local, cpu) == mapper.translate(alloc.per_cpu_ptr(r.ptr, cpu))
+
+
+@pytest.mark.parametrize("local_percpu", [False, True], ids=["mainline", "patched"])
+def test_walks_through_the_page_table_model_reach_each_units_page(local_percpu):
+    # Issue 4: populating maps pages through the page-table model, so a walk of any
+    # returned address on any CPU resolves to the right unit's page.
+    cfg = KernelConfig(local_percpu=local_percpu)
+    alloc, kpt = boot_percpu(cfg, 101464, 4)
+    results = [alloc.alloc(4096, 4096) for _ in range(20)] + [alloc.alloc(8, reserved=True),
+                                                              alloc.alloc(24, 8)]
+    assert {r.chunk_id for r in results} >= {alloc.first_chunk.id, alloc.reserved_chunk.id}
+    assert len({r.chunk_id for r in results}) >= 3  # dynamic chunks too
+    for r in results:
+        for cpu in range(4):
+            want = alloc.phys_of(r.ptr, cpu)
+            assert kpt.translate(cpu, alloc.per_cpu_ptr(r.ptr, cpu)) == want
+            if local_percpu:
+                assert kpt.translate(cpu, alloc.local_ptr(r.ptr)) == want
+    assert kpt.check_invariants() == ()
 
 
 def test_area_exhaustion_is_a_distinct_error():

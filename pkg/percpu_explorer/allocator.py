@@ -21,12 +21,15 @@ What the model simplifies (said once here):
 - Physical pages come from a simple counter; the first chunk of mainline sits in
   the linear map at `first_chunk_base` (memblock decides it on a real machine:
   take it from a capture).
-- With the RFC patch (series 03-09/11, not public): the first chunk sits at the
-  bottom of the Global Percpu area, dynamic chunks are placed in that area by
-  the same congruent top-down search as pcpu_get_vm_areas() (or bottom-up,
-  `chunk_direction`), and each chunk is mirrored at the same offset in the Local
-  Percpu area, where every CPU maps its own unit's pages:
-  local address = LOCAL_PERCPU_START + (address - PERCPU_START) for unit 0's copy.
+- With the RFC patch (series 03-09/11, not public), chunks are placed as the
+  `RfcPlacement` of percpu_explorer.rfc says (by default the first chunk at the
+  top of the Global Percpu area, later chunks below it by the same congruent
+  top-down search as pcpu_get_vm_areas()); each chunk is mirrored at the same
+  offset from the local base in the Local Percpu area, where every CPU maps its
+  own unit's pages: local address = local_base + (address - pcpu_base_addr).
+- Physical memory: the first chunk's units sit in RAM where the linear map puts
+  them (RAM assumed at 0x40000000, QEMU virt's base); pages of later chunks come
+  from a separate pool.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ import pandas as pd
 
 from .config import KernelConfig
 from .layout import Layout, compute_layout
+from .pgtable import KernelPageTables
+from .rfc import DEFAULT_PLACEMENT, RfcPlacement
 from .units import fmt_addr, u64
 
 PCPU_MIN_ALLOC_SHIFT = 2
@@ -49,6 +54,9 @@ PCPU_SLOT_FAIL_THRESHOLD = 3
 PCPU_EMPTY_POP_PAGES_LOW = 2
 PCPU_EMPTY_POP_PAGES_HIGH = 4
 LOCAL_DISTANCE = 10  # include/linux/numa.h
+RAM_BASE = 0x40000000  # QEMU virt's RAM base (memstart_addr), assumed
+RAM_SIZE = 4 << 30  # where memblock's top-down allocation puts the first chunk, assumed
+DYNAMIC_PAGE_POOL = RAM_BASE + (8 << 30)  # physical pages of later chunks (a counter)
 
 
 class PercpuError(ValueError):
@@ -515,7 +523,7 @@ class PercpuAllocator:
         first_chunk_base: int | None = None,
         group_bases: Sequence[int] | None = None,
         per_cpu_start: int | None = None,
-        chunk_direction: str = "top-down",
+        placement: RfcPlacement = DEFAULT_PLACEMENT,
         balance: str = "immediate",
         mapper: PageMapper | None = None,
         vm_busy: Iterable[tuple[int, int]] = (),
@@ -547,15 +555,17 @@ class PercpuAllocator:
 
         # group and unit offsets (pcpu_setup_first_chunk)
         unit_bytes = [g.nr_units * ai.unit_size for g in ai.groups]
+        span = max(g.base_offset for g in ai.groups) + unit_bytes[-1]
+        # The first chunk's RAM: memblock allocates top-down, so near the top of RAM.
+        self.first_chunk_phys = (RAM_BASE + RAM_SIZE - span) & ~(ai.atom_size - 1)
+        self.placement = placement
         if group_bases is None:
             if self.local:
-                start = sym["PERCPU_START"]
+                start = placement.first_chunk_base(sym, span, ai.atom_size)
             elif first_chunk_base is not None:
                 start = first_chunk_base
-            else:
-                # memblock places it near the top of RAM: assume 4G of RAM at PAGE_OFFSET.
-                start = sym["_PAGE_OFFSET(vabits_actual)"] + (4 << 30) - sum(unit_bytes)
-                start &= ~(ai.atom_size - 1)
+            else:  # the linear-map address of that RAM
+                start = sym["_PAGE_OFFSET(vabits_actual)"] + self.first_chunk_phys - RAM_BASE
             group_bases = [start + g.base_offset for g in ai.groups]
         if len(group_bases) != len(ai.groups):
             raise ValueError(f"{len(group_bases)} group bases for {len(ai.groups)} groups")
@@ -578,12 +588,13 @@ class PercpuAllocator:
 
         # chunk placement space
         if self.local:
-            self.vm = VmSpace(sym["PERCPU_START"], sym["PERCPU_END"], direction=chunk_direction,
+            self.local_base = placement.local_base(sym, ai.unit_size)
+            self.vm = VmSpace(sym["PERCPU_START"], sym["PERCPU_END"],
+                              direction=placement.chunk_direction,
                               busy=[(b, b + s) for b, s in zip(group_bases, unit_bytes,
                                                                 strict=True)])
         else:
-            self.vm = VmSpace(sym["VMALLOC_START"], sym["VMALLOC_END"],
-                              direction=chunk_direction, busy=vm_busy)
+            self.vm = VmSpace(sym["VMALLOC_START"], sym["VMALLOC_END"], busy=vm_busy)
 
         # slots (pcpu_setup_first_chunk)
         self.sidelined_slot = self._raw_slot(self.unit_size) + 1
@@ -615,8 +626,7 @@ class PercpuAllocator:
         self.nr_populated += ai.size_sum // self.page_size
         self._count_chunk(+1)
         self._event("create_chunk", self.first_chunk, detail="first chunk")
-        if self.local:
-            self._map_first_chunk()
+        self._map_first_chunk()
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -639,12 +649,11 @@ class PercpuAllocator:
 
     @property
     def per_cpu_local_off(self) -> int:
-        """__per_cpu_local_off (patch 07/11, assumed): ptr + it is the local address."""
+        """__per_cpu_local_off (patch 07/11, assumed): ptr + it is the local address,
+        local_base - __per_cpu_start (the same offset from each area's base)."""
         if not self.local:
             raise ValueError("__per_cpu_local_off exists only with local_percpu=True")
-        sym = self.layout.symbols
-        return u64(sym["LOCAL_PERCPU_START"] - sym["PERCPU_START"] + self.base_addr
-                   - self.per_cpu_start)
+        return u64(self.local_base - self.per_cpu_start)
 
     def local_ptr(self, ptr: int) -> int:
         """The local address of ptr: the same on every CPU, mapped to that CPU's copy."""
@@ -1136,51 +1145,63 @@ class PercpuAllocator:
         if self.mapper is None:
             return
         size = (re - rs) * self.page_size
-        sym = self.layout.symbols
         for cpu in sorted(self.unit_offsets):
             va = self.unit_page_addr(chunk, cpu, rs)
             pa = self._pa_of(chunk, cpu, rs)
             self.mapper.map_pages(va, pa, size, None)
             if self.local:
-                local_va = sym["LOCAL_PERCPU_START"] + (chunk.base_addr - sym["PERCPU_START"]) \
+                local_va = self.local_base + (chunk.base_addr - self.base_addr) \
                     + rs * self.page_size
                 self.mapper.map_pages(local_va, pa, size, cpu)
 
     def _map_first_chunk(self) -> None:
-        """Patch 05/11 (assumed): each unit's size_sum bytes at its global address, and
-        each CPU's own unit at the same offset in the Local Percpu area."""
+        """The first chunk's units (size_sum bytes each, as pcpu_embed_first_chunk()
+        keeps): mainline reaches them through the linear map; patch 05/11 (assumed)
+        maps them at their Global Percpu address and each CPU's own unit at the local
+        base."""
         if self.mapper is None:
             return
-        sym = self.layout.symbols
         size = self.ai.size_sum
         for cpu in sorted(self.unit_offsets):
-            va = self.base_addr + self.unit_offsets[cpu]
-            pa = (0x20000 + self.unit_of_cpu[cpu] * self.unit_pages) << self.page_shift
-            self.mapper.map_pages(va, pa, size, None)
-            local_va = sym["LOCAL_PERCPU_START"] + (self.base_addr - sym["PERCPU_START"])
-            self.mapper.map_pages(local_va, pa, size, cpu)
+            pa = self.first_chunk_pa(cpu, 0)
+            self.mapper.map_pages(self.base_addr + self.unit_offsets[cpu], pa, size, None)
+            if self.local:
+                self.mapper.map_pages(self.local_base, pa, size, cpu)
 
     def first_chunk_pa(self, cpu: int, offset: int) -> int:
-        """Physical address of byte offset (from pcpu_base_addr) in cpu's first-chunk unit."""
-        return ((0x20000 + self.unit_of_cpu[cpu] * self.unit_pages) << self.page_shift) + offset
+        """Physical address of byte `offset` (from pcpu_base_addr) of cpu's first-chunk unit."""
+        return self.first_chunk_phys + self.unit_offsets[cpu] + offset
 
     def _unmap_range(self, chunk: Chunk, rs: int, re: int) -> None:
         if self.mapper is None:
             return
         size = (re - rs) * self.page_size
-        sym = self.layout.symbols
         for cpu in sorted(self.unit_offsets):
             self.mapper.unmap_pages(self.unit_page_addr(chunk, cpu, rs), size, None)
             if self.local:
-                local_va = sym["LOCAL_PERCPU_START"] + (chunk.base_addr - sym["PERCPU_START"]) \
+                local_va = self.local_base + (chunk.base_addr - self.base_addr) \
                     + rs * self.page_size
                 self.mapper.unmap_pages(local_va, size, cpu)
 
     def _pa_of(self, chunk: Chunk, cpu: int, page: int) -> int:
-        """A physical address per (chunk, unit, page): contiguous per chunk and unit."""
+        """The physical page behind (chunk, cpu's unit, page): from the dynamic pool,
+        contiguous per chunk and unit."""
         unit = self.unit_of_cpu[cpu]
-        return ((0x40000 + chunk.id * self.nr_units * self.unit_pages
-                 + unit * self.unit_pages + page) << self.page_shift)
+        return DYNAMIC_PAGE_POOL + ((chunk.id * self.nr_units + unit) * self.unit_pages
+                                    + page) * self.page_size
+
+    def phys_of(self, ptr: int, cpu: int) -> int:
+        """The physical address of cpu's copy of ptr (what every mapping must reach)."""
+        allocation = self.live.get(ptr)
+        if allocation is None:
+            raise PercpuError(f"{fmt_addr(ptr)} is not a live percpu allocation")
+        self._check_cpu(cpu)
+        addr = self.ptr_to_addr(ptr)
+        chunk = next(c for c in self.chunks if c.id == allocation.chunk_id)
+        if chunk.kind != "dynamic":
+            return self.first_chunk_pa(cpu, addr - self.base_addr)
+        rel = addr - chunk.base_addr
+        return self._pa_of(chunk, cpu, rel // self.page_size) + rel % self.page_size
 
     def _populate(self, chunk: Chunk, rs: int, re: int) -> None:
         """pcpu_populate_chunk() + pcpu_chunk_populated()."""
@@ -1528,6 +1549,45 @@ class PercpuAllocator:
             a.__dict__ | {"offset_from_base": a.chunk_base + a.off - self.base_addr}
             for a in self.live.values()
         ])
+
+
+class PageTableMapper:
+    """Maps populated percpu pages into a `KernelPageTables`: shared mappings through
+    swapper_pg_dir (cpu None), local ones into one CPU's root (patch 08/11's pgd)."""
+
+    def __init__(self, kpt: KernelPageTables) -> None:
+        self.kpt = kpt
+
+    def map_pages(self, va: int, pa: int, size: int, cpu: int | None) -> None:
+        self.kpt.vmap_range(va, va + size, pa, cpu=cpu)
+
+    def unmap_pages(self, va: int, size: int, cpu: int | None) -> None:
+        self.kpt.vunmap_range(va, va + size, cpu=cpu)
+
+
+def boot_percpu(
+    cfg: KernelConfig,
+    static_size: int,
+    nr_cpus: int,
+    *,
+    page_tables: bool = True,
+    **kwargs: Any,
+) -> tuple[PercpuAllocator, KernelPageTables | None]:
+    """setup_per_cpu_areas() for `cfg`: the first chunk built and mapped, then (with
+    the patch) the per-CPU roots set up, as patch 01/11's percpu_pgd_setup_done.
+
+    Keyword arguments go to `build_alloc_info` (reserved_size, dyn_size, atom_size,
+    cpu_to_node, build) and `PercpuAllocator` (the rest).
+    """
+    info_keys = {"reserved_size", "dyn_size", "atom_size", "cpu_to_node", "build"}
+    info = {k: kwargs.pop(k) for k in list(kwargs) if k in info_keys}
+    ai = build_alloc_info(static_size, nr_cpus=nr_cpus, page_size=cfg.page_size, **info)
+    kpt = KernelPageTables(cfg, nr_cpus, percpu_pgd_setup_done=False) if page_tables else None
+    mapper = PageTableMapper(kpt) if kpt is not None else None
+    alloc = PercpuAllocator(ai, cfg=cfg, mapper=mapper, **kwargs)
+    if kpt is not None:
+        kpt.setup_percpu_pgd()
+    return alloc, kpt
 
 
 def _overlap(a: int, b: int, x: int, y: int) -> bool:

@@ -26,9 +26,9 @@ Assumptions about the non-public patches (patch 01/11 and 05-09), made once here
 - Each CPU's root takes a whole page ("one PGD page per CPU"); CPU 0 uses
   swapper_pg_dir. Setting up the per-CPU roots copies swapper's entries outside
   the Local Percpu area.
-- The first chunk is mapped at the top of the Local Percpu area (a top-down
-  allocator) while `percpu_pgd_setup_done` is still false (patch 05/11 runs from
-  setup_per_cpu_areas()); its Global Percpu copy sits at the top of the Global area.
+- The first chunk is placed as `percpu_explorer.rfc.DEFAULT_PLACEMENT` says (by
+  default at the top of both areas) and mapped while `percpu_pgd_setup_done` is
+  still false (patch 05/11 runs from setup_per_cpu_areas()).
 - Physical addresses are below 2**48 (no 52-bit PA descriptor encoding);
   descriptors carry only the type bits and the output address; the contiguous
   bit and attributes are not modelled. As in the kernel, unmapping clears leaf
@@ -44,6 +44,7 @@ import pandas as pd
 
 from .config import KernelConfig
 from .layout import Layout, compute_layout, hw_level_shift, pgtable_levels
+from .rfc import DEFAULT_PLACEMENT, RfcPlacement
 from .units import MASK64, fmt_addr, format_size, parse_addr
 
 # asm/pgtable-hwdef.h descriptor types.
@@ -881,12 +882,13 @@ class KernelPageTables:
 
 # --- scenarios -------------------------------------------------------------------------
 
-def first_chunk_va(kpt: KernelPageTables, unit_size: int) -> tuple[int, int]:
-    """(local VA, global VA of CPU 0's unit) of a first chunk placed top-down: the
-    local copy ends at LOCAL_PERCPU_END, the units end at PERCPU_END (assumption)."""
+def first_chunk_va(kpt: KernelPageTables, unit_size: int,
+                   placement: RfcPlacement = DEFAULT_PLACEMENT) -> tuple[int, int]:
+    """(local VA, global VA of CPU 0's unit) of the first chunk, as `placement` assumes
+    (by default the local copy ends at LOCAL_PERCPU_END, the units at PERCPU_END)."""
     sym = kpt.layout.symbols
-    return (sym["LOCAL_PERCPU_END"] - unit_size,
-            sym["PERCPU_END"] - kpt.nr_cpus * unit_size)
+    return (placement.local_base(sym, unit_size),
+            placement.first_chunk_base(sym, kpt.nr_cpus * unit_size, kpt.config.page_size))
 
 
 def phys_to_virt(kpt: KernelPageTables, pa: int) -> int:
@@ -902,7 +904,8 @@ def phys_to_virt(kpt: KernelPageTables, pa: int) -> int:
 
 def build_first_chunk(cfg: KernelConfig, nr_cpus: int | None = None, *,
                       unit_size: int = DEFAULT_UNIT_SIZE,
-                      map_global: bool = True) -> KernelPageTables:
+                      map_global: bool = True,
+                      placement: RfcPlacement = DEFAULT_PLACEMENT) -> KernelPageTables:
     """Tables of a booted kernel with the percpu first chunk mapped.
 
     Every model maps the units' memory (DATA_BASE + cpu * unit, unit_size rounded up
@@ -926,9 +929,9 @@ def build_first_chunk(cfg: KernelConfig, nr_cpus: int | None = None, *,
                              f"Global Percpu area ({format_size(sym['PERCPU_SIZE'])})")
     kpt.vmap_range(phys_to_virt(kpt, lo), phys_to_virt(kpt, hi), lo, blocks=True)
     if cfg.local_percpu:
-        local, glob = first_chunk_va(kpt, unit)
+        local, glob = first_chunk_va(kpt, unit, placement)
         if map_global:
-            kpt.vmap_range(glob, sym["PERCPU_END"], DATA_BASE)
+            kpt.vmap_range(glob, glob + kpt.nr_cpus * unit, DATA_BASE)
         for cpu in range(kpt.nr_cpus):
             kpt.vmap_range(local, local + unit, DATA_BASE + cpu * unit, cpu=cpu)
     kpt.setup_percpu_pgd()
