@@ -4,6 +4,7 @@ import itertools
 import random
 import re
 
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,7 +19,14 @@ from percpu_explorer.allocator import (
     boot_lines,
     boot_percpu,
     build_alloc_info,
+    capacity,
+    capacity_table,
     clear_ranges,
+    offset_extremes,
+    read_requests,
+    replay,
+    synthetic_history,
+    validate_requests,
 )
 
 # --- first chunk ------------------------------------------------------------------------
@@ -409,3 +417,84 @@ def test_chunks_are_destroyed_when_empty_but_one_spare_stays():
     assert len(destroyed) == len(created) - 2  # the first chunk and one spare remain
     assert list(clear_ranges(0b1011, 4)) == [(2, 3)]
     assert PCPU_MIN_ALLOC_SIZE == 4
+
+
+# --- histories, capacity, offsets -----------------------------------------------------------
+
+
+def test_request_files_are_validated_line_by_line(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("op,id,size,align,reserved,atomic\n"
+                    "alloc,1,8,8,0,0\n"
+                    "alloc,2,eight,8,0,0\n"
+                    "grab,3,8,8,0,0\n"
+                    "alloc,4,8,8,maybe,0\n"
+                    "free,1,,,,\n")
+    with pytest.raises(ValueError) as exc:
+        read_requests(str(path))
+    lines = str(exc.value).splitlines()
+    assert lines == [
+        f"{path}:3: size 'eight' is not a number",
+        f"{path}:4: op 'grab' is not alloc or free",
+        f"{path}:5: reserved 'maybe' is not 0/1/true/false",
+    ]
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['id'\]"):
+        validate_requests(pd.DataFrame({"op": ["alloc"]}))
+
+
+def test_replay_records_every_decision():
+    alloc = PercpuAllocator(build_alloc_info(101464, nr_cpus=2))
+    out = replay(alloc, [
+        {"op": "alloc", "id": 1, "size": 8, "align": 8},
+        {"op": "alloc", "id": 2, "size": 30000, "align": 4096},  # does not fit: new chunk
+        {"op": "free", "id": 1},
+        {"op": "free", "id": 7},
+    ])
+    assert list(out["op"]) == ["alloc", "alloc", "free", "free"]
+    assert out.loc[0, "chunk_id"] == alloc.first_chunk.id
+    assert out.loc[1, "chunks_created"] >= 1 and out.loc[1, "pages_populated"] >= 8
+    assert out.loc[2, "size"] == 8
+    assert out.loc[3, "error"] == "free of id 7, which is not allocated"
+
+
+def test_largest_offset_mainline_vs_patched():
+    # Patch 02/11: mainline's offset "may be the whole size of vmalloc space"; with the
+    # dedicated areas it stays within the 1TB Global Percpu area (4K/48).
+    history = synthetic_history(3000, 600, seed=3)
+    mainline = PercpuAllocator(build_alloc_info(101464, nr_cpus=64), cfg=KernelConfig())
+    replay(mainline, history)
+    sym = compute_layout(KernelConfig()).symbols
+    far = offset_extremes(mainline)["max_offset"]
+    # Chunks sit at the top of vmalloc; the first chunk in the linear map below vmalloc.
+    assert far > sym["VMALLOC_END"] - sym["VMALLOC_START"]
+    assert mainline.base_addr + far <= sym["VMALLOC_END"]
+    patched_cfg = KernelConfig(local_percpu=True)
+    patched = PercpuAllocator(build_alloc_info(101464, nr_cpus=64), cfg=patched_cfg)
+    replay(patched, history)
+    ext = offset_extremes(patched)
+    psym = compute_layout(patched_cfg).symbols
+    assert -psym["PERCPU_SIZE"] < ext["min_offset"] and ext["max_offset"] <= psym["PERCPU_SIZE"]
+
+
+def test_capacity_matches_what_the_allocator_reaches():
+    # 16K/36 patched, 64 CPUs, 64K units: a 4M span per chunk in a 64M area holds the
+    # first chunk and 15 more (see test_area_exhaustion_is_a_distinct_error).
+    cfg = KernelConfig(page_size=16384, va_bits=36, local_percpu=True)
+    ai = build_alloc_info(20000, nr_cpus=64, page_size=16384)
+    cap = capacity(cfg, ai)
+    assert (cap["chunk_span"], cap["dynamic_chunks"]) == (64 * 65536, 15)
+    assert cap["bytes_per_cpu"] == ai.dyn_size + 15 * 65536
+
+
+def test_capacity_table_covers_every_config_and_cpu_count():
+    table = capacity_table(cpu_counts=(64, 4096))
+    assert len(table) == 13 * 2
+    row = table[(table.config == "4K/48") & (table.nr_cpus == 4096)].iloc[0]
+    # 4096 units of 139264 bytes: 570425344 bytes per chunk; (1TB - span) // span chunks.
+    assert row.chunk_span == 4096 * 139264
+    assert row.patched_chunks == ((1 << 40) - 4096 * 139264) // (4096 * 139264)
+    broken = table[table.config.isin(["4K/52", "16K/48", "16K/52"])]
+    assert broken["patched_chunks"].isna().all()
+    # 16K/36 with 4096 CPUs: 4096 * 144K does not fit a 64M area at all.
+    tiny = table[(table.config == "16K/36") & (table.nr_cpus == 4096)].iloc[0]
+    assert not tiny.first_chunk_fits and tiny.patched_bytes_per_cpu == 0

@@ -34,6 +34,7 @@ What the model simplifies (said once here):
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -270,6 +271,7 @@ def boot_lines(ai: AllocInfo) -> list[str]:
 
 # --- bitmaps as Python ints --------------------------------------------------------------
 
+@functools.lru_cache(maxsize=4096)
 def _mask(nbits: int) -> int:
     return (1 << nbits) - 1
 
@@ -374,6 +376,7 @@ class Chunk:
     chunk_md: BlockMD = field(default_factory=lambda: BlockMD(0))
     allocs: dict[int, int] = field(default_factory=dict)  # byte offset -> size (stats)
     max_alloc_size: int = 0
+    slot: int | None = None  # the chunk list it is on (pcpu_chunk_lists[slot])
 
     @property
     def map_bits(self) -> int:
@@ -688,23 +691,21 @@ class PercpuAllocator:
             return 0
         return self.size_to_slot(chunk.chunk_md.contig_hint * PCPU_MIN_ALLOC_SIZE)
 
-    def _slot_of(self, chunk: Chunk) -> int | None:
-        for i, lst in enumerate(self.slots):
-            if chunk in lst:
-                return i
-        return None
+    @staticmethod
+    def _slot_of(chunk: Chunk) -> int | None:
+        return chunk.slot
 
     def _move(self, chunk: Chunk, slot: int, front: bool) -> None:
         """__pcpu_chunk_move(): list_move / list_move_tail (never the reserved chunk)."""
         if chunk is self.reserved_chunk:
             return
-        current = self._slot_of(chunk)
-        if current is not None:
-            self.slots[current].remove(chunk)
+        if chunk.slot is not None:
+            self.slots[chunk.slot].remove(chunk)
         if front:
             self.slots[slot].insert(0, chunk)
         else:
             self.slots[slot].append(chunk)
+        chunk.slot = slot
 
     def _relocate(self, chunk: Chunk, oslot: int) -> None:
         """pcpu_chunk_relocate()."""
@@ -1268,9 +1269,12 @@ class PercpuAllocator:
                     self._relocate(new, -1)
         assert chunk is not None
         if not atomic:
+            page_start = off // self.page_size
             page_end = -(-(off + size) // self.page_size)
-            for rs, re in list(clear_ranges(chunk.populated, page_end, off // self.page_size)):
-                self._populate(chunk, rs, re)
+            need = _mask(page_end - page_start)
+            if (chunk.populated >> page_start) & need != need:
+                for rs, re in list(clear_ranges(chunk.populated, page_end, page_start)):
+                    self._populate(chunk, rs, re)
         if self.nr_empty_pop_pages < PCPU_EMPTY_POP_PAGES_LOW:
             self._schedule_balance()
         chunk.allocs[off] = size
@@ -1371,6 +1375,7 @@ class PercpuAllocator:
                    if i > 0 and (not empty_only or c.nr_empty_pop_pages == 0)]
         for chunk in to_free:
             head.remove(chunk)
+            chunk.slot = None
         for chunk in to_free:
             for rs, re in list(set_ranges(chunk.populated, chunk.nr_pages)):
                 self._depopulate(chunk, rs, re)
@@ -1597,3 +1602,227 @@ def _overlap(a: int, b: int, x: int, y: int) -> bool:
 
 def _align(value: int, align: int) -> int:
     return (value + align - 1) & ~(align - 1) if align else value
+
+
+# --- replaying request histories ---------------------------------------------------------
+
+REQUEST_COLUMNS = ("op", "id", "size", "align", "reserved", "atomic")
+
+
+def read_requests(path: str) -> pd.DataFrame:
+    """A request history from CSV: columns op (alloc/free), id (names an allocation so
+    a free can refer to it), size, align, reserved, atomic; size/align/flags only
+    for allocs. Bad rows raise ValueError naming the line and column."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"{path}: cannot read a request history: {exc}") from None
+    return validate_requests(frame, source=str(path))
+
+
+def _cell_int(value: Any, column: str) -> int | None:
+    """An integer cell: int, integral float, or text (decimal or 0x); None if empty."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise ValueError(f"{column} {value!r} is not a whole number")
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return int(text, 0)
+    except ValueError:
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{column} {text!r} is not a number") from None
+        if not number.is_integer():
+            raise ValueError(f"{column} {text!r} is not a whole number") from None
+        return int(number)
+
+
+def _cell_flag(value: Any, column: str) -> bool:
+    if value is None or (isinstance(value, float) and value != value):
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("", "0", "false", "0.0"):
+        return False
+    if text in ("1", "true", "1.0"):
+        return True
+    raise ValueError(f"{column} {value!r} is not 0/1/true/false")
+
+
+def validate_requests(frame: pd.DataFrame, *, source: str = "requests") -> pd.DataFrame:
+    """Check and type a request history; one message per bad row (line numbers count
+    the CSV header as line 1), at most 20 listed."""
+    rows = _validated_rows(frame, source)
+    out = pd.DataFrame(rows, columns=list(REQUEST_COLUMNS))
+    return out.astype({"id": "int64", "size": "Int64", "align": "Int64",
+                       "reserved": "boolean", "atomic": "boolean"})
+
+
+def _validated_rows(frame: pd.DataFrame, source: str) -> list[dict[str, Any]]:
+    missing = [c for c in ("op", "id") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {missing}; expected "
+                         f"{list(REQUEST_COLUMNS)}")
+    out, errors = [], []
+    for i, row in enumerate(frame.to_dict("records")):
+        line = i + 2
+        op = str(row.get("op", "")).strip()
+        try:
+            if op not in ("alloc", "free"):
+                raise ValueError(f"op {op!r} is not alloc or free")
+            ident = _cell_int(row.get("id"), "id")
+            if ident is None:
+                raise ValueError("id is empty")
+            item: dict[str, Any] = {"op": op, "id": ident}
+            if op == "alloc":
+                size = _cell_int(row.get("size"), "size")
+                if size is None:
+                    raise ValueError("size is empty")
+                align = _cell_int(row.get("align"), "align")
+                item.update(size=size, align=PCPU_MIN_ALLOC_SIZE if align is None else align,
+                            reserved=_cell_flag(row.get("reserved"), "reserved"),
+                            atomic=_cell_flag(row.get("atomic"), "atomic"))
+        except ValueError as exc:
+            errors.append(f"{source}:{line}: {exc}")
+            continue
+        out.append(item)
+    if errors:
+        more = f"\n... and {len(errors) - 20} more" if len(errors) > 20 else ""
+        raise ValueError("\n".join(errors[:20]) + more)
+    return out
+
+
+def replay(alloc: PercpuAllocator,
+           requests: pd.DataFrame | Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Run a request history through the allocator; one row per request with the
+    decision: chunk, offset, pointer, offset from pcpu_base_addr, chunks created or
+    destroyed and pages populated on the way, or the error."""
+    frame = requests if isinstance(requests, pd.DataFrame) else pd.DataFrame(list(requests))
+    ptr_of: dict[int, int] = {}
+    rows = []
+    for req in _validated_rows(frame, "requests"):
+        first_event = len(alloc.events)
+        row: dict[str, Any] = {"op": req["op"], "id": req["id"]}
+        try:
+            if req["op"] == "alloc":
+                if req["id"] in ptr_of:
+                    raise PercpuError(f"id {req['id']} is already allocated")
+                result = alloc.alloc(req["size"], req["align"], reserved=req["reserved"],
+                                     atomic=req["atomic"])
+                ptr_of[req["id"]] = result.ptr
+                row.update(size=result.size, align=result.align, chunk_id=result.chunk_id,
+                           chunk_base=result.chunk_base, off=result.off, ptr=result.ptr,
+                           offset_from_base=alloc.offset_from_base(result.ptr))
+            else:
+                if req["id"] not in ptr_of:
+                    raise PercpuError(f"free of id {req['id']}, which is not allocated")
+                row["size"] = alloc.free(ptr_of.pop(req["id"]))
+        except PercpuError as exc:
+            row["error"] = str(exc)
+        new = alloc.events[first_event:]
+        row["chunks_created"] = sum(e.kind == "create_chunk" for e in new)
+        row["chunks_destroyed"] = sum(e.kind == "destroy_chunk" for e in new)
+        row["pages_populated"] = sum(e.pages[1] - e.pages[0] for e in new if e.kind == "populate")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def synthetic_history(n_alloc: int, n_free: int, *, seed: int = 0) -> pd.DataFrame:
+    """A boot-like request history (synthetic): mostly small counters and stats
+    structures (4-64 bytes), some 128 bytes-4K, a few 8-32K; frees of random live
+    allocations interleaved. Real histories come from kernel traces (captures)."""
+    import random
+
+    rng = random.Random(seed)
+    sizes = [4, 8, 8, 8, 16, 16, 24, 32, 40, 48, 64, 64, 128, 192, 256, 512, 1024, 4096,
+             8192, 16384, 32768]
+    weights = [6, 14, 10, 8, 10, 8, 6, 6, 3, 3, 5, 3, 4, 2, 3, 2, 2, 1, 0.5, 0.2, 0.05]
+    aligns = {4: 4, 8: 8, 16: 8, 24: 8, 32: 8, 40: 8, 48: 8, 64: 64}
+    live: list[int] = []
+    rows: list[dict[str, Any]] = []
+    next_id = 0
+    frees_left = n_free
+    while next_id < n_alloc or (frees_left and live):
+        free_now = next_id >= n_alloc or rng.random() < n_free / (n_alloc + n_free)
+        if live and frees_left and free_now:
+            rows.append({"op": "free", "id": live.pop(rng.randrange(len(live)))})
+            frees_left -= 1
+            continue
+        size = rng.choices(sizes, weights)[0]
+        rows.append({"op": "alloc", "id": next_id, "size": size,
+                     "align": aligns.get(size, 64 if size < 4096 else 4096),
+                     "reserved": False, "atomic": rng.random() < 0.01})
+        live.append(next_id)
+        next_id += 1
+    return pd.DataFrame(rows, columns=list(REQUEST_COLUMNS))
+
+
+# --- the patch's claims about offsets and space ---------------------------------------------
+
+def offset_extremes(alloc: PercpuAllocator) -> dict[str, int]:
+    """The largest distance from pcpu_base_addr of any chunk byte in use: what patch
+    02/11 calls the offset that "could be quite big"."""
+    ends = [c.base_addr + c.nr_pages * alloc.page_size for c in alloc.chunks]
+    starts = [c.base_addr for c in alloc.chunks]
+    return {"max_offset": max(e - alloc.base_addr for e in ends),
+            "min_offset": min(s - alloc.base_addr for s in starts)}
+
+
+def capacity(cfg: KernelConfig, ai: AllocInfo) -> dict[str, Any]:
+    """How much dynamic percpu memory per CPU fits: the first chunk's dynamic part plus
+    one unit per further chunk that fits the placement area (the Global Percpu area
+    with the patch, vmalloc without it, assumed otherwise empty). Each chunk needs
+    nr_units * unit_size bytes of congruent space, aligned to the atom size."""
+    layout = compute_layout(cfg)
+    sym = layout.symbols
+    span = max(g.base_offset for g in ai.groups) + ai.groups[-1].nr_units * ai.unit_size
+    if cfg.local_percpu:
+        area = sym["PERCPU_SIZE"]
+        room = area - span if span <= area else -1
+    else:
+        area = u64(sym["VMALLOC_END"] - sym["VMALLOC_START"])
+        room = area
+    chunks = max(room, 0) // span if room >= 0 else 0
+    return {
+        "config": cfg.label(), "local_percpu": cfg.local_percpu, "nr_cpus": ai.nr_possible_cpus,
+        "unit_size": ai.unit_size, "chunk_span": span, "area_size": area,
+        "first_chunk_fits": room >= 0, "dynamic_chunks": chunks,
+        "bytes_per_cpu": (ai.dyn_size + chunks * ai.unit_size) if room >= 0 else 0,
+        # pcpu_embed_first_chunk() warns when the groups spread over 3/4 of vmalloc
+        "embed_warns": span > u64(sym["VMALLOC_END"] - sym["VMALLOC_START"]) * 3 // 4,
+    }
+
+
+def capacity_table(kernel: str = "7.1", *, static_size: int = 101464,
+                   cpu_counts: Sequence[int] = (64, 256, 1024, 4096)) -> pd.DataFrame:
+    """`capacity` for every valid configuration (no KASAN) and CPU count, mainline and
+    patched side by side; the patched columns are empty where the layout is broken."""
+    from .config import valid_configs
+
+    rows = []
+    for base in valid_configs(kernel, kasan=("none",)):
+        for nr in cpu_counts:
+            ai = build_alloc_info(static_size, nr_cpus=nr, page_size=base.page_size)
+            main = capacity(base, ai)
+            row = {"config": base.label(), "nr_cpus": nr, "unit_size": ai.unit_size,
+                   "chunk_span": main["chunk_span"], "mainline_chunks": main["dynamic_chunks"],
+                   "mainline_bytes_per_cpu": main["bytes_per_cpu"]}
+            patched_cfg = base.replace(local_percpu=True)
+            if compute_layout(patched_cfg).sane:
+                pat = capacity(patched_cfg, ai)
+                row.update(area_size=pat["area_size"], patched_chunks=pat["dynamic_chunks"],
+                           patched_bytes_per_cpu=pat["bytes_per_cpu"],
+                           first_chunk_fits=pat["first_chunk_fits"])
+            rows.append(row)
+    return pd.DataFrame(rows)
