@@ -1826,3 +1826,189 @@ def capacity_table(kernel: str = "7.1", *, static_size: int = 101464,
                            first_chunk_fits=pat["first_chunk_fits"])
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+# --- replaying a real kernel trace -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TraceReplay:
+    """How the model's decisions compare with a real kernel's percpu trace.
+
+    rows: one per trace event (event, line, real and model chunk base and offset, match).
+    pre_trace: (offset, bytes) areas of the first chunk the replay assumed taken before
+        tracing started (the log begins after the earliest boot allocations).
+    chunk_event_lags: for each chunk created or destroyed, how many trace events after
+        the model's balance run the kernel's worker logged it (the model runs the work
+        inside the call that schedules it; the kernel's kworker runs it soon after).
+    assumptions: every assumption the replay made, in words.
+    """
+
+    rows: pd.DataFrame
+    allocs: int
+    allocs_matched: int
+    frees: int
+    frees_matched: int
+    creates_real: tuple[int, ...]
+    creates_model: tuple[int, ...]
+    destroys_real: tuple[int, ...]
+    destroys_model: tuple[int, ...]
+    chunk_event_lags: tuple[int, ...]
+    first_disagreement: dict[str, Any] | None
+    pre_trace: tuple[tuple[int, int], ...]
+    assumptions: tuple[str, ...]
+
+    @property
+    def all_matched(self) -> bool:
+        return (self.allocs_matched == self.allocs and self.frees_matched == self.frees
+                and self.creates_real == self.creates_model
+                and self.destroys_real == self.destroys_model and self.chunk_moments_matched)
+
+    @property
+    def chunk_moments_matched(self) -> bool:
+        """Every chunk event came after the call whose balance work made it, and before
+        anything used or missed it (all allocations matched in between)."""
+        return (len(self.chunk_event_lags) == len(self.creates_real) + len(self.destroys_real)
+                and all(lag >= 0 for lag in self.chunk_event_lags)
+                and self.allocs_matched == self.allocs)
+
+
+def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
+                 max_inferred: int = 20000) -> TraceReplay:
+    """Replay the percpu:* events of a kernel trace (percpu_alloc_percpu,
+    percpu_free_percpu, percpu_create_chunk, percpu_destroy_chunk) and compare each
+    decision: the same chunk and offset for every allocation, the same chunks created
+    and destroyed, in the same order.
+
+    pcpu_base_addr and __per_cpu_start come from the first allocation (its chunk is the
+    first chunk: base_addr there is the page-aligned start of the dynamic part). The
+    balance work runs wherever the kernel schedules it (pcpu_schedule_balance_work());
+    in the kernel a worker runs it soon after, and leaves no event itself.
+    Chunk creations match in time when, before every allocation, model and kernel
+    have created the same number of chunks.
+    """
+    allocs = events[events["event"] == "percpu_alloc_percpu"]
+    if allocs.empty:
+        raise ValueError("the trace has no percpu_alloc_percpu event to replay")
+    first = allocs.iloc[0]
+    page = ai.page_size
+    static4 = -(-ai.static_size // PCPU_MIN_ALLOC_SIZE) * PCPU_MIN_ALLOC_SIZE
+    first_chunk_base = int(first["base_addr"])
+    pcpu_base = first_chunk_base - ((static4 + ai.reserved_size) & ~(page - 1))
+    per_cpu_start = u64(int(first["ptr"]) - (first_chunk_base + int(first["off"]) - pcpu_base))
+    alloc = PercpuAllocator(ai, cfg=cfg,
+                            group_bases=[pcpu_base + g.base_offset for g in ai.groups],
+                            per_cpu_start=per_cpu_start, balance="immediate")
+    assumptions = [
+        f"pcpu_base_addr {fmt_addr(pcpu_base)} and __per_cpu_start {fmt_addr(per_cpu_start)} "
+        "derived from the first traced allocation",
+        "the balance work runs where the kernel schedules it, before the next traced event",
+    ]
+    model_ptr: dict[int, int] = {}  # real ptr -> model ptr
+    rows: list[dict[str, Any]] = []
+    pre_trace: list[tuple[int, int]] = []
+    creates_real: list[int] = []
+    destroys_real: list[int] = []
+    first_bad: dict[str, Any] | None = None
+    inferred = 0
+
+    def model_events(kind: str) -> list[int]:
+        return [e.base_addr for e in alloc.events if e.kind == kind and e.base_addr is not None]
+
+    for ev in events.to_dict("records"):
+        kind = ev["event"]
+        row: dict[str, Any] = {"event": kind, "line": ev.get("line")}
+        if kind == "percpu_alloc_percpu":
+            real = (int(ev["base_addr"]), int(ev["off"]))
+            size, align = int(ev["size"]), int(ev["align"])
+            reserved, atomic = bool(ev["reserved"]), bool(ev["is_atomic"])
+            while True:
+                try:
+                    got = alloc.alloc(size, align, reserved=reserved, atomic=atomic)
+                except PercpuError as exc:
+                    row.update(real_base=real[0], real_off=real[1], error=str(exc), match=False)
+                    break
+                model = (got.chunk_base, got.off)
+                in_first = got.chunk_id == alloc.first_chunk.id and real[0] == first_chunk_base
+                if model != real and in_first and got.off < real[1] and inferred < max_inferred:
+                    # Taken before tracing started: the kernel skipped it. Mark one unit.
+                    alloc.free(got.ptr)
+                    chunk = alloc.first_chunk
+                    alloc._alloc_area(chunk, 1, 1, got.off // PCPU_MIN_ALLOC_SIZE)
+                    pre_trace.append((got.off, PCPU_MIN_ALLOC_SIZE))
+                    inferred += 1
+                    continue
+                model_ptr[int(ev["ptr"])] = got.ptr
+                row.update(real_base=real[0], real_off=real[1], model_base=model[0],
+                           model_off=model[1], match=model == real)
+                break
+        elif kind == "percpu_free_percpu":
+            real_ptr = int(ev["ptr"])
+            row.update(real_base=int(ev["base_addr"]), real_off=int(ev["off"]))
+            mine = model_ptr.pop(real_ptr, None)
+            if mine is None:
+                row.update(error="frees an allocation the trace did not show", match=False)
+            else:
+                a = alloc.live[mine]
+                alloc.free(mine)
+                row.update(model_base=a.chunk_base, model_off=a.off,
+                           match=(a.chunk_base, a.off) == (row["real_base"], row["real_off"]))
+        elif kind in ("percpu_create_chunk", "percpu_destroy_chunk"):
+            base = int(ev["base_addr"])
+            (creates_real if kind == "percpu_create_chunk" else destroys_real).append(base)
+            row.update(real_base=base)
+        else:
+            continue
+        # chunks created and destroyed so far, by the kernel (its events come before the
+        # allocation that needed them) and by the model; equal after every allocation
+        # and free means the same moments
+        row["chunks_real"] = (len(creates_real), len(destroys_real))
+        row["chunks_model"] = (len(model_events("create_chunk")) - 1,
+                               len(model_events("destroy_chunk")))
+        if row.get("match") is False and first_bad is None:
+            first_bad = dict(ev) | {k: v for k, v in row.items() if k.startswith("model")}
+        rows.append(row)
+
+    creates_model = tuple(model_events("create_chunk")[1:])  # [0] is the first chunk
+    if pre_trace:
+        assumptions.append(f"{len(pre_trace)} units ({len(pre_trace) * PCPU_MIN_ALLOC_SIZE} "
+                           "bytes) of the first chunk taken before tracing started")
+    frame = pd.DataFrame(rows)
+    a_rows = frame[frame["event"] == "percpu_alloc_percpu"]
+    f_rows = frame[frame["event"] == "percpu_free_percpu"]
+    return TraceReplay(
+        rows=frame,
+        allocs=len(a_rows), allocs_matched=int(a_rows["match"].fillna(False).sum()),
+        frees=len(f_rows), frees_matched=int(f_rows["match"].fillna(False).sum()),
+        creates_real=tuple(b for b in creates_real if b != first_chunk_base),
+        creates_model=creates_model,
+        destroys_real=tuple(destroys_real),
+        destroys_model=tuple(model_events("destroy_chunk")),
+        chunk_event_lags=_chunk_event_lags(frame),
+        first_disagreement=first_bad,
+        pre_trace=tuple(_merge_areas(pre_trace)),
+        assumptions=tuple(assumptions),
+    )
+
+
+def _chunk_event_lags(frame: pd.DataFrame) -> tuple[int, ...]:
+    """Rows between the model reaching the n-th create (destroy) and the kernel's event."""
+    lags = []
+    for which in (0, 1):
+        real = frame["chunks_real"].map(lambda c, w=which: c[w])
+        model = frame["chunks_model"].map(lambda c, w=which: c[w])
+        for n in range(1, int(real.max()) + 1 if len(real) else 1):
+            real_rows = real.index[real >= n]
+            model_rows = model.index[model >= n]
+            if len(real_rows) and len(model_rows):
+                lags.append(int(real_rows[0] - model_rows[0]))
+    return tuple(lags)
+
+
+def _merge_areas(areas: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for off, size in sorted(areas):
+        if merged and merged[-1][0] + merged[-1][1] == off:
+            merged[-1] = (merged[-1][0], merged[-1][1] + size)
+        else:
+            merged.append((off, size))
+    return merged
