@@ -1735,7 +1735,24 @@ def replay(alloc: PercpuAllocator,
         row["chunks_destroyed"] = sum(e.kind == "destroy_chunk" for e in new)
         row["pages_populated"] = sum(e.pages[1] - e.pages[0] for e in new if e.kind == "populate")
         rows.append(row)
-    return pd.DataFrame(rows)
+    return _typed(rows, addresses=("chunk_base", "ptr"),
+                  integers=("size", "align", "chunk_id", "off", "offset_from_base"))
+
+
+def _typed(rows: list[dict[str, Any]], *, addresses: Sequence[str] = (),
+           integers: Sequence[str] = ()) -> pd.DataFrame:
+    """A frame with nullable 64-bit columns: built as objects first, because a missing
+    value would otherwise turn a column into floats, which cannot hold 64-bit addresses."""
+    frame = pd.DataFrame(rows, dtype=object)
+    for col in addresses:
+        if col in frame:
+            frame[col] = pd.array([None if v is None or v != v else int(v) for v in frame[col]],
+                                  dtype="UInt64")
+    for col in integers:
+        if col in frame:
+            frame[col] = pd.array([None if v is None or v != v else int(v) for v in frame[col]],
+                                  dtype="Int64")
+    return frame.infer_objects()
 
 
 def synthetic_history(n_alloc: int, n_free: int, *, seed: int = 0) -> pd.DataFrame:
@@ -1972,7 +1989,8 @@ def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
     if pre_trace:
         assumptions.append(f"{len(pre_trace)} units ({len(pre_trace) * PCPU_MIN_ALLOC_SIZE} "
                            "bytes) of the first chunk taken before tracing started")
-    frame = pd.DataFrame(rows)
+    frame = _typed(rows, addresses=("real_base", "model_base"),
+                   integers=("line", "real_off", "model_off"))
     a_rows = frame[frame["event"] == "percpu_alloc_percpu"]
     f_rows = frame[frame["event"] == "percpu_free_percpu"]
     return TraceReplay(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -239,6 +240,83 @@ def cmd_pgtables(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+# --- percpu allocator ----------------------------------------------------------------------
+
+def _percpu_options(p: argparse.ArgumentParser, *, static_required: bool) -> None:
+    g = p.add_argument_group("first chunk (pcpu_build_alloc_info)")
+    g.add_argument("--static-size", type=int, required=static_required,
+                   default=None if static_required else 101464,
+                   help="bytes of DEFINE_PER_CPU variables (__per_cpu_end - __per_cpu_start)"
+                   + ("" if static_required else "; default 101464, Debian's 6.12 arm64"))
+    g.add_argument("--reserved-size", type=int, default=None,
+                   help="reserved chunk bytes (default PERCPU_MODULE_RESERVE, 8K)")
+    g.add_argument("--dyn-size", type=int, default=None,
+                   help="dynamic reserve bytes (default PERCPU_DYNAMIC_RESERVE, 28K)")
+
+
+def _first_chunk_setup(args: argparse.Namespace) -> tuple[Any, Any]:
+    from .allocator import PercpuAllocator, build_alloc_info
+
+    cfg = config_from_args(args)
+    ai = build_alloc_info(args.static_size, nr_cpus=cfg.nr_cpus, page_size=cfg.page_size,
+                          reserved_size=args.reserved_size, dyn_size=args.dyn_size)
+    return ai, PercpuAllocator(ai, cfg=cfg)
+
+
+FIRST_CHUNK_FORMATS = ("text", "json")
+
+
+def cmd_first_chunk(args: argparse.Namespace) -> str:
+    from .allocator import boot_lines
+
+    _check_format(args.format, FIRST_CHUNK_FORMATS)
+    ai, alloc = _first_chunk_setup(args)
+    if args.format == "text":
+        return "\n".join(boot_lines(ai))
+    probe_base = alloc.vm.get_vm_areas(alloc.group_offsets, alloc.group_sizes, ai.atom_size)
+    data: dict[str, Any] = {
+        "config": alloc.cfg.to_dict(),
+        "boot_lines": boot_lines(ai),
+        "static_size": ai.static_size, "reserved_size": ai.reserved_size,
+        "dyn_size": ai.dyn_size, "unit_size": ai.unit_size, "atom_size": ai.atom_size,
+        "alloc_size": ai.alloc_size, "nr_units": ai.nr_units,
+        "groups": [{"base_offset": g.base_offset, "cpu_map": list(g.cpu_map)}
+                   for g in ai.groups],
+        "unit_offsets": {str(cpu): off for cpu, off in sorted(alloc.unit_offsets.items())},
+        "first_chunk": {"pcpu_base_addr": fmt_addr(alloc.base_addr),
+                        "span": alloc.nr_units * ai.unit_size,
+                        "where": "Global Percpu area" if alloc.local else "linear map"},
+        "first_dynamic_chunk": {"base_addr": fmt_addr(probe_base),
+                                "offset_from_base": probe_base - alloc.base_addr},
+    }
+    if alloc.local:
+        data["first_chunk"]["local_base"] = fmt_addr(alloc.local_base)
+        data["first_chunk"]["placement"] = alloc.placement.describe()
+    return json.dumps(data, indent=2)
+
+
+ALLOC_TRACE_FORMATS = ("text", "csv", "json")
+
+
+def cmd_alloc_trace(args: argparse.Namespace) -> str:
+    from .allocator import read_requests, replay
+
+    _check_format(args.format, ALLOC_TRACE_FORMATS)
+    requests = read_requests(args.file)
+    _ai, alloc = _first_chunk_setup(args)
+    decisions = replay(alloc, requests)
+    if args.format == "csv":
+        return decisions.to_csv(index=False).rstrip("\n")
+    if args.format == "json":
+        return json.dumps({"decisions": json.loads(decisions.to_json(orient="records")),
+                           "percpu_stats": alloc.stats()}, indent=2)
+    shown = decisions.copy()
+    for col in ("chunk_base", "ptr"):
+        if col in shown:
+            shown[col] = shown[col].map(lambda v: fmt_addr(int(v)) if pd.notna(v) else "")
+    return (shown.to_string(index=False) + "\n\n" + alloc.percpu_stats_text()).rstrip("\n")
+
+
 # --- entry point -----------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -273,6 +351,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_options(p)
     _add_format(p, PGTABLE_FORMATS)
     p.set_defaults(func=cmd_pgtables)
+    p = sub.add_parser("first-chunk", help="the percpu first chunk: the kernel's boot lines")
+    add_config_options(p)
+    _percpu_options(p, static_required=True)
+    _add_format(p, FIRST_CHUNK_FORMATS)
+    p.set_defaults(func=cmd_first_chunk)
+
+    p = sub.add_parser("alloc-trace", help="replay a percpu request history (CSV)")
+    p.add_argument("file", help="CSV with op,id,size,align,reserved,atomic")
+    add_config_options(p)
+    _percpu_options(p, static_required=False)
+    _add_format(p, ALLOC_TRACE_FORMATS)
+    p.set_defaults(func=cmd_alloc_trace)
     return parser
 
 
@@ -288,7 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         output = func(args)
     except ValueError as exc:
         return _fail(str(exc))
-    print(output)
+    try:
+        print(output)
+    except BrokenPipeError:  # e.g. piped into head: stop quietly, as Unix tools do
+        sys.stdout = open(os.devnull, "w")  # keeps the interpreter's exit flush quiet
     return 0
 
 

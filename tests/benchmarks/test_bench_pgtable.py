@@ -13,7 +13,8 @@ UNIT = 128 << 10
 def test_build_4096_cpus_with_first_chunk(benchmark):
     kpt = benchmark(build_first_chunk, CFG, 4096, unit_size=UNIT)
     assert kpt.nr_cpus == 4096 and kpt.check_invariants() == ()
-    assert benchmark.stats.stats.median < 3.0  # "a few seconds"
+    if not benchmark.disabled:  # --benchmark-disable runs the body once, untimed
+        assert benchmark.stats.stats.median < 3.0  # "a few seconds"
 
 
 def test_build_4096_cpus_memory_under_200mb():
@@ -34,4 +35,5 @@ def test_one_walk_takes_microseconds(benchmark):
     va = compute_layout(CFG).symbols["LOCAL_PERCPU_END"] - UNIT + 0x40
     walk = benchmark(kpt.walk, 4000, va)
     assert walk.pa is not None
-    assert benchmark.stats.stats.median < 100e-6
+    if not benchmark.disabled:
+        assert benchmark.stats.stats.median < 100e-6
