@@ -34,6 +34,7 @@ What the model simplifies (said once here):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
@@ -478,7 +479,7 @@ class VmSpace:
 
 # --- the allocator -------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Allocation:
     """What pcpu_alloc() returned and where: the percpu pointer, chunk and offset."""
 
@@ -492,7 +493,7 @@ class Allocation:
     atomic: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """One allocator decision, shaped like the kernel's percpu trace events."""
 
@@ -1021,14 +1022,17 @@ class PercpuAllocator:
                         align_mask: int) -> tuple[int, int, int]:
         """pcpu_find_zero_area(): (index, largest_off, largest_bits) of the first fit."""
         largest_off = largest_bits = 0
+        # Search a copy of the window [start, size) only; indexes stay absolute.
+        origin = start
+        window = (bitmap >> origin) & _mask(size - origin)
         while True:
-            index = find_next_zero_bit(bitmap, size, start)
+            index = origin + find_next_zero_bit(window, size - origin, start - origin)
             index = (index + align_mask) & ~align_mask
             area_off = index
             end = index + nr
             if end > size:
                 return end, largest_off, largest_bits
-            i = find_next_bit(bitmap, end, index)
+            i = origin + find_next_bit(window, end - origin, index - origin)
             if i < end:
                 area_bits = i - area_off
                 if area_bits > largest_bits or (
@@ -1532,7 +1536,7 @@ class PercpuAllocator:
 
     def events_frame(self) -> pd.DataFrame:
         """Every decision so far, one row each."""
-        return pd.DataFrame([e.__dict__ for e in self.events])
+        return pd.DataFrame([dataclasses.asdict(e) for e in self.events])
 
     def chunks_frame(self) -> pd.DataFrame:
         """One row per chunk: where it is, its slot, free space and population."""
@@ -1551,7 +1555,7 @@ class PercpuAllocator:
     def allocations_frame(self) -> pd.DataFrame:
         """Live allocations with their pointers, offsets and chunk."""
         return pd.DataFrame([
-            a.__dict__ | {"offset_from_base": a.chunk_base + a.off - self.base_addr}
+            dataclasses.asdict(a) | {"offset_from_base": a.chunk_base + a.off - self.base_addr}
             for a in self.live.values()
         ])
 
