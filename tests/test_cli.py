@@ -10,14 +10,8 @@ import pytest
 from percpu_explorer.cli import main
 
 
-def run(capsys, *argv):
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def test_layout_table_reads_like_memory_rst(capsys):
-    status, out, err = run(capsys, "layout", "--page-size", "4K", "--va-bits", "48")
+def test_layout_table_reads_like_memory_rst(cli):
+    status, out, err = cli("layout", "--page-size", "4K", "--va-bits", "48")
     assert status == 0 and err == ""
     lines = out.splitlines()
     assert lines[2].split() == ["Start", "End", "Size", "Use"]
@@ -28,16 +22,16 @@ def test_layout_table_reads_like_memory_rst(capsys):
     assert "No problems: the layout is sane." in out
 
 
-def test_layout_table_shows_problems_of_a_broken_patched_layout(capsys):
-    status, out, _ = run(capsys, "layout", "--page-size", "16K", "--va-bits", "48",
+def test_layout_table_shows_problems_of_a_broken_patched_layout(cli):
+    status, out, _ = cli("layout", "--page-size", "16K", "--va-bits", "48",
                          "--local-percpu")
     assert status == 0
     assert "Problems:" in out and "[vmalloc-empty]" in out and "[outside-ttbr1]" in out
     assert any(line.split()[3:] == ["vmalloc", "<-", "problem"] for line in out.splitlines())
 
 
-def test_layout_json_shape_and_hex_strings(capsys):
-    status, out, _ = run(capsys, "layout", "--local-percpu", "--format", "json")
+def test_layout_json_shape_and_hex_strings(cli):
+    status, out, _ = cli("layout", "--local-percpu", "--format", "json")
     data = json.loads(out)
     assert status == 0
     assert set(data) == {"config", "symbols", "regions", "markers", "problems", "warnings"}
@@ -47,8 +41,8 @@ def test_layout_json_shape_and_hex_strings(capsys):
     assert data["config"]["local_percpu"] is True
 
 
-def test_layout_csv(capsys):
-    status, out, _ = run(capsys, "layout", "--kernel", "6.8", "--kasan", "generic",
+def test_layout_csv(cli):
+    status, out, _ = cli("layout", "--kernel", "6.8", "--kasan", "generic",
                          "--format", "csv")
     rows = out.splitlines()
     assert status == 0 and rows[0] == "start,end,last,size,size_text,use,problem"
@@ -57,8 +51,8 @@ def test_layout_csv(capsys):
                and r.endswith("kasan shadow,False") for r in rows)
 
 
-def test_configs_lists_every_configuration(capsys):
-    status, out, _ = run(capsys, "configs", "--kasan", "none")
+def test_configs_lists_every_configuration(cli):
+    status, out, _ = cli("configs", "--kasan", "none")
     lines = out.splitlines()
     assert status == 0
     rows = [line for line in lines if line[:2] in ("4K", "16", "64")]
@@ -68,8 +62,8 @@ def test_configs_lists_every_configuration(capsys):
                for r in rows)
 
 
-def test_configs_for_an_old_kernel_has_no_patch(capsys):
-    status, out, _ = run(capsys, "configs", "--kernel", "6.1", "--format", "json")
+def test_configs_for_an_old_kernel_has_no_patch(cli):
+    status, out, _ = cli("configs", "--kernel", "6.1", "--format", "json")
     rows = json.loads(out)
     assert status == 0 and len(rows) == 25
     assert {r["patched_problems"] for r in rows} == {"patch needs the v6.9+ layout"}

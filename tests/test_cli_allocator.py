@@ -8,15 +8,9 @@ from percpu_explorer.allocator import PercpuAllocator, build_alloc_info, replay
 from percpu_explorer.cli import main
 
 
-def run(capsys, *argv):
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def test_first_chunk_prints_the_kernels_boot_lines(capsys):
+def test_first_chunk_prints_the_kernels_boot_lines(cli):
     # Issue 4 / data/captures: a 6.12 kernel with 4K pages, 4 CPUs and 101464 static bytes.
-    status, out, _ = run(capsys, "first-chunk", "--static-size", "101464", "--nr-cpus", "4")
+    status, out, _ = cli("first-chunk", "--static-size", "101464", "--nr-cpus", "4")
     assert status == 0
     assert out.splitlines() == [
         "percpu: Embedded 34 pages/cpu s101464 r8192 d29608 u139264",
@@ -25,15 +19,15 @@ def test_first_chunk_prints_the_kernels_boot_lines(capsys):
     ]
 
 
-def test_first_chunk_json_places_the_chunks(capsys):
-    status, out, _ = run(capsys, "first-chunk", "--static-size", "101464", "--nr-cpus", "4",
+def test_first_chunk_json_places_the_chunks(cli):
+    status, out, _ = cli("first-chunk", "--static-size", "101464", "--nr-cpus", "4",
                          "--format", "json")
     data = json.loads(out)
     assert status == 0 and data["unit_size"] == 139264
     assert data["unit_offsets"] == {str(c): c * 139264 for c in range(4)}
     # Mainline: the first dynamic chunk ends at VMALLOC_END (0xfffffdffbf800000, 4K/48).
     assert int(data["first_dynamic_chunk"]["base_addr"], 16) + 4 * 139264 == 0xFFFFFDFFBF800000
-    status, out, _ = run(capsys, "first-chunk", "--static-size", "101464", "--nr-cpus", "4",
+    status, out, _ = cli("first-chunk", "--static-size", "101464", "--nr-cpus", "4",
                          "--local-percpu", "--format", "json")
     data = json.loads(out)
     # rfc.DEFAULT_PLACEMENT: units end at PERCPU_END (0xfffffc8000000000 at 4K/48).
@@ -41,16 +35,16 @@ def test_first_chunk_json_places_the_chunks(capsys):
     assert "assumed" in data["first_chunk"]["placement"]
 
 
-def test_alloc_trace_replays_a_file(capsys, tmp_path):
+def test_alloc_trace_replays_a_file(cli, tmp_path):
     path = tmp_path / "h.csv"
     path.write_text("op,id,size,align,reserved,atomic\nalloc,1,8,8,0,0\nalloc,2,64,64,0,0\n"
                     "free,1,,,,\n")
-    status, out, _ = run(capsys, "alloc-trace", str(path), "--nr-cpus", "4", "--format", "json")
+    status, out, _ = cli("alloc-trace", str(path), "--nr-cpus", "4", "--format", "json")
     data = json.loads(out)
     assert status == 0 and [d["op"] for d in data["decisions"]] == ["alloc", "alloc", "free"]
     assert data["percpu_stats"]["global"]["nr_alloc"] == 2
     assert data["percpu_stats"]["global"]["nr_dealloc"] == 1
-    status, out, _ = run(capsys, "alloc-trace", str(path), "--nr-cpus", "4")
+    status, out, _ = cli("alloc-trace", str(path), "--nr-cpus", "4")
     assert "Percpu Memory Statistics" in out and "0xffff" in out
 
 

@@ -319,15 +319,8 @@ def clear_ranges(bits: int, size: int, start: int = 0) -> Iterator[tuple[int, in
 
 
 def set_ranges(bits: int, size: int) -> Iterator[tuple[int, int]]:
-    """for_each_set_bitrange(): [start, end) runs of set bits."""
-    start = 0
-    while True:
-        start = find_next_bit(bits, size, start)
-        if start >= size:
-            return
-        end = find_next_zero_bit(bits, size, start + 1)
-        yield start, end
-        start = end + 1
+    """for_each_set_bitrange(): [start, end) runs of set bits (clear runs of the complement)."""
+    return clear_ranges(~bits & _mask(size), size)
 
 
 # --- chunks ------------------------------------------------------------------------------
