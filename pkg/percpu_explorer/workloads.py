@@ -1,0 +1,363 @@
+"""Workloads: streams of this_cpu_*() operations, from files or from seeded generators.
+
+File format (CSV with a header line, or Parquet with the same column names), one row
+per operation:
+
+| column   | required | meaning                                                          |
+| -------- | -------- | ---------------------------------------------------------------- |
+| time     | yes      | nanoseconds since the start (integer >= 0, non-decreasing per CPU) |
+| cpu      | yes      | CPU running the op, 0 .. nr_cpus-1                                |
+| task     | yes      | task (thread) id, integer >= 0                                    |
+| op       | yes      | one of percpu_explorer.ops.OPS                                    |
+| size     | yes      | bytes: 1, 2, 4, 8 (16 for cmpxchg128)                             |
+| variable | yes      | name of the per-CPU variable (any text without commas)           |
+| value    | yes      | the operand: added, and'ed, or'ed, written, swapped, or the new  |
+|          |          | value of a cmpxchg; ignored by read                               |
+| flavour  | no       | this_cpu (default), __this_cpu or raw_cpu                         |
+| old      | no       | expected value of a cmpxchg/try_cmpxchg/cmpxchg128; empty: the op |
+|          |          | succeeds (the uncontended fast path)                              |
+
+A 16-byte op (cmpxchg128) takes its value and old as integers (up to 2**63 - 1 in
+Parquet's int64: the high half is then 0).
+
+Lines are numbered as in the file (the header is line 1); Parquet rows as line = row + 2
+so that messages read the same. Validation reports every problem, one message each:
+"FILE:LINE:COLUMN: column 'NAME': what is wrong (valid: ...)".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .ops import FLAVOURS, OPS, sizes_for
+
+REQUIRED_COLUMNS = ("time", "cpu", "task", "op", "size", "variable", "value")
+OPTIONAL_COLUMNS = ("flavour", "old")
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+MAX_PROBLEMS = 200  # messages listed in one error before "... and N more"
+
+
+class WorkloadError(ValueError):
+    """A workload file failed validation; `problems` holds one message per problem."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        shown = problems[:MAX_PROBLEMS]
+        more = len(problems) - len(shown)
+        text = f"{source}: {len(problems)} problem(s); nothing was replayed\n" + "\n".join(shown)
+        if more:
+            text += f"\n... and {more} more"
+        super().__init__(text)
+
+
+def _as_int(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(integers as Int64, mask of cells that are not whole numbers)."""
+    if pd.api.types.is_integer_dtype(series):
+        return series.astype("Int64"), pd.Series(False, index=series.index)
+    if pd.api.types.is_float_dtype(series):
+        bad = series.notna() & (series != np.floor(series))
+        return series.where(~bad).astype("Int64"), bad
+    text = series.astype("string").str.strip()
+    num = pd.to_numeric(text, errors="coerce")
+    hexa = text.str.match(r"^-?0[xX][0-9a-fA-F]+$", na=False)
+    if hexa.any():
+        num = num.astype("float64").astype(object)
+        num[hexa] = [int(v, 16) for v in text[hexa]]
+    num = pd.to_numeric(num, errors="coerce")
+    bad = text.notna() & (text != "") & (num.isna() | (num != np.floor(num)))
+    return num.where(~bad).astype("Int64"), bad
+
+
+def validate_workload(frame: pd.DataFrame, source: str = "<workload>", *,
+                      nr_cpus: int | None = None) -> pd.DataFrame:
+    """Check a workload and return it typed (time/cpu/task/size/value int64, op,
+    variable and flavour categorical, old Int64). Raises WorkloadError listing every
+    problem with its file, line and column."""
+    problems: list[str] = []
+    cols = list(frame.columns)
+    for name in REQUIRED_COLUMNS:
+        if name not in cols:
+            problems.append(f"{source}:1: missing column '{name}' (required: "
+                            f"{', '.join(REQUIRED_COLUMNS)})")
+    unknown = [c for c in cols if c not in COLUMNS]
+    for c in unknown:
+        problems.append(f"{source}:1:{cols.index(c) + 1}: unknown column '{c}' (valid: "
+                        f"{', '.join(COLUMNS)})")
+    if problems:
+        raise WorkloadError(source, problems)
+    frame = frame.reset_index(drop=True)
+    line = np.arange(len(frame)) + 2
+    bad_rows: list[tuple[int, int, str]] = []  # (row, column number, message)
+
+    def report(mask: pd.Series | np.ndarray, column: str, message: Callable[[int], str]) -> None:
+        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+        colno = cols.index(column) + 1
+        bad_rows.extend((int(i), colno, message(int(i))) for i in idx)
+
+    ints: dict[str, pd.Series] = {}
+    for name in ("time", "cpu", "task", "size", "value") + (("old",) if "old" in cols else ()):
+        values, bad = _as_int(frame[name])
+        report(bad, name, lambda i, n=name: f"column '{n}': {frame[n].iloc[i]!r} is not an "
+               "integer")
+        if name != "old":
+            missing = values.isna() & ~bad
+            report(missing, name, lambda i, n=name: f"column '{n}': empty (an integer is "
+                   "required)")
+        ints[name] = values
+    report(ints["time"] < 0, "time", lambda i: f"column 'time': {ints['time'][i]} is negative")
+    report(ints["task"] < 0, "task", lambda i: f"column 'task': {ints['task'][i]} is negative")
+    cpu_bad = ints["cpu"] < 0
+    if nr_cpus is not None:
+        cpu_bad = cpu_bad | (ints["cpu"] >= nr_cpus)
+    report(cpu_bad.fillna(False), "cpu",
+           lambda i: f"column 'cpu': CPU {ints['cpu'][i]} is out of range (valid: 0.."
+           f"{(nr_cpus or 1) - 1})")
+    op = frame["op"].astype("string").str.strip()
+    op_ok = op.isin(OPS)
+    report(~op_ok, "op", lambda i: f"column 'op': unknown op {frame['op'].iloc[i]!r} (valid: "
+           f"{', '.join(OPS)})")
+    sizes = ints["size"]
+    size_ok = pd.Series(True, index=frame.index)
+    for name in OPS:
+        rows = (op == name) & sizes.notna()
+        allowed = list(_file_sizes(name))
+        size_ok &= ~(rows & ~sizes.isin(allowed))
+    report(~size_ok, "size", lambda i: f"column 'size': size {sizes[i]} is not allowed for op "
+           f"{op[i]!r} (valid: {', '.join(map(str, _file_sizes(op[i])))})")
+    var = frame["variable"].astype("string").str.strip()
+    report(var.isna() | (var == ""), "variable", lambda i: "column 'variable': empty")
+    if "flavour" in cols:
+        fl = frame["flavour"].astype("string").str.strip().fillna("this_cpu")
+        fl = fl.mask(fl == "", "this_cpu")
+        report(~fl.isin(FLAVOURS), "flavour", lambda i: f"column 'flavour': unknown flavour "
+               f"{frame['flavour'].iloc[i]!r} (valid: {', '.join(FLAVOURS)})")
+    else:
+        fl = pd.Series("this_cpu", index=frame.index)
+    if not bad_rows and len(frame):
+        order = pd.DataFrame({"cpu": ints["cpu"], "time": ints["time"]})
+        back = order.groupby("cpu", sort=False)["time"].diff() < 0
+        report(back.fillna(False), "time", lambda i: f"column 'time': {ints['time'][i]} goes "
+               f"back in time on CPU {ints['cpu'][i]}")
+    if bad_rows:
+        bad_rows.sort()
+        raise WorkloadError(source, [f"{source}:{line[r]}:{c}: {m}" for r, c, m in bad_rows])
+    out = pd.DataFrame({
+        "time": ints["time"].astype("int64"), "cpu": ints["cpu"].astype("int32"),
+        "task": ints["task"].astype("int64"),
+        "op": pd.Categorical(op, categories=OPS),
+        "size": sizes.astype("int16"),
+        "variable": pd.Categorical(var),
+        "value": ints["value"].astype("int64") if ints["value"].max() is pd.NA or
+        len(frame) == 0 or ints["value"].max() < 2**63 else ints["value"],
+        "flavour": pd.Categorical(fl, categories=FLAVOURS),
+    })
+    if "old" in cols:
+        out["old"] = ints["old"]
+    return out
+
+
+def _file_sizes(op: str) -> tuple[int, ...]:
+    """Sizes a workload file may use for `op` (no hypothetical 16-byte read)."""
+    return tuple(s for s in sizes_for(op) if not (op == "read" and s == 16))
+
+
+def read_workload(path: str | Path, *, nr_cpus: int | None = None) -> pd.DataFrame:
+    """A validated workload from CSV (any suffix but .parquet) or Parquet."""
+    path = Path(path)
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such workload file") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read a workload: {exc}") from None
+    return validate_workload(frame, str(path), nr_cpus=nr_cpus)
+
+
+def write_workload(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a workload as CSV or Parquet (by suffix)."""
+    path = Path(path)
+    cols = [c for c in COLUMNS if c in frame.columns]
+    out = frame[cols]
+    if path.suffix == ".parquet":
+        out.to_parquet(path, index=False)
+    else:
+        out.to_csv(path, index=False)
+    return path
+
+
+# --- generators -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PatternOp:
+    """One op of a pattern's unit of work: `flavour`_`op`(`variable`, value) of `size` bytes.
+
+    every, phase: the op happens in the units whose index j on their CPU has
+    j % every == phase (every=1: always). counter_mod: for the cmpxchg family, the
+    copy is a counter that the unit moves from old = j % counter_mod to old + value."""
+
+    op: str
+    size: int
+    variable: str
+    value: int = 1
+    flavour: str = "this_cpu"
+    every: int = 1
+    phase: int = 0
+    counter_mod: int | None = None
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A typical kernel use of this_cpu ops: the ops one unit of work makes and where
+    that comes from (v6.12 source). gap_ns: mean time between units on one CPU."""
+
+    name: str
+    description: str
+    source: str
+    unit: tuple[PatternOp, ...]
+    gap_ns: int = 1000
+
+
+PATTERNS: dict[str, Pattern] = {
+    "vm-events": Pattern(
+        "vm-events", "page faults: count_vm_event(PGFAULT) and the memcg event per fault",
+        "mm/memory.c handle_mm_fault(): count_vm_event(PGFAULT) -> this_cpu_inc("
+        "vm_event_states.event[PGFAULT]) (include/linux/vmstat.h); count_memcg_event_mm() "
+        "modelled as one this_cpu_add on a memcg counter; __count_vm_event uses raw_cpu_inc "
+        "(modelled: PGALLOC one fault in 4)",
+        (PatternOp("inc", 8, "vm_event_states.PGFAULT"),
+         PatternOp("add", 8, "memcg.events.PGFAULT"),
+         PatternOp("inc", 8, "vm_event_states.PGALLOC", flavour="raw_cpu", every=4)),
+        gap_ns=2000),
+    "percpu-counter": Pattern(
+        "percpu-counter", "percpu_counter_add_batch() with the default batch of 32",
+        "lib/percpu_counter.c (CONFIG_HAVE_CMPXCHG_LOCAL, selected by arm64): "
+        "this_cpu_read(*fbc->counters) then this_cpu_try_cmpxchg(); every `batch` adds the "
+        "slow path __this_cpu_read + __this_cpu_sub under the spinlock (lock not modelled)",
+        (PatternOp("read", 4, "fbc.counters", 0),
+         PatternOp("try_cmpxchg", 4, "fbc.counters", 1, counter_mod=32),
+         PatternOp("read", 4, "fbc.counters", 0, flavour="__this_cpu", every=32, phase=31),
+         PatternOp("sub", 4, "fbc.counters", 32, flavour="__this_cpu", every=32, phase=31)),
+        gap_ns=500),
+    "percpu-ref": Pattern(
+        "percpu-ref", "percpu_ref_get()/percpu_ref_put() in percpu mode",
+        "include/linux/percpu-refcount.h percpu_ref_get_many(): this_cpu_add(*percpu_count, "
+        "nr); percpu_ref_put_many(): this_cpu_sub(*percpu_count, nr)",
+        (PatternOp("add", 8, "ref.percpu_count", 1), PatternOp("sub", 8, "ref.percpu_count", 1)),
+        gap_ns=300),
+    "slub-fastpath": Pattern(
+        "slub-fastpath", "SLUB allocation fast path: freelist/tid cmpxchg128",
+        "mm/slub.c slab_alloc_node(): c = raw_cpu_ptr(s->cpu_slab); READ_ONCE(c->tid); "
+        "c->freelist (modelled as two raw_cpu reads); __update_cpu_freelist_fast() -> "
+        "this_cpu_try_cmpxchg_freelist -> this_cpu_try_cmpxchg128 (modelled as cmpxchg128)",
+        (PatternOp("read", 8, "cpu_slab.tid", 0, flavour="raw_cpu"),
+         PatternOp("read", 8, "cpu_slab.freelist", 0, flavour="raw_cpu"),
+         PatternOp("cmpxchg128", 16, "cpu_slab.freelist_tid", 1)),
+        gap_ns=400),
+    "net-stats": Pattern(
+        "net-stats", "per-packet SNMP MIB and device counters on receive",
+        "include/net/snmp.h SNMP_INC_STATS -> this_cpu_inc, SNMP_ADD_STATS -> this_cpu_add "
+        "(two counters and one byte count per packet, modelled)",
+        (PatternOp("inc", 8, "ipstats.InReceives"), PatternOp("inc", 8, "ipstats.InDelivers"),
+         PatternOp("add", 8, "ipstats.InOctets", 1500)),
+        gap_ns=800),
+}
+
+
+def generate(pattern: str | Pattern, units: int, *, nr_cpus: int = 4, seed: int = 0,
+             tasks_per_cpu: int = 4) -> pd.DataFrame:
+    """A seeded workload of `units` units of `pattern`, spread uniformly over CPUs, with
+    exponential gaps of mean gap_ns between units on each CPU. Returns a validated frame."""
+    if isinstance(pattern, str):
+        if pattern not in PATTERNS:
+            raise ValueError(f"pattern {pattern!r} is unknown; choose one of "
+                             f"{', '.join(PATTERNS)}")
+        pattern = PATTERNS[pattern]
+    if units < 0 or nr_cpus < 1:
+        raise ValueError(f"units ({units}) must be >= 0 and nr_cpus ({nr_cpus}) >= 1")
+    rng = np.random.default_rng(seed)
+    cpu = rng.integers(0, nr_cpus, units).astype(np.int32)
+    gaps = len(pattern.unit) + rng.exponential(pattern.gap_ns, units)
+    order = np.argsort(cpu, kind="stable")
+    t = np.empty(units)
+    t[order] = _cumsum_per_group(gaps[order], cpu[order])
+    j = np.empty(units, dtype=np.int64)  # index of each unit on its CPU
+    j[order] = _cumsum_per_group(np.ones(units), cpu[order]) - 1
+    task = cpu.astype(np.int64) * tasks_per_cpu + rng.integers(0, tasks_per_cpu, units)
+    unit_ids = np.arange(units)
+    parts = []
+    for k, pop in enumerate(pattern.unit):
+        keep = j % pop.every == pop.phase
+        n = int(keep.sum())
+        value = np.full(n, pop.value, dtype=np.int64)
+        old = pd.array([pd.NA] * n, dtype="Int64")
+        if pop.counter_mod:
+            old = pd.array(j[keep] % pop.counter_mod, dtype="Int64")
+            value = j[keep] % pop.counter_mod + pop.value
+        parts.append(pd.DataFrame({
+            "time": np.floor(t[keep]).astype(np.int64) + k, "cpu": cpu[keep],
+            "task": task[keep], "op": pop.op, "size": pop.size, "variable": pop.variable,
+            "value": value, "flavour": pop.flavour, "old": old,
+            "_unit": unit_ids[keep], "_k": k}))
+    frame = pd.concat(parts, ignore_index=True).sort_values(["time", "_unit", "_k"],
+                                                            kind="stable")
+    frame = frame.drop(columns=["_unit", "_k"]).reset_index(drop=True)
+    frame["op"] = pd.Categorical(frame["op"], categories=OPS)
+    frame["variable"] = pd.Categorical(frame["variable"])
+    frame["flavour"] = pd.Categorical(frame["flavour"], categories=FLAVOURS)
+    frame["size"] = frame["size"].astype("int16")
+    return frame
+
+
+def _cumsum_per_group(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Cumulative sum restarting at each new group (groups sorted)."""
+    total = np.cumsum(values)
+    starts = np.r_[0, np.flatnonzero(np.diff(groups)) + 1]
+    offsets = np.zeros_like(total)
+    if len(total):
+        base = np.r_[0, total[starts[1:] - 1]]
+        offsets = np.repeat(base, np.diff(np.r_[starts, len(total)]))
+    return total - offsets
+
+
+def mix(patterns: dict[str, int], *, nr_cpus: int = 4, seed: int = 0) -> pd.DataFrame:
+    """Several patterns merged in time: {pattern name: units}."""
+    frames = [generate(p, n, nr_cpus=nr_cpus, seed=seed + i)
+              for i, (p, n) in enumerate(patterns.items())]
+    frame = pd.concat(frames, ignore_index=True).sort_values("time", kind="stable")
+    for col, cats in (("op", OPS), ("flavour", FLAVOURS)):
+        frame[col] = pd.Categorical(frame[col].astype(str), categories=cats)
+    frame["variable"] = pd.Categorical(frame["variable"].astype(str))
+    return frame.reset_index(drop=True)
+
+
+def synthetic(n_events: int, *, nr_cpus: int = 160, seed: int = 0,
+              n_variables: int = 64) -> pd.DataFrame:
+    """`n_events` random this_cpu ops (uniform over ops and their sizes) for speed tests."""
+    rng = np.random.default_rng(seed)
+    keys = [(op, size) for op in OPS for size in sizes_for(op) if not (op == "read" and
+                                                                     size == 16)]
+    pick = rng.integers(0, len(keys), n_events)
+    ops = np.array([OPS.index(k[0]) for k in keys])[pick]
+    sizes = np.array([k[1] for k in keys], dtype=np.int16)[pick]
+    return pd.DataFrame({
+        "time": np.arange(n_events, dtype=np.int64),
+        "cpu": rng.integers(0, nr_cpus, n_events).astype(np.int32),
+        "task": rng.integers(0, nr_cpus * 4, n_events),
+        "op": pd.Categorical.from_codes(ops, categories=OPS),
+        "size": sizes,
+        "variable": pd.Categorical.from_codes(rng.integers(0, n_variables, n_events),
+                                              categories=[f"var{i}" for i in
+                                                          range(n_variables)]),
+        "value": np.ones(n_events, dtype=np.int64),
+        "flavour": pd.Categorical.from_codes(np.zeros(n_events, dtype=np.int8),
+                                             categories=FLAVOURS),
+    })
