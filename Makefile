@@ -8,7 +8,7 @@ PORT   ?= 8888
 # JupyterLab refuses to start as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: run test lint bench clean venv
+.PHONY: run test lint bench clean venv capture capture-deps capture-ptdump
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -41,6 +41,33 @@ lint: $(VENV)/.installed-test
 # Full benchmark runs (make test runs them in a quick mode).
 bench: $(VENV)/.installed-test
 	$(PY) -m pytest tests/benchmarks --benchmark-only
+
+# Real-kernel captures (issue 5): boot Debian's arm64 kernel under QEMU and save bundles
+# (root: adds the arm64 dpkg architecture, installs qemu-system-arm). capture-ptdump first
+# rebuilds that kernel with CONFIG_PTDUMP_DEBUGFS + CONFIG_PERCPU_STATS (~40 min, niced).
+# Bundles go to /tmp/capture-work/bundles: the tests hold real values of the shipped ones,
+# so refresh data/captures/ only on purpose (make capture CAPTURES=data/captures).
+CAPTURES ?= /tmp/capture-work/bundles
+KVER     ?= 6.12.117
+capture-deps:
+	@dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+	apt-get update -q
+	@command -v qemu-system-aarch64 >/dev/null || apt-get install -y -q qemu-system-arm
+
+capture: $(VENV)/.installed-lab capture-deps
+	$(VENV)/bin/percpu-explorer capture --qemu --cpu max --smp 4 \
+	  --out $(CAPTURES)/debian-$(KVER)-max-smp4
+	$(VENV)/bin/percpu-explorer capture --qemu --cpu cortex-a72 --smp 8 --no-kaslr \
+	  --out $(CAPTURES)/debian-$(KVER)-a72-smp8-nokaslr
+	$(VENV)/bin/percpu-explorer compare $(CAPTURES)/debian-$(KVER)-max-smp4
+	$(VENV)/bin/percpu-explorer compare $(CAPTURES)/debian-$(KVER)-a72-smp8-nokaslr
+
+capture-ptdump: $(VENV)/.installed-lab capture-deps
+	@command -v aarch64-linux-gnu-gcc >/dev/null || \
+	  apt-get install -y -q gcc-aarch64-linux-gnu flex bison bc libssl-dev libelf-dev
+	$(VENV)/bin/percpu-explorer capture --qemu --rebuild --cpu cortex-a72 --smp 4 \
+	  --out $(CAPTURES)/debian-$(KVER)-ptdump-a72-smp4
+	$(VENV)/bin/percpu-explorer compare $(CAPTURES)/debian-$(KVER)-ptdump-a72-smp4
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .benchmarks

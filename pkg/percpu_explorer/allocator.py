@@ -1851,6 +1851,7 @@ class TraceReplay:
     rows: one per trace event (event, line, real and model chunk base and offset, match).
     pre_trace: (offset, bytes) areas of the first chunk the replay assumed taken before
         tracing started (the log begins after the earliest boot allocations).
+    final_stats: the model's percpu_stats data after the replay (`PercpuAllocator.stats()`).
     chunk_event_lags: for each chunk created or destroyed, how many trace events after
         the model's balance run the kernel's worker logged it (the model runs the work
         inside the call that schedules it; the kernel's kworker runs it soon after).
@@ -1870,6 +1871,7 @@ class TraceReplay:
     first_disagreement: dict[str, Any] | None
     pre_trace: tuple[tuple[int, int], ...]
     assumptions: tuple[str, ...]
+    final_stats: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def all_matched(self) -> bool:
@@ -1936,6 +1938,7 @@ def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
             size, align = int(ev["size"]), int(ev["align"])
             reserved, atomic = bool(ev["reserved"]), bool(ev["is_atomic"])
             while True:
+                counters = dict(alloc.stats_counters)
                 try:
                     got = alloc.alloc(size, align, reserved=reserved, atomic=atomic)
                 except PercpuError as exc:
@@ -1944,8 +1947,10 @@ def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
                 model = (got.chunk_base, got.off)
                 in_first = got.chunk_id == alloc.first_chunk.id and real[0] == first_chunk_base
                 if model != real and in_first and got.off < real[1] and inferred < max_inferred:
-                    # Taken before tracing started: the kernel skipped it. Mark one unit.
+                    # Taken before tracing started: the kernel skipped it. Mark one unit;
+                    # the probe itself does not count in the statistics.
                     alloc.free(got.ptr)
+                    alloc.stats_counters.update(counters)
                     chunk = alloc.first_chunk
                     alloc._alloc_area(chunk, 1, 1, got.off // PCPU_MIN_ALLOC_SIZE)
                     pre_trace.append((got.off, PCPU_MIN_ALLOC_SIZE))
@@ -2002,6 +2007,7 @@ def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
         first_disagreement=first_bad,
         pre_trace=tuple(_merge_areas(pre_trace)),
         assumptions=tuple(assumptions),
+        final_stats=alloc.stats(),
     )
 
 
