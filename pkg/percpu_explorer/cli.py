@@ -591,6 +591,15 @@ def cmd_replay(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+# --- claims (percpu_explorer.claims) ------------------------------------------------------
+
+def cmd_claims(args: argparse.Namespace) -> str:
+    from .claims import FORMATS, claims_table
+
+    _check_format(args.format, FORMATS)
+    return claims_table(args.kernel, args.format)
+
+
 # --- entry point -----------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -681,6 +690,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ops_options(p)
     _add_format(p, REPLAY_FORMATS)
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("claims", help="the reviewer's checklist: every claim of the series")
+    p.add_argument("--kernel", default=DEFAULT_KERNEL, help="kernel version (default 7.1)")
+    _add_format(p, ("table", "json", "markdown"))
+    p.set_defaults(func=cmd_claims)
     return parser
 
 
