@@ -9,6 +9,9 @@
 # %%
 from percpu_explorer import KernelConfig, compute_layout
 from percpu_explorer.layout import configs_table, layout_table
+from percpu_explorer.plots import address_space_map, set_renderer
+
+set_renderer()  # figures survive in exported HTML as well as in JupyterLab
 
 cfg = KernelConfig(page_size="4K", va_bits=48)  # the series' base: v7.1, 4K pages, 48-bit VA
 mainline = compute_layout(cfg)
@@ -23,6 +26,13 @@ patched = compute_layout(cfg.replace(local_percpu=True))
 layout_table(patched)
 
 # %% [markdown]
+# On a map: sizes from 8M to petabytes on a log scale beside the true scale; what moved or
+# shrank is linked, and a problem would be drawn in red.
+
+# %%
+address_space_map(mainline, patched)
+
+# %% [markdown]
 # The same question for every configuration the kernel allows: how much vmalloc space the
 # two areas take, and where they do not fit at all.
 
@@ -34,8 +44,9 @@ table[["config", "PGDIR_SIZE", "PERCPU_SIZE", "vmalloc_lost", "patched_sane", "p
 # Where the layout breaks, the model says why, in the kernel's own numbers:
 
 # %%
-broken = compute_layout(KernelConfig(page_size="16K", va_bits=48, local_percpu=True))
-[problem.message for problem in broken.problems]
+broken_cfg = KernelConfig(page_size="16K", va_bits=48)
+broken = compute_layout(broken_cfg.replace(local_percpu=True))
+address_space_map(compute_layout(broken_cfg), broken)
 
 # %%
 assert patched.symbols["PERCPU_SIZE"] == 1 << 40  # "It is 1TB with 4K page size"

@@ -1,0 +1,52 @@
+# %% [markdown]
+# # this_cpu_*() operations: sequences, safety, cost
+#
+# What does a `this_cpu_*()` op compile to on arm64 today and with the local mapping, when
+# is it safe under preemption and migration, and what would a workload save? The local
+# scheme's sequence is an assumption (patch 11/11 is not public): `ops.DEFAULT_LOCAL_SCHEME`.
+
+# %%
+from percpu_explorer.interleave import preemption_points, safety_table
+from percpu_explorer.ops import DEFAULT_LOCAL_SCHEME, op_cost, op_sequence
+from percpu_explorer.plots import interleaving_figure, replay_cost_figure, set_renderer
+from percpu_explorer.replay import cost_replay, reviewer_view, summary_table
+from percpu_explorer.workloads import read_workload
+
+set_renderer()
+today = op_sequence("add", 8, scheme="today", atomics="lse", preempt="full")
+local = op_sequence("add", 8, scheme="local", atomics="lse", preempt="full")
+print(today)
+print(local)
+DEFAULT_LOCAL_SCHEME
+
+# %%
+(op_cost(today).cycles, op_cost(local).cycles)
+
+# %% [markdown]
+# Preempted and migrated at every instruction: `__this_cpu_add` without a guard loses or
+# misplaces updates; `this_cpu_add` does not.
+
+# %%
+interleaving_figure(preemption_points("add", 8, flavour="__this_cpu", preempt="full"))
+
+# %%
+safety_table()
+
+# %% [markdown]
+# A workload from `data/workloads/`, priced under every scheme, and what the reported
+# 13-18% sys-time saving would need.
+
+# %%
+workload = read_workload("../data/workloads/mix.parquet")
+cost = cost_replay(workload)
+replay_cost_figure(cost)
+
+# %%
+summary_table(cost)
+
+# %%
+view = reviewer_view(cost)
+view
+
+# %%
+assert op_cost(local).cycles < op_cost(today).cycles  # preemptible kernel: the saving exists
