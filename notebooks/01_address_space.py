@@ -33,6 +33,16 @@ layout_table(patched)
 address_space_map(mainline, patched)
 
 # %% [markdown]
+# Try it: the controls offer only what arch/arm64/Kconfig allows for each page size and
+# kernel; switch the local percpu area on and watch vmalloc shrink or the layout break.
+
+# %%
+from percpu_explorer.widgets import LayoutExplorer
+
+explorer = LayoutExplorer(local_percpu=True)
+explorer
+
+# %% [markdown]
 # The same question for every configuration the kernel allows: how much vmalloc space the
 # two areas take, and where they do not fit at all.
 
@@ -49,6 +59,7 @@ broken = compute_layout(broken_cfg.replace(local_percpu=True))
 address_space_map(compute_layout(broken_cfg), broken)
 
 # %%
+assert explorer.error is None and explorer.updates >= 1
 assert patched.symbols["PERCPU_SIZE"] == 1 << 40  # "It is 1TB with 4K page size"
 assert set(table.loc[~table["patched_sane"], "config"]) == {
     "4K/52", "4K/52 (48-bit hw)", "16K/48", "16K/52", "16K/52 (47-bit hw)"}

@@ -41,6 +41,16 @@ print(format_walk(walk))
 walk_figure(walk, kpt.geometry)
 
 # %% [markdown]
+# Try it: pick a CPU and an address (the first chunk's local or global copy, vmalloc, or
+# your own) and follow the walk.
+
+# %%
+from percpu_explorer.widgets import PageTableExplorer
+
+walker = PageTableExplorer(local_percpu=True)
+walker
+
+# %% [markdown]
 # The patch's sync skip is `start >= LOCAL_PERCPU_START && end < LOCAL_PERCPU_END`: a
 # mapping that ends exactly at LOCAL_PERCPU_END is not skipped.
 

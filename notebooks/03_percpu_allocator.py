@@ -40,6 +40,15 @@ chunks_figure(mainline)
 # %%
 chunk_map_heatmap(mainline, mainline.first_chunk.id)
 
+# %% [markdown]
+# Try it: step through a history and watch chunks fill, populate and appear.
+
+# %%
+from percpu_explorer.widgets import AllocatorExplorer
+
+stepper = AllocatorExplorer()
+stepper
+
 # %%
 patched = PercpuAllocator(ai, cfg=KernelConfig(local_percpu=True))
 replay(patched, history)

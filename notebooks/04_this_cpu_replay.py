@@ -44,6 +44,14 @@ replay_cost_figure(cost)
 # %%
 summary_table(cost)
 
+# %% [markdown]
+# Try it: another workload, core profile or preemption model.
+
+# %%
+from percpu_explorer.widgets import ReplayExplorer
+
+ReplayExplorer()
+
 # %%
 view = reviewer_view(cost)
 view
