@@ -9,13 +9,13 @@
 # %%
 from percpu_explorer import KernelConfig, compute_layout
 from percpu_explorer.layout import configs_table, layout_table
-from percpu_explorer.plots import address_space_map, set_renderer
+from percpu_explorer.plots import address_space_map, readable, set_renderer
 
 set_renderer()  # figures survive in exported HTML as well as in JupyterLab
 
 cfg = KernelConfig(page_size="4K", va_bits=48)  # the series' base: v7.1, 4K pages, 48-bit VA
 mainline = compute_layout(cfg)
-layout_table(mainline)
+readable(layout_table(mainline))
 
 # %% [markdown]
 # With the patch, two areas of `2 * PGDIR_SIZE` each sit below vmemmap, and vmalloc ends
@@ -23,7 +23,7 @@ layout_table(mainline)
 
 # %%
 patched = compute_layout(cfg.replace(local_percpu=True))
-layout_table(patched)
+readable(layout_table(patched))
 
 # %% [markdown]
 # On a map: sizes from 8M to petabytes on a log scale beside the true scale; what moved or
@@ -48,7 +48,8 @@ explorer
 
 # %%
 table = configs_table("7.1", kasan=("none",))
-table[["config", "PGDIR_SIZE", "PERCPU_SIZE", "vmalloc_lost", "patched_sane", "patched_problems"]]
+readable(table[["config", "PGDIR_SIZE", "PERCPU_SIZE", "vmalloc_mainline", "vmalloc_lost",
+                "patched_sane", "patched_problems"]])
 
 # %% [markdown]
 # Where the layout breaks, the model says why, in the kernel's own numbers:

@@ -17,7 +17,13 @@ from percpu_explorer.allocator import (
     synthetic_history,
 )
 from percpu_explorer.captures import compare, load_bundle
-from percpu_explorer.plots import chunk_map_heatmap, chunks_figure, offsets_figure, set_renderer
+from percpu_explorer.plots import (
+    chunk_map_heatmap,
+    chunks_figure,
+    offsets_figure,
+    readable,
+    set_renderer,
+)
 from percpu_explorer.units import format_size
 
 set_renderer()
@@ -60,7 +66,7 @@ replay(patched, history)
 # area), for every configuration.
 
 # %%
-capacity_table(cpu_counts=(64, 4096))
+readable(capacity_table(cpu_counts=(64, 4096)))
 
 # %% [markdown]
 # A real kernel: Debian 6.12.117 booted under QEMU with percpu tracing. The model replays

@@ -368,3 +368,16 @@ def test_to_png_writes_an_image(tmp_path):
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", header[16:24])
     assert width > 0 and height > 0
+
+
+def test_readable_formats_addresses_and_sizes_for_display():
+    from percpu_explorer.layout import layout_table
+    from percpu_explorer.plots import readable
+
+    table = layout_table(compute_layout(KernelConfig()))
+    shown = readable(table)
+    vmalloc = shown[shown["use"] == "vmalloc"].iloc[0]
+    # 4K/48 v6.16+ ptdump: vmalloc() end 0xfffffdffbf800000; memory.rst-style sizes
+    assert (vmalloc["end"], vmalloc["last"]) == ("0xfffffdffbf800000", "0xfffffdffbf7fffff")
+    assert shown[shown["use"] == "modules"].iloc[0]["size"] == "2GB"
+    assert table["start"].dtype != object  # the model's frame keeps integers

@@ -100,6 +100,40 @@ def _hex_ticks(lo: int, hi: int, base: int, count: int = 8) -> tuple[list[float]
     return [float(a - base) for a in addrs], [_end_text(a) for a in addrs]
 
 
+# Columns of the model's DataFrames that hold addresses, and those that hold sizes.
+ADDRESS_COLUMNS = ("start", "end", "last", "base_addr", "chunk_base", "ptr", "real_base",
+                   "model_base", "pcpu_base_addr")
+SIZE_COLUMNS = ("size", "PGDIR_SIZE", "PERCPU_SIZE", "vmalloc_mainline", "vmalloc_patched",
+                "vmalloc_lost", "chunk_span", "area_size", "unit_size", "free_bytes",
+                "contig_bytes", "mainline_bytes_per_cpu", "patched_bytes_per_cpu",
+                "offset_from_base")
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy for reading: addresses as 0x-prefixed 16-digit hex, sizes in KB/MB/GB/TB as
+    memory.rst writes them (the model's frames keep exact integers)."""
+    out = frame.copy()
+    for col in out.columns:
+        if col in ADDRESS_COLUMNS:
+            out[col] = [_hex_or_blank(v, col) for v in out[col]]
+        elif col in SIZE_COLUMNS:
+            out[col] = [_size_or_blank(v) for v in out[col]]
+    return out
+
+
+def _hex_or_blank(value: Any, column: str) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    return _end_text(int(value)) if column == "end" else fmt_addr(int(value))
+
+
+def _size_or_blank(value: Any) -> str:
+    if value is None or pd.isna(value):
+        return ""
+    number = int(value)
+    return ("-" if number < 0 else "") + format_size(abs(number))
+
+
 def set_renderer(renderer: str | None = None) -> str:
     """Set plotly's default renderer so figures show in JupyterLab *and* survive
     `nbconvert --to html` (the plain plotly MIME type alone is dropped there).
