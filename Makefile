@@ -8,7 +8,7 @@ PORT   ?= 8888
 # JupyterLab refuses to start as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: run test lint bench clean venv capture capture-deps capture-ptdump
+.PHONY: run test lint bench clean venv capture capture-deps capture-ptdump app load chromium
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -24,16 +24,41 @@ $(VENV)/.installed-lab: pyproject.toml | $(PY)
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
-	@touch $@ $(VENV)/.installed-lab
+	@touch $@ $(VENV)/.installed-lab $(VENV)/.installed-app
 
 venv: $(VENV)/.installed-lab
 
 run: $(VENV)/.installed-lab
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --port=$(PORT) $(ROOT_FLAG)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test chromium
 	$(PY) -m ruff check pkg tests notebooks
-	$(PY) -m pytest --nbmake tests notebooks --benchmark-min-rounds=3 --benchmark-max-time=0.05 --benchmark-warmup=off
+	$(PY) -m pytest --nbmake tests notebooks --benchmark-min-rounds=3 --benchmark-max-time=0.05 --benchmark-warmup=off --output=test-results
+
+# The classroom app (issue 8): Voila dashboards of notebooks/ on HOST:APP_PORT (loopback
+# unless told: make app HOST=0.0.0.0). Ctrl-C (or SIGTERM) stops it and its kernels.
+HOST     ?= 127.0.0.1
+APP_PORT ?= 8866
+$(VENV)/.installed-app: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[app]"
+	@touch $@ $(VENV)/.installed-lab
+
+app: $(VENV)/.installed-app
+	$(VENV)/bin/percpu-explorer app --host $(HOST) --port $(APP_PORT)
+
+# Load test on loopback: SESSIONS concurrent visitors against one app (a few minutes).
+SESSIONS ?= 30
+load: $(VENV)/.installed-test
+	$(VENV)/bin/percpu-explorer app --load-test --sessions $(SESSIONS)
+
+# Browser tests drive Debian's Chromium; nothing downloads a browser of its own.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Chromium is missing: installing Debian's chromium package for the browser tests"; \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
+	  echo "Could not install chromium: the browser tests will skip"; \
+	else echo "Chromium is missing and cannot be installed here (needs root and apt-get): the browser tests will skip"; fi
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check pkg tests notebooks

@@ -22,3 +22,18 @@ def cli(capsys):
         out, err = capsys.readouterr()
         return status, out, err
     return run
+
+
+@pytest.fixture(scope="session")
+def voila_app(tmp_path_factory):
+    """The classroom app (issue 8) on a free loopback port for the whole session; its log
+    is kept beside the tests' temporary files and shown if it fails to start."""
+    from percpu_explorer import app
+
+    log_path = tmp_path_factory.mktemp("voila") / "voila.log"
+    with log_path.open("wb") as log:
+        try:
+            with app.running(log=log, timeout=90) as base:
+                yield base
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}\n{log_path.read_text()[-3000:]}") from exc

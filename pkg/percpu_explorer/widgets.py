@@ -407,8 +407,15 @@ class Explorer:
         return self._widget
 
     def _ipython_display_(self) -> None:
+        from copy import deepcopy
+
         from IPython.display import display
 
+        # plotly copies a FigureWidget's traces into its synced state only in its own
+        # _repr_mimebundle_, never called for a figure inside a box: without this copy a
+        # browser's new view (Voila, JupyterLab) starts empty until the next update.
+        self.figure._widget_data = deepcopy(self.figure._data)
+        self.figure._widget_layout = deepcopy(self.figure._layout_obj._props)
         display(self.widget)
 
 
