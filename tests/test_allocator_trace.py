@@ -3,7 +3,12 @@ under QEMU (data/captures/, captured with `make capture`)."""
 
 import pytest
 
-from percpu_explorer.allocator import boot_lines, build_alloc_info, replay_trace
+from percpu_explorer.allocator import (
+    DEFAULT_STATIC_SIZE,
+    boot_lines,
+    build_alloc_info,
+    replay_trace,
+)
 from percpu_explorer.captures import (
     compare,
     derive_config,
@@ -88,6 +93,8 @@ def test_first_chunk_boot_lines_equal_the_real_dmesg(name):
         assert line.rstrip() in dmesg, line
     assert (ai.static_size, ai.reserved_size, ai.dyn_size, ai.unit_size) == (
         first.static_size, first.reserved_size, first.dyn_size, first.unit_size)
+    # the explorer's default static size is this kernel's
+    assert first.static_size == DEFAULT_STATIC_SIZE
 
 
 @pytest.mark.parametrize("name", sorted(CAPTURES))

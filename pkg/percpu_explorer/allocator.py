@@ -56,6 +56,9 @@ PCPU_SLOT_FAIL_THRESHOLD = 3
 PCPU_EMPTY_POP_PAGES_LOW = 2
 PCPU_EMPTY_POP_PAGES_HIGH = 4
 LOCAL_DISTANCE = 10  # include/linux/numa.h
+# Debian 6.12's arm64 static percpu size: its boot line "percpu: Embedded 34 pages/cpu
+# s101464 ..." (data/captures; tests/test_allocator_trace.py ties the two).
+DEFAULT_STATIC_SIZE = 101464
 RAM_BASE = 0x40000000  # QEMU virt's RAM base (memstart_addr), assumed
 RAM_SIZE = 4 << 30  # where memblock's top-down allocation puts the first chunk, assumed
 DYNAMIC_PAGE_POOL = RAM_BASE + (8 << 30)  # physical pages of later chunks (a counter)
@@ -1818,7 +1821,7 @@ def capacity(cfg: KernelConfig, ai: AllocInfo) -> dict[str, Any]:
     }
 
 
-def capacity_table(kernel: str = "7.1", *, static_size: int = 101464,
+def capacity_table(kernel: str = "7.1", *, static_size: int = DEFAULT_STATIC_SIZE,
                    cpu_counts: Sequence[int] = (64, 256, 1024, 4096)) -> pd.DataFrame:
     """`capacity` for every valid configuration (no KASAN) and CPU count, mainline and
     patched side by side; the patched columns are empty where the layout is broken."""

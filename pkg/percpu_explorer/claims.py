@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from .allocator import (
+    DEFAULT_STATIC_SIZE,
     PercpuAllocator,
     boot_percpu,
     build_alloc_info,
@@ -67,8 +68,6 @@ FORMATS = ("table", "json", "markdown")
 COLUMNS = ["claim_id", "claim", "words", "config", "verdict", "evidence", "source",
            "assumption", "numbers"]
 
-# Debian 6.12's percpu static size (the captures' "percpu: Embedded ... s101464" line).
-DEFAULT_STATIC_SIZE = 101464
 # arch/arm64/Kconfig: config NR_CPUS ... default "512".
 DEFAULT_CAPACITY_CPUS = 512
 NO_CAPTURE = "no capture available"

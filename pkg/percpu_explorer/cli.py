@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import pandas as pd
 
+from .allocator import DEFAULT_STATIC_SIZE
 from .config import DEFAULT_KERNEL, KASAN_MODES, KernelConfig
 from .layout import compute_layout, configs_table, layout_table, layout_to_dict
 from .pgtable import (
@@ -330,9 +331,10 @@ def _capture_value(value: Any) -> str | None:
 def _percpu_options(p: argparse.ArgumentParser, *, static_required: bool) -> None:
     g = p.add_argument_group("first chunk (pcpu_build_alloc_info)")
     g.add_argument("--static-size", type=int, required=static_required,
-                   default=None if static_required else 101464,
+                   default=None if static_required else DEFAULT_STATIC_SIZE,
                    help="bytes of DEFINE_PER_CPU variables (__per_cpu_end - __per_cpu_start)"
-                   + ("" if static_required else "; default 101464, Debian's 6.12 arm64"))
+                   + ("" if static_required
+                      else f"; default {DEFAULT_STATIC_SIZE}, Debian's 6.12 arm64"))
     g.add_argument("--reserved-size", type=int, default=None,
                    help="reserved chunk bytes (default PERCPU_MODULE_RESERVE, 8K)")
     g.add_argument("--dyn-size", type=int, default=None,

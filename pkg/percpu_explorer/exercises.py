@@ -12,7 +12,7 @@ import html
 import random
 from dataclasses import dataclass
 
-from .allocator import boot_percpu, replay, synthetic_history
+from .allocator import DEFAULT_STATIC_SIZE, boot_percpu, replay, synthetic_history
 from .config import KernelConfig
 from .interleave import preemption_points
 from .units import fmt_addr
@@ -49,7 +49,7 @@ def translate_exercise(seed: int) -> Exercise:
     page_size, va_bits = rng.choice(_SANE_PATCHED)
     nr_cpus = rng.choice((2, 4, 8))
     cfg = KernelConfig(page_size=page_size, va_bits=va_bits, local_percpu=True)
-    alloc, kpt = boot_percpu(cfg, 101464, nr_cpus)
+    alloc, kpt = boot_percpu(cfg, DEFAULT_STATIC_SIZE, nr_cpus)
     assert kpt is not None
     size = rng.choice((8, 16, 64, 256))
     result = alloc.alloc(size, min(size, 64))
@@ -73,7 +73,7 @@ def translate_exercise(seed: int) -> Exercise:
 def next_offset_exercise(seed: int) -> Exercise:
     """After a short history, what offset will the next pcpu_alloc() return?"""
     rng = random.Random(seed)
-    alloc, _ = boot_percpu(KernelConfig(), 101464, 4, page_tables=False)
+    alloc, _ = boot_percpu(KernelConfig(), DEFAULT_STATIC_SIZE, 4, page_tables=False)
     history = synthetic_history(rng.randrange(10, 40), rng.randrange(0, 8), seed=seed)
     done = replay(alloc, history)
     size = rng.choice((4, 8, 16, 24, 64, 128))

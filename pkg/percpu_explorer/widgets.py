@@ -26,8 +26,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from . import plots
-from .allocator import PercpuAllocator, boot_percpu, replay, synthetic_history
-from .claims import DEFAULT_STATIC_SIZE
+from .allocator import (
+    DEFAULT_STATIC_SIZE,
+    PercpuAllocator,
+    boot_percpu,
+    replay,
+    synthetic_history,
+)
 from .config import (
     DEFAULT_KERNEL,
     KASAN_MODES,
