@@ -8,8 +8,8 @@
 
 # %%
 from percpu_explorer import KernelConfig, compute_layout
-from percpu_explorer.layout import configs_table, layout_table
-from percpu_explorer.plots import address_space_map, readable, set_renderer
+from percpu_explorer.kernel.layout import configs_table, layout_table
+from percpu_explorer.ui.plots import address_space_map, readable, set_renderer
 
 set_renderer()  # figures survive in exported HTML as well as in JupyterLab
 
@@ -37,7 +37,7 @@ address_space_map(mainline, patched)
 # kernel; switch the local percpu area on and watch vmalloc shrink or the layout break.
 
 # %%
-from percpu_explorer.widgets import LayoutExplorer
+from percpu_explorer.ui.widgets import LayoutExplorer
 
 explorer = LayoutExplorer(local_percpu=True)
 explorer

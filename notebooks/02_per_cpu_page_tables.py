@@ -8,16 +8,16 @@
 
 # %%
 from percpu_explorer import KernelConfig
-from percpu_explorer.pgtable import (
-    build_first_chunk,
-    first_chunk_va,
-    format_walk,
-    pgtable_cost,
-    pgtable_geometry,
-    skip_rule_boundary,
-    sync_stream_table,
+from percpu_explorer.kernel.pgtable import (
+                   build_first_chunk,
+                   first_chunk_va,
+                   format_walk,
+                   pgtable_cost,
+                   pgtable_geometry,
+                   skip_rule_boundary,
+                   sync_stream_table,
 )
-from percpu_explorer.plots import page_tables_figure, set_renderer, walk_figure
+from percpu_explorer.ui.plots import page_tables_figure, set_renderer, walk_figure
 
 set_renderer()
 cfg = KernelConfig(local_percpu=True)  # 4K pages, 48-bit VA, kernel 7.1 with the patch
@@ -45,7 +45,7 @@ walk_figure(walk, kpt.geometry)
 # your own) and follow the walk.
 
 # %%
-from percpu_explorer.widgets import PageTableExplorer
+from percpu_explorer.ui.widgets import PageTableExplorer
 
 walker = PageTableExplorer(local_percpu=True)
 walker

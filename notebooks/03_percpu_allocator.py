@@ -7,24 +7,24 @@
 
 # %%
 from percpu_explorer import KernelConfig
-from percpu_explorer.allocator import (
-    PercpuAllocator,
-    boot_lines,
-    build_alloc_info,
-    capacity_table,
-    offset_extremes,
-    replay,
-    synthetic_history,
+from percpu_explorer.captures.bundle import compare, load_bundle
+from percpu_explorer.kernel.units import format_size
+from percpu_explorer.percpu.allocator import (
+ PercpuAllocator,
+ boot_lines,
+ build_alloc_info,
+ capacity_table,
+ offset_extremes,
+ replay,
+ synthetic_history,
 )
-from percpu_explorer.captures import compare, load_bundle
-from percpu_explorer.plots import (
-    chunk_map_heatmap,
-    chunks_figure,
-    offsets_figure,
-    readable,
-    set_renderer,
+from percpu_explorer.ui.plots import (
+ chunk_map_heatmap,
+ chunks_figure,
+ offsets_figure,
+ readable,
+ set_renderer,
 )
-from percpu_explorer.units import format_size
 
 set_renderer()
 ai = build_alloc_info(101464, nr_cpus=4)  # Debian 6.12's static size, 4 CPUs
@@ -50,7 +50,7 @@ chunk_map_heatmap(mainline, mainline.first_chunk.id)
 # Try it: step through a history and watch chunks fill, populate and appear.
 
 # %%
-from percpu_explorer.widgets import AllocatorExplorer
+from percpu_explorer.ui.widgets import AllocatorExplorer
 
 stepper = AllocatorExplorer()
 stepper

@@ -28,7 +28,7 @@ def cli(capsys):
 def voila_app(tmp_path_factory):
     """The classroom app (issue 8) on a free loopback port for the whole session; its log
     is kept beside the tests' temporary files and shown if it fails to start."""
-    from percpu_explorer import app
+    from percpu_explorer.ui import app
 
     log_path = tmp_path_factory.mktemp("voila") / "voila.log"
     with log_path.open("wb") as log:

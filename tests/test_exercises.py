@@ -8,7 +8,7 @@ from percpu_explorer.exercises import (
     next_offset_exercise,
     translate_exercise,
 )
-from percpu_explorer.interleave import preemption_points
+from percpu_explorer.thiscpu.interleave import preemption_points
 
 
 def test_same_seed_same_exercises():

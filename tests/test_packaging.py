@@ -44,12 +44,13 @@ def test_package_is_typed():
     assert (ROOT / "pkg" / "percpu_explorer" / "py.typed").exists()
 
 
-def test_model_modules_import_no_plotting_or_widgets():
-    for path in (ROOT / "pkg" / "percpu_explorer").glob("*.py"):
-        if path.stem in {"plots", "widgets"}:
+def test_only_ui_imports_plotting_widgets_or_voila():
+    package = ROOT / "pkg" / "percpu_explorer"
+    for path in package.rglob("*.py"):
+        if path.relative_to(package).parts[0] == "ui":
             continue
         text = path.read_text()
-        assert not re.search(r"^\s*(import|from)\s+(plotly|ipywidgets)", text, re.M), path.name
+        assert not re.search(r"^\s*(import|from)\s+(plotly|ipywidgets|voila)", text, re.M), path
 
 
 def test_notebooks_are_paired_and_in_sync():

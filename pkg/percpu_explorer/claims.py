@@ -36,7 +36,26 @@ from typing import Any
 
 import pandas as pd
 
-from .allocator import (
+from .kernel import (
+    DATA_BASE,
+    DEFAULT_KERNEL,
+    DEFAULT_PLACEMENT,
+    DEFAULT_UNIT_SIZE,
+    KernelConfig,
+    KernelPageTables,
+    Layout,
+    build_first_chunk,
+    compute_layout,
+    first_chunk_va,
+    fmt_addr,
+    format_size,
+    shared_tlb_finding,
+    skip_rule_boundary,
+    valid_configs,
+    vmalloc_cost,
+)
+from .paths import CAPTURES_DIR
+from .percpu import (
     DEFAULT_STATIC_SIZE,
     PercpuAllocator,
     boot_percpu,
@@ -46,22 +65,16 @@ from .allocator import (
     replay,
     synthetic_history,
 )
-from .config import DEFAULT_KERNEL, KernelConfig, valid_configs
-from .interleave import explore, op_pair, safety_table
-from .layout import Layout, compute_layout, vmalloc_cost
-from .ops import DEFAULT_CORE, DEFAULT_LOCAL_SCHEME, op_sequence, ops_table
-from .pgtable import (
-    DATA_BASE,
-    DEFAULT_UNIT_SIZE,
-    KernelPageTables,
-    build_first_chunk,
-    first_chunk_va,
-    shared_tlb_finding,
-    skip_rule_boundary,
+from .thiscpu import (
+    DEFAULT_CORE,
+    DEFAULT_LOCAL_SCHEME,
+    explore,
+    op_pair,
+    op_sequence,
+    ops_table,
+    reviewer_view,
+    safety_table,
 )
-from .replay import reviewer_view
-from .rfc import DEFAULT_PLACEMENT
-from .units import fmt_addr, format_size
 
 VERDICTS = ("holds", "fails", "holds with caveat", "cannot hold", "assumption")
 FORMATS = ("table", "json", "markdown")
@@ -692,8 +705,8 @@ def claim_sys_saving_rows(ctx: _Context) -> list[ClaimResult]:
 # --- captures --------------------------------------------------------------------------------
 
 def default_captures_dir() -> Path:
-    """data/captures next to the package's `pkg` folder (absent in an installed package)."""
-    return Path(__file__).resolve().parent.parent.parent / "data" / "captures"
+    """The capture bundles shipped as package data (`data/captures`)."""
+    return CAPTURES_DIR
 
 
 @functools.lru_cache(maxsize=8)

@@ -12,10 +12,9 @@ import html
 import random
 from dataclasses import dataclass
 
-from .allocator import DEFAULT_STATIC_SIZE, boot_percpu, replay, synthetic_history
-from .config import KernelConfig
-from .interleave import preemption_points
-from .units import fmt_addr
+from .kernel import KernelConfig, fmt_addr
+from .percpu import DEFAULT_STATIC_SIZE, boot_percpu, replay, synthetic_history
+from .thiscpu import preemption_points
 
 # Patched configurations whose layout is sane (the patch cannot apply to the others).
 _SANE_PATCHED = ((4096, 39), (4096, 48), (16384, 47), (65536, 42), (65536, 48))

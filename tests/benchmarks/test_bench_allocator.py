@@ -2,7 +2,12 @@
 256 CPUs replays in under 2 seconds."""
 
 from percpu_explorer import KernelConfig
-from percpu_explorer.allocator import PercpuAllocator, build_alloc_info, replay, synthetic_history
+from percpu_explorer.percpu.allocator import (
+    PercpuAllocator,
+    build_alloc_info,
+    replay,
+    synthetic_history,
+)
 
 HISTORY = synthetic_history(20000, 5000, seed=1)
 

@@ -1,7 +1,7 @@
 """Speed target (issue 6): exhaustive interleaving of one op pair across 2 CPUs in under
 a second."""
 
-from percpu_explorer.interleave import explore, op_pair
+from percpu_explorer.thiscpu.interleave import explore, op_pair
 
 
 def test_exhaustive_this_cpu_add_llsc_pair_with_irq(benchmark):

@@ -1,9 +1,10 @@
 """Speed target (issue 7): a control change redraws the address-space map (model
 computation plus figure) in well under 100 ms; the other figures under 300 ms."""
 
-from percpu_explorer import KernelConfig, compute_layout, plots
-from percpu_explorer.allocator import boot_percpu
-from percpu_explorer.pgtable import build_first_chunk, first_chunk_va
+from percpu_explorer import KernelConfig, compute_layout
+from percpu_explorer.kernel.pgtable import build_first_chunk, first_chunk_va
+from percpu_explorer.percpu.allocator import boot_percpu
+from percpu_explorer.ui import plots
 
 CFG = KernelConfig(page_size="4K", va_bits=48)
 

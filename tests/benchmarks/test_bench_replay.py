@@ -3,8 +3,8 @@
 
 import pytest
 
-from percpu_explorer.replay import cost_replay
-from percpu_explorer.workloads import synthetic
+from percpu_explorer.thiscpu.cost import cost_replay
+from percpu_explorer.thiscpu.workloads import synthetic
 
 
 @pytest.fixture(scope="module")

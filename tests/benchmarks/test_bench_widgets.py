@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from percpu_explorer.widgets import (
+from percpu_explorer.ui.widgets import (
     AllocatorExplorer,
     LayoutExplorer,
     PageTableExplorer,

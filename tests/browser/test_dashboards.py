@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from percpu_explorer import app
+from percpu_explorer.paths import notebooks_dir
+from percpu_explorer.ui import app
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +48,7 @@ def no_widget_errors(console):
 
 def test_landing_page_lists_the_notebooks(page, console, shot, voila_app):
     page.goto(voila_app)
-    for nb in sorted(p.name for p in app.NOTEBOOKS.glob("*.ipynb")):
+    for nb in sorted(p.name for p in notebooks_dir().glob("*.ipynb")):
         page.get_by_text(nb).first.wait_for(timeout=30_000)
     shot("landing")
 
@@ -124,7 +125,7 @@ def test_allocator_dashboard_steps_to_a_new_chunk(page, console, shot, voila_app
 def jupyterlab(tmp_path):
     """JupyterLab on a free loopback port, on a copy of 01_address_space (nothing in the
     work tree is saved over), bounded and killed at the end."""
-    nb = json.loads((app.NOTEBOOKS / "01_address_space.ipynb").read_text())
+    nb = json.loads((notebooks_dir() / "01_address_space.ipynb").read_text())
     nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                     "language": "python"}
     root = tmp_path / "lab"

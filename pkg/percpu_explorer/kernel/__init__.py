@@ -1,0 +1,102 @@
+"""arm64 mm as the kernel computes it: units, versions, Kconfig rules, layout,
+fixmap, page-table geometry and per-CPU page tables, and what the model assumes about
+the unpublished patches of the RFC series.
+"""
+
+from .config import (
+    DEFAULT_KERNEL,
+    KASAN_MODES,
+    NR_CPUS_RANGE,
+    PAGE_SIZE_NAMES,
+    PAGE_SIZES,
+    KernelConfig,
+    kasan_choices,
+    va_bits_choices,
+    vabits_actual_choices,
+    valid_configs,
+)
+from .layout import (
+    Layout,
+    Region,
+    compute_layout,
+    configs_table,
+    layout_table,
+    layout_to_dict,
+    vmalloc_cost,
+)
+from .pgtable import (
+    DATA_BASE,
+    DEFAULT_UNIT_SIZE,
+    Geometry,
+    KernelPageTables,
+    Walk,
+    build_first_chunk,
+    first_chunk_va,
+    format_walk,
+    pgtable_cost,
+    pgtable_cost_summary,
+    phys_to_virt,
+    shared_tlb_finding,
+    skip_rule_boundary,
+)
+from .rfc import (
+    DEFAULT_PLACEMENT,
+    RfcPlacement,
+)
+from .units import (
+    MASK64,
+    fmt_addr,
+    format_size,
+    parse_addr,
+    parse_size,
+    u64,
+)
+from .versions import (
+    MAINLINE_RELEASES,
+    KernelVersion,
+    parse_kernel_version,
+)
+
+__all__ = [
+    "DATA_BASE",
+    "DEFAULT_KERNEL",
+    "DEFAULT_PLACEMENT",
+    "DEFAULT_UNIT_SIZE",
+    "KASAN_MODES",
+    "MAINLINE_RELEASES",
+    "MASK64",
+    "NR_CPUS_RANGE",
+    "PAGE_SIZES",
+    "PAGE_SIZE_NAMES",
+    "Geometry",
+    "KernelConfig",
+    "KernelPageTables",
+    "KernelVersion",
+    "Layout",
+    "Region",
+    "RfcPlacement",
+    "Walk",
+    "build_first_chunk",
+    "compute_layout",
+    "configs_table",
+    "first_chunk_va",
+    "fmt_addr",
+    "format_size",
+    "format_walk",
+    "kasan_choices",
+    "layout_table",
+    "layout_to_dict",
+    "parse_addr",
+    "parse_kernel_version",
+    "parse_size",
+    "pgtable_cost",
+    "pgtable_cost_summary",
+    "phys_to_virt",
+    "shared_tlb_finding",
+    "skip_rule_boundary",
+    "u64",
+    "va_bits_choices",
+    "vabits_actual_choices",
+    "valid_configs",
+    "vmalloc_cost",
+]

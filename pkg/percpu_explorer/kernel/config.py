@@ -1,0 +1,213 @@
+"""The kernel configuration every model starts from.
+
+`KernelConfig` holds the Kconfig choices that decide the arm64 kernel virtual
+address layout (CONFIG_ARM64_PAGE_SHIFT, CONFIG_ARM64_VA_BITS, KASAN,
+CONFIG_NR_CPUS and the options that add fixmap slots), the hardware's
+`vabits_actual`, the kernel version, and whether the RFC "local percpu" patch
+(02/11, "arm64: mm: define percpu virtual space area") is applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from .units import parse_size
+from .versions import KernelVersion, parse_kernel_version
+
+PAGE_SIZES: tuple[int, ...] = (4096, 16384, 65536)
+PAGE_SIZE_NAMES = {4096: "4K", 16384: "16K", 65536: "64K"}
+KASAN_MODES: tuple[str, ...] = ("none", "generic", "sw-tags")
+DEFAULT_KERNEL = "7.1"
+
+# arch/arm64/Kconfig, choice "Virtual address space size": the ARM64_VA_BITS_*
+# entries and the page sizes each depends on. 52-bit with 4K and 16K pages
+# needs LPA2, added in v6.9; before it ARM64_VA_BITS_52 depended on 64K pages.
+_VA_BITS_BEFORE_6_9 = {4096: (39, 48), 16384: (36, 47, 48), 65536: (42, 48, 52)}
+_VA_BITS_SINCE_6_9 = {4096: (39, 48, 52), 16384: (36, 47, 48, 52), 65536: (42, 48, 52)}
+
+# CONFIG_NR_CPUS: arch/arm64/Kconfig "range 2 4096".
+NR_CPUS_RANGE = (2, 4096)
+
+
+def va_bits_choices(
+    page_size: int, kernel: str | KernelVersion = DEFAULT_KERNEL
+) -> tuple[int, ...]:
+    """The CONFIG_ARM64_VA_BITS values arch/arm64/Kconfig offers for a page size."""
+    version = parse_kernel_version(kernel)
+    table = _VA_BITS_SINCE_6_9 if version.at_least(6, 9) else _VA_BITS_BEFORE_6_9
+    return table[page_size]
+
+
+def va_bits_min(page_size: int, va_bits: int) -> int:
+    """VA_BITS_MIN (asm/memory.h): 48, or 47 with 16K pages, when VA_BITS is 52."""
+    if va_bits > 48:
+        return 47 if page_size == 16384 else 48
+    return va_bits
+
+
+def vabits_actual_choices(page_size: int, va_bits: int) -> tuple[int, ...]:
+    """What `vabits_actual` can be at run time: VA_BITS, or VA_BITS_MIN on hardware
+    without 52-bit VA (no LPA2 / LVA), as arch/arm64 falls back at boot."""
+    low = va_bits_min(page_size, va_bits)
+    return (va_bits,) if low == va_bits else (va_bits, low)
+
+
+def kasan_choices(
+    page_size: int, va_bits: int, kernel: str | KernelVersion = DEFAULT_KERNEL
+) -> tuple[str, ...]:
+    """KASAN modes arch/arm64/Kconfig allows: all, except with 16K/48 before v6.9."""
+    version = parse_kernel_version(kernel)
+    if page_size == 16384 and va_bits == 48 and not version.at_least(6, 9):
+        return ("none",)
+    return KASAN_MODES
+
+
+def _choices(values: tuple[Any, ...], fmt: Any = str) -> str:
+    return ", ".join(fmt(v) for v in values)
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """A kernel configuration: Kconfig choices, hardware VA size and kernel version.
+
+    page_size: 4096, 16384 or 65536 (CONFIG_ARM64_4K/16K/64K_PAGES); "4K" etc. accepted.
+    va_bits: CONFIG_ARM64_VA_BITS, restricted to what arch/arm64/Kconfig allows.
+    vabits_actual: the VA size the hardware runs with; differs from va_bits only for
+        52-bit kernels on hardware without 52-bit VA (then VA_BITS_MIN: 48, or 47 with 16K).
+    kasan: "none", "generic" (CONFIG_KASAN_GENERIC) or "sw-tags" (CONFIG_KASAN_SW_TAGS).
+    nr_cpus: CONFIG_NR_CPUS (2..4096); sizes the per-CPU FIX_VNCR fixmap slots since v6.16.
+    kvm, kpti, ghes, sdei, relocatable: CONFIG_KVM, CONFIG_UNMAP_KERNEL_AT_EL0,
+        CONFIG_ACPI_APEI_GHES, CONFIG_ARM_SDE_INTERFACE, CONFIG_RELOCATABLE (fixmap slots).
+    local_percpu: apply RFC patch 02/11 (dedicated Global and Local Percpu areas).
+    kernel: kernel version, e.g. "6.8", "6.12.117", "7.1-rc1"; decides the layout era.
+    btmap_extra_page: NR_FIX_BTMAPS = SZ_256K / PAGE_SIZE + 1 (the fix "arm64: fixmap:
+        Allow 256K early_ioremap() at any offset"); None follows the kernel version.
+    struct_page_size: sizeof(struct page), 64 on arm64 builds without debug options.
+    """
+
+    page_size: int = 4096
+    va_bits: int = 48
+    vabits_actual: int | None = None
+    kasan: str = "none"
+    nr_cpus: int = 512
+    kvm: bool = True
+    kpti: bool = True
+    ghes: bool = True
+    sdei: bool = True
+    relocatable: bool = True
+    local_percpu: bool = False
+    kernel: str = DEFAULT_KERNEL
+    btmap_extra_page: bool | None = None
+    struct_page_size: int = 64
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        if isinstance(self.page_size, str):
+            set_(self, "page_size", parse_size(self.page_size))
+        if self.page_size not in PAGE_SIZES:
+            raise ValueError(
+                f"page size {self.page_size} is not an arm64 granule; choose one of "
+                f"{_choices(PAGE_SIZES, lambda p: PAGE_SIZE_NAMES[p])}"
+            )
+        version = parse_kernel_version(self.kernel)
+        set_(self, "kernel", str(version))
+        name = PAGE_SIZE_NAMES[self.page_size]
+        allowed = va_bits_choices(self.page_size, version)
+        if self.va_bits not in allowed:
+            raise ValueError(
+                f"va_bits {self.va_bits} is not offered with {name} pages in kernel "
+                f"{version}; choose one of {_choices(allowed)}"
+            )
+        actual_choices = vabits_actual_choices(self.page_size, self.va_bits)
+        if self.vabits_actual is None:
+            set_(self, "vabits_actual", self.va_bits)
+        if self.vabits_actual not in actual_choices:
+            raise ValueError(
+                f"vabits_actual {self.vabits_actual} is not possible for a {self.va_bits}-bit "
+                f"kernel with {name} pages; choose one of {_choices(actual_choices)}"
+            )
+        if self.kasan not in KASAN_MODES:
+            raise ValueError(
+                f"kasan {self.kasan!r} is unknown; choose one of {_choices(KASAN_MODES)}"
+            )
+        # Before the v6.9 layout, arch/arm64/Kconfig selected HAVE_ARCH_KASAN
+        # "if !(ARM64_16K_PAGES && ARM64_VA_BITS_48)".
+        if self.kasan not in kasan_choices(self.page_size, self.va_bits, version):
+            raise ValueError(
+                f"kasan {self.kasan!r} is not available with 16K pages and 48-bit VA in kernel "
+                f"{version} (HAVE_ARCH_KASAN excludes it before 6.9); choose kasan 'none'"
+            )
+        low, high = NR_CPUS_RANGE
+        if not isinstance(self.nr_cpus, int) or not low <= self.nr_cpus <= high:
+            raise ValueError(
+                f"nr_cpus {self.nr_cpus} is outside CONFIG_NR_CPUS's range {low}..{high}"
+            )
+        if self.local_percpu and not version.at_least(6, 9):
+            raise ValueError(
+                f"local_percpu applies RFC patch 02/11, written for the v6.9+ layout "
+                f"(series base v7.1-rc1); kernel {version} has the {version.era} layout. "
+                f"Choose a kernel from 6.9 on, or local_percpu=False"
+            )
+        if self.struct_page_size % 8 or not 32 <= self.struct_page_size <= 256:
+            raise ValueError(
+                f"struct_page_size {self.struct_page_size} is not a plausible sizeof(struct page); "
+                f"use a multiple of 8 from 32 to 256 (64 on arm64 without debug options)"
+            )
+
+    @property
+    def version(self) -> KernelVersion:
+        return parse_kernel_version(self.kernel)
+
+    @property
+    def page_shift(self) -> int:
+        return self.page_size.bit_length() - 1
+
+    @property
+    def page_size_name(self) -> str:
+        return PAGE_SIZE_NAMES[self.page_size]
+
+    def replace(self, **changes: Any) -> KernelConfig:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KernelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown KernelConfig field(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def label(self) -> str:
+        """Short name such as `4K/48`, `4K/52 (48 on hw)`, `+KASAN generic`."""
+        text = f"{self.page_size_name}/{self.va_bits}"
+        if self.vabits_actual != self.va_bits:
+            text += f" ({self.vabits_actual}-bit hw)"
+        if self.kasan != "none":
+            text += f" KASAN {self.kasan}"
+        return text
+
+
+def valid_configs(
+    kernel: str = DEFAULT_KERNEL, *, kasan: tuple[str, ...] = KASAN_MODES, **common: Any
+) -> Iterator[KernelConfig]:
+    """Every page size / VA bits / vabits_actual / KASAN combination the kernel allows."""
+    for page_size in PAGE_SIZES:
+        for va_bits in va_bits_choices(page_size, kernel):
+            for actual in vabits_actual_choices(page_size, va_bits):
+                for mode in kasan:
+                    if mode not in kasan_choices(page_size, va_bits, kernel):
+                        continue
+                    yield KernelConfig(
+                        page_size=page_size,
+                        va_bits=va_bits,
+                        vabits_actual=actual,
+                        kasan=mode,
+                        kernel=kernel,
+                        **common,
+                    )

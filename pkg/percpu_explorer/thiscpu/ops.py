@@ -1,0 +1,694 @@
+"""this_cpu_*() operations on arm64: the instruction sequences and what they cost.
+
+Parameters shared by everything in this module:
+
+op: read, write, add, sub, inc, dec, and, or, add_return, xchg, cmpxchg, try_cmpxchg,
+    cmpxchg128 (the `this_cpu_<op>()` family of include/linux/percpu-defs.h).
+size: bytes of the per-CPU variable, 1/2/4/8 (16 for cmpxchg128; 16 for read is a
+    hypothetical this_cpu_read of a 16-byte value: the kernel has none, see `OpSequence.notes`).
+flavour: "this_cpu" (preemption-safe), "__this_cpu" (caller guards preemption; the same
+    code as raw_cpu_* unless CONFIG_DEBUG_PREEMPT adds a check) or "raw_cpu".
+scheme: "today" (mainline: address from TPIDR_EL1/EL2, inside a preemption bracket) or
+    "local" (the RFC's local percpu mapping: one address meaning "my copy" on every CPU,
+    no bracket; assumed, see `LocalScheme`).
+atomics: "lse" (ARM64_HAS_LSE_ATOMICS patched in), "llsc" (the LL/SC fallback), or
+    "plain" (hypothetical: a plain load/modify/store body, to show what the local scheme
+    cannot protect).
+preempt: the preemption model that decides the bracket (include/linux/preempt.h):
+    "none" (PREEMPT_NONE/VOLUNTARY without CONFIG_PREEMPT_COUNT: the bracket is barrier()),
+    "count" (CONFIG_PREEMPT_COUNT without CONFIG_PREEMPTION: count inc/dec, no resched
+    check), "dynamic" (PREEMPT_DYNAMIC, built with CONFIG_PREEMPTION), "full", "rt".
+kernel: kernel version; from v6.18 (and the 6.6.y/6.12.y backports) the non-returning
+    LSE ops are ldadd/ldclr/ldset with an unused result instead of stadd/stclr/stset.
+
+Every instruction is an `Insn` carrying its cost class and, for the interleaving
+simulator, its effect. Cost of one op = sum of the class costs over its sequence, plus
+the rare preempt_schedule_notrace() path as probability x cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+import pandas as pd
+
+from ..kernel import KernelVersion, parse_kernel_version
+
+OPS = ("read", "write", "add", "sub", "inc", "dec", "and", "or", "add_return", "xchg",
+       "cmpxchg", "try_cmpxchg", "cmpxchg128")
+FLAVOURS = ("this_cpu", "__this_cpu", "raw_cpu")
+SCHEMES = ("today", "local")
+ATOMICS = ("lse", "llsc", "plain")
+PREEMPT_MODELS = ("none", "count", "dynamic", "full", "rt")
+SIZES = (1, 2, 4, 8)
+LSE_EXECUTION = ("auto", "near", "far")
+
+# Preemption models with CONFIG_PREEMPTION (involuntary preemption in kernel mode).
+PREEMPTIBLE_MODELS = ("dynamic", "full", "rt")
+# Preemption models with a preempt count (CONFIG_PREEMPT_COUNT).
+COUNTING_MODELS = ("count", "dynamic", "full", "rt")
+
+# Cost classes an instruction can belong to (keys of CoreProfile.costs).
+COST_CLASSES = ("alu", "branch", "nop", "mrs_tpidr", "mrs_sp_el0", "load", "store", "prfm",
+                "lse_atomic", "lse_cas", "lse_casp", "ldx", "stx", "ldxp", "stxp", "call")
+
+# Effects the interleaving simulator understands (percpu_explorer.interleave).
+EFFECTS = ("none", "preempt_inc", "preempt_dec", "tpidr", "local_off", "load", "load_lo",
+           "load_hi", "modify", "store", "atomic", "cas", "ldx", "stx", "cmp_exit", "retry")
+
+
+def _choose(name: str, value: Any, choices: tuple[Any, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} {value!r} is unknown; choose one of "
+                         f"{', '.join(str(c) for c in choices)}")
+
+
+def sizes_for(op: str) -> tuple[int, ...]:
+    """The sizes `op` exists for: 1/2/4/8, 16 for cmpxchg128; read also takes 16 (hypothetical)."""
+    _choose("op", op, OPS)
+    if op == "cmpxchg128":
+        return (16,)
+    if op == "read":
+        return (*SIZES, 16)
+    return SIZES
+
+
+def check_op_size(op: str, size: int) -> None:
+    """ValueError unless `size` is allowed for `op`."""
+    allowed = sizes_for(op)
+    if size not in allowed:
+        raise ValueError(f"size {size} is not allowed for op {op!r}; choose one of "
+                         f"{', '.join(map(str, allowed))}")
+
+
+@dataclass(frozen=True)
+class Insn:
+    """One arm64 instruction of an op's sequence.
+
+    text: the instruction as the kernel would emit it (registers illustrative).
+    cls: cost class (see COST_CLASSES). part: "bracket" (preempt_disable/enable_notrace),
+    "offset" (address formation), "op" (the access) or "after" (work after the bracket).
+    effect: what the interleaving simulator does (see EFFECTS). label: a branch target
+    ("1" or "2", as in the kernel's inline asm). target: where a branch may go.
+    """
+
+    text: str
+    cls: str
+    part: str = "op"
+    effect: str = "none"
+    label: str | None = None
+    target: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Insn({self.text!r}, {self.cls})"
+
+
+@dataclass(frozen=True)
+class LocalScheme:
+    """What the model assumes patch 11/11 ("arm64: percpu: use local percpu for
+    this_cpu_*() APIs") emits. The patch text is not public; change this to test
+    another reading.
+
+    offset: how the local address is formed. "variable": __per_cpu_local_off (patch
+        07/11) is a kernel variable loaded with adrp+ldr and added to the percpu
+        pointer; "constant": the offset is a link-time constant folded into the address.
+    bracket: False: no preempt_disable/enable_notrace() around the access (the point of
+        the series); True keeps today's bracket (to isolate the offset saving).
+    raw_cpu_local: whether raw_cpu_*/__this_cpu_* also switch to the local address
+        (False: they keep raw_cpu_ptr() via TPIDR, as the patch title names this_cpu_*()).
+    The access itself (LSE instruction or LL/SC loop) is assumed unchanged.
+    """
+
+    offset: str = "variable"
+    bracket: bool = False
+    raw_cpu_local: bool = False
+
+    def __post_init__(self) -> None:
+        _choose("offset", self.offset, ("variable", "constant"))
+
+    def describe(self) -> str:
+        offset = ("adrp+ldr of __per_cpu_local_off (patch 07/11) and an add"
+                  if self.offset == "variable" else "a link-time constant offset (no load)")
+        return (f"local scheme (assumed, patch 11/11 is not public): address = percpu "
+                f"pointer + {offset}; "
+                + ("today's preemption bracket kept" if self.bracket else "no preemption bracket")
+                + "; the LSE instruction / LL/SC loop unchanged; raw_cpu_*/__this_cpu_* "
+                + ("also use the local address" if self.raw_cpu_local else "unchanged (TPIDR)"))
+
+
+DEFAULT_LOCAL_SCHEME = LocalScheme()
+
+
+def lse_nonreturn_loads(kernel: str | KernelVersion) -> bool:
+    """True when the non-returning this_cpu add/and/or use LDADD/LDCLR/LDSET with an
+    unused destination instead of STADD/STCLR/STSET.
+
+    Mainline commit "arm64: Use load LSE atomics for the non-return per-CPU atomic
+    operations" (v6.18-rc6; backported to 6.12.y: Debian's linux-source-6.12 changelog lists
+    it under ChangeLog-6.12.112, and the 6.12.117 source has it in
+    arch/arm64/include/asm/percpu.h; 6.1.192 does not). 6.6.y is treated as not
+    backported (assumption: no release carrying it was found).
+    """
+    v = parse_kernel_version(kernel)
+    if v.at_least(6, 18):
+        return True
+    return v.release == (6, 12) and (v.sublevel or 0) >= LSE_NONRETURN_LOADS_6_12_Y
+
+
+# First 6.12.y stable release with the LDADD form (Debian changelog: ChangeLog-6.12.112).
+LSE_NONRETURN_LOADS_6_12_Y = 112
+
+
+@dataclass(frozen=True)
+class OpSequence:
+    """The instruction sequence of one op under one scheme.
+
+    insns: the common path, in order. resched: the rare path taken when
+    preempt_enable_notrace() finds a reschedule due (None when the model has no check).
+    """
+
+    op: str
+    size: int
+    flavour: str
+    scheme: str
+    atomics: str
+    preempt: str
+    kernel: str
+    insns: tuple[Insn, ...]
+    resched: Insn | None = None
+    notes: tuple[str, ...] = ()
+    source: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.flavour}_{self.op}_{self.size}"
+
+    def texts(self, part: str | None = None) -> list[str]:
+        return [i.text for i in self.insns if part is None or i.part == part]
+
+    def memory_accesses(self) -> int:
+        """Instructions that touch the per-CPU variable."""
+        return sum(i.effect in ("load", "load_lo", "load_hi", "store", "atomic", "cas", "ldx",
+                                "stx") for i in self.insns)
+
+    def format(self) -> str:
+        lines = [f"{self.name}  [{self.scheme}, {self.atomics}, preempt={self.preempt}, "
+                 f"kernel {self.kernel}]"]
+        for i in self.insns:
+            label = f"{i.label}:" if i.label else ""
+            lines.append(f"  {label:<3}{i.text:<40}// {i.part}, {i.cls}")
+        if self.resched is not None:
+            lines.append(f"  (rare) {self.resched.text}")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"OpSequence({self.name}, {self.scheme}, {self.atomics}, {len(self.insns)} insns)"
+
+
+# --- building blocks -------------------------------------------------------------------
+
+def _regs(size: int) -> tuple[str, str]:
+    """(register prefix, size suffix) as __PERCPU_OP_CASE(w, sfx, ...) in asm/percpu.h."""
+    return ("x" if size >= 8 else "w"), {1: "b", 2: "h", 4: "", 8: "", 16: ""}[size]
+
+
+def _bracket_in(preempt: str) -> list[Insn]:
+    """preempt_disable_notrace(): __preempt_count_inc(); barrier() with a preempt count
+    (asm/preempt.h __preempt_count_add on current_thread_info(), i.e. sp_el0), else only
+    barrier() (include/linux/preempt.h, !CONFIG_PREEMPT_COUNT)."""
+    if preempt not in COUNTING_MODELS:
+        return []
+    return [Insn("mrs x10, sp_el0", "mrs_sp_el0", "bracket"),
+            Insn("ldr w11, [x10, #TI_PREEMPT]", "load", "bracket"),
+            Insn("add w11, w11, #1", "alu", "bracket"),
+            Insn("str w11, [x10, #TI_PREEMPT]", "store", "bracket", "preempt_inc")]
+
+
+def _bracket_out(preempt: str) -> tuple[list[Insn], Insn | None]:
+    """preempt_enable_notrace(): with CONFIG_PREEMPTION, __preempt_count_dec_and_test()
+    (64-bit load, 32-bit store of the count, `!pc || !READ_ONCE(preempt_count)`) and a
+    call to __preempt_schedule_notrace() if due; with only a count, __preempt_count_dec()."""
+    if preempt not in COUNTING_MODELS:
+        return [], None
+    if preempt == "count":
+        return [Insn("ldr w11, [x10, #TI_PREEMPT]", "load", "bracket"),
+                Insn("sub w11, w11, #1", "alu", "bracket"),
+                Insn("str w11, [x10, #TI_PREEMPT]", "store", "bracket", "preempt_dec")], None
+    call = ("bl dynamic_preempt_schedule_notrace" if preempt == "dynamic"
+            else "bl preempt_schedule_notrace")
+    return [Insn("ldr x11, [x10, #TI_PREEMPT]", "load", "bracket"),
+            Insn("sub x11, x11, #1", "alu", "bracket"),
+            Insn("str w11, [x10, #TI_PREEMPT]", "store", "bracket", "preempt_dec"),
+            Insn("cbz x11, .Lresched", "branch", "bracket"),
+            Insn("ldr x11, [x10, #TI_PREEMPT]", "load", "bracket"),
+            Insn("cbz x11, .Lresched", "branch", "bracket")], Insn(call, "call", "bracket")
+
+
+def _offset(scheme: str, local: LocalScheme, fold: bool) -> list[Insn]:
+    """Address formation: today __my_cpu_offset (mrs tpidr_el1, patched to tpidr_el2
+    under VHE by ALTERNATIVE) added to the pointer; local: the assumed local offset."""
+    if scheme == "today":
+        out = [Insn("mrs x12, tpidr_el1", "mrs_tpidr", "offset", "tpidr")]
+    elif local.offset == "variable":
+        out = [Insn("adrp x12, __per_cpu_local_off", "alu", "offset"),
+               Insn("ldr x12, [x12, :lo12:__per_cpu_local_off]", "load", "offset", "local_off")]
+    else:
+        out = [Insn("mov x12, #LOCAL_OFFSET", "alu", "offset", "local_off")]
+    if not fold:  # LSE atomics and exclusives take only a base register: [Xn]
+        out.append(Insn("add x0, x0, x12", "alu", "offset"))
+    return out
+
+
+def _addr(fold: bool) -> str:
+    return "[x0, x12]" if fold else "[x0]"
+
+
+_LLSC_ALU = {"add": "add", "and": "bic", "or": "orr"}
+_LSE_ST = {"add": "stadd", "and": "stclr", "or": "stset"}
+_LSE_LD = {"add": "ldadd", "and": "ldclr", "or": "ldset"}
+_PLAIN_ALU = {"add": "add", "and": "and", "or": "orr"}
+
+
+def _arith(op: str) -> str:
+    return {"add": "add", "sub": "add", "inc": "add", "dec": "add", "and": "and",
+            "or": "or", "add_return": "add"}[op]
+
+
+def _this_cpu_body(op: str, size: int, atomics: str, kernel: str) -> tuple[list[Insn], bool]:
+    """The access of arm64's this_cpu_<op>_<size> (asm/percpu.h, asm/cmpxchg.h,
+    asm/atomic_ll_sc.h, asm/atomic_lse.h). Returns (insns, fold) where fold says the
+    offset can go in the addressing mode (plain ldr/str)."""
+    r, sfx = _regs(size)
+    if op == "read" and size == 16:
+        return [Insn("ldr x3, [x0]", "load", effect="load_lo"),
+                Insn("ldr x5, [x0, #8]", "load", effect="load_hi")], False
+    if op == "read":  # __percpu_read_N: READ_ONCE
+        return [Insn(f"ldr{sfx} {r}3, [x0, x12]", "load", effect="load")], True
+    if op == "write":  # __percpu_write_N: WRITE_ONCE
+        return [Insn(f"str{sfx} {r}1, [x0, x12]", "store", effect="store")], True
+    if atomics == "plain":
+        return _plain_body(op, size), False
+    if op in ("add", "sub", "inc", "dec", "and", "or", "add_return"):
+        name = _arith(op)
+        pre = [Insn(f"mvn {r}1, {r}1", "alu")] if name == "and" else []  # ~(uN)(val)
+        if atomics == "llsc":  # __PERCPU_OP_CASE / __PERCPU_RET_OP_CASE, LL/SC half
+            return [
+                *pre,
+                Insn(f"ldxr{sfx} {r}3, [x0]", "ldx", effect="ldx", label="1"),
+                Insn(f"{_LLSC_ALU[name]} {r}3, {r}3, {r}1", "alu", effect="modify"),
+                Insn(f"stxr{sfx} w4, {r}3, [x0]", "stx", effect="stx"),
+                Insn("cbnz w4, 1b", "branch", effect="retry", target="1")], False
+        if op == "add_return":  # LSE half of __PERCPU_RET_OP_CASE: ldadd, add, __nops(2)
+            return [Insn(f"ldadd{sfx} {r}1, {r}3, [x0]", "lse_atomic", effect="atomic"),
+                    Insn(f"add {r}3, {r}3, {r}1", "alu"),
+                    Insn("nop", "nop"), Insn("nop", "nop")], False
+        if lse_nonreturn_loads(kernel):
+            insn = f"{_LSE_LD[name]}{sfx} {r}1, {r}3, [x0]"
+        else:
+            insn = f"{_LSE_ST[name]}{sfx} {r}1, [x0]"
+        return [*pre, Insn(insn, "lse_atomic", effect="atomic"),
+                      Insn("nop", "nop"), Insn("nop", "nop"), Insn("nop", "nop")], False
+    if op == "xchg":  # __XCHG_CASE(..., name="", mb="") via xchg_relaxed
+        if atomics == "llsc":
+            return [Insn("prfm pstl1strm, [x0]", "prfm"),
+                    Insn(f"ldxr{sfx} {r}3, [x0]", "ldx", effect="ldx", label="1"),
+                    Insn(f"stxr{sfx} w4, {r}1, [x0]", "stx", effect="stx"),
+                    Insn("cbnz w4, 1b", "branch", effect="retry", target="1")], False
+        return [Insn(f"swp{sfx} {r}1, {r}3, [x0]", "lse_atomic", effect="atomic"),
+                Insn("nop", "nop"), Insn("nop", "nop"), Insn("nop", "nop")], False
+    if op in ("cmpxchg", "try_cmpxchg"):  # cmpxchg_relaxed -> __lse_ll_sc_body(cmpxchg_case)
+        if atomics == "llsc":  # __ll_sc__cmpxchg_case_N (atomic_ll_sc.h __CMPXCHG_CASE)
+            cast = [Insn(f"and w2, w2, #{(1 << (8 * size)) - 1:#x}  // old = (u{8 * size})old",
+                         "alu")] if size < 4 else []
+            return [Insn("b .Lllsc  // alternative_has_cap_likely: not patched", "branch"),
+                    *cast,
+                    Insn("prfm pstl1strm, [x0]", "prfm"),
+                    Insn(f"ldxr{sfx} {r}3, [x0]", "ldx", effect="ldx", label="1"),
+                    Insn(f"eor {r}5, {r}3, {r}2", "alu"),
+                    Insn(f"cbnz {r}5, 2f", "branch", effect="cmp_exit", target="2"),
+                    Insn(f"stxr{sfx} w5, {r}1, [x0]", "stx", effect="stx"),
+                    Insn("cbnz w5, 1b", "branch", effect="retry", target="1"),
+                    Insn("b .Lback", "branch", label="2")], False
+        return [Insn("nop  // alternative_has_cap_likely: LSE patched in", "nop"),
+                Insn(f"cas{sfx} {r}2, {r}1, [x0]", "lse_cas", effect="cas")], False
+    if op == "cmpxchg128":  # cmpxchg128_local -> __cmpxchg128 -> __lse_ll_sc_body
+        if atomics == "llsc":  # atomic_ll_sc.h __CMPXCHG128(, , )
+            return [Insn("b .Lllsc  // alternative_has_cap_likely: not patched", "branch"),
+                    Insn("prfm pstl1strm, [x0]", "prfm"),
+                    Insn("ldxp x5, x6, [x0]", "ldxp", effect="ldx", label="1"),
+                    Insn("cmp x5, x2", "alu"),
+                    Insn("ccmp x6, x3, #0, eq", "alu"),
+                    Insn("b.ne 2f", "branch", effect="cmp_exit", target="2"),
+                    Insn("stxp w7, x8, x9, [x0]", "stxp", effect="stx"),
+                    Insn("cbnz w7, 1b", "branch", effect="retry", target="1"),
+                    Insn("b .Lback", "branch", label="2")], False
+        return [Insn("nop  // alternative_has_cap_likely: LSE patched in", "nop"),
+                Insn("casp x2, x3, x8, x9, [x0]", "lse_casp", effect="cas")], False
+    raise AssertionError(op)
+
+
+def _plain_body(op: str, size: int) -> list[Insn]:
+    """The generic raw_cpu_* bodies (asm-generic/percpu.h raw_cpu_generic_*): plain
+    loads and stores through raw_cpu_ptr(), compiled without atomics."""
+    r, sfx = _regs(size)
+    if op == "read":
+        if size == 16:
+            return [Insn("ldr x3, [x0]", "load", effect="load_lo"),
+                    Insn("ldr x5, [x0, #8]", "load", effect="load_hi")]
+        return [Insn(f"ldr{sfx} {r}3, [x0, x12]", "load", effect="load")]
+    if op == "write":
+        return [Insn(f"str{sfx} {r}1, [x0, x12]", "store", effect="store")]
+    if op in ("add", "sub", "inc", "dec", "and", "or", "add_return"):
+        name = _arith(op)  # raw_cpu_generic_to_op / raw_cpu_generic_add_return
+        return [Insn(f"ldr{sfx} {r}3, [x0]", "load", effect="load"),
+                Insn(f"{_PLAIN_ALU[name]} {r}3, {r}3, {r}1", "alu", effect="modify"),
+                Insn(f"str{sfx} {r}3, [x0]", "store", effect="store")]
+    if op == "xchg":  # raw_cpu_generic_xchg
+        return [Insn(f"ldr{sfx} {r}3, [x0]", "load", effect="load"),
+                Insn(f"str{sfx} {r}1, [x0]", "store", effect="store")]
+    if op in ("cmpxchg", "try_cmpxchg"):  # raw_cpu_generic_try_cmpxchg
+        return [Insn(f"ldr{sfx} {r}3, [x0]", "load", effect="load"),
+                Insn(f"cmp {r}3, {r}2", "alu"),
+                Insn("b.ne 2f", "branch", effect="cmp_exit", target="2"),
+                Insn(f"str{sfx} {r}1, [x0]", "store", effect="store")]
+    if op == "cmpxchg128":  # raw_cpu_generic_cmpxchg on a u128: ldp / cmp / stp
+        return [Insn("ldp x5, x6, [x0]", "load", effect="load"),
+                Insn("cmp x5, x2", "alu"),
+                Insn("ccmp x6, x3, #0, eq", "alu"),
+                Insn("b.ne 2f", "branch", effect="cmp_exit", target="2"),
+                Insn("stp x8, x9, [x0]", "store", effect="store")]
+    raise AssertionError(op)
+
+
+def op_sequence(op: str, size: int = 8, *, flavour: str = "this_cpu", scheme: str = "today",
+                atomics: str = "lse", preempt: str = "full", kernel: str = "7.1",
+                local: LocalScheme = DEFAULT_LOCAL_SCHEME) -> OpSequence:
+    """The instruction sequence of `<flavour>_<op>` on a `size`-byte variable.
+
+    today, this_cpu: _pcp_protect()/_pcp_protect_return() in arch/arm64/include/asm/percpu.h:
+    preempt_disable_notrace(); op(raw_cpu_ptr(&pcp)); preempt_enable_notrace().
+    today, __this_cpu/raw_cpu: asm-generic/percpu.h raw_cpu_generic_* (plain accesses).
+    local: `local` (an assumption) replaces the offset and drops the bracket.
+    try_cmpxchg adds the fallback's compare of the returned value (asm-generic/percpu.h
+    __cpu_fallback_try_cmpxchg).
+    """
+    _choose("op", op, OPS)
+    _choose("flavour", flavour, FLAVOURS)
+    _choose("scheme", scheme, SCHEMES)
+    _choose("atomics", atomics, ATOMICS)
+    _choose("preempt", preempt, PREEMPT_MODELS)
+    check_op_size(op, size)
+    kv = str(parse_kernel_version(kernel))
+    notes: list[str] = []
+    if op == "read" and size == 16:
+        notes.append("hypothetical: the kernel has no 16-byte this_cpu_read "
+                     "(__pcpu_size_call_return has no case 16); modelled as two 8-byte loads")
+    if atomics == "plain" and flavour == "this_cpu" and op not in ("read", "write"):
+        notes.append("hypothetical: arm64 never emits a plain load/modify/store for a "
+                     "this_cpu read-modify-write; shown to test the local scheme's limits")
+    if flavour == "this_cpu":
+        body, fold = _this_cpu_body(op, size, atomics, kv)
+        bracketed = scheme == "today" or local.bracket
+        local_addr = scheme == "local"
+        source = "arch/arm64/include/asm/percpu.h _pcp_protect/_pcp_protect_return"
+    else:
+        body = _plain_body(op, size)
+        fold = op in ("read", "write") and size <= 8
+        bracketed = False
+        local_addr = scheme == "local" and local.raw_cpu_local
+        source = "include/asm-generic/percpu.h raw_cpu_generic_*"
+        if flavour == "__this_cpu":
+            notes.append("__this_cpu_* = raw_cpu_* plus a CONFIG_DEBUG_PREEMPT check "
+                         "(not counted); the caller must disable preemption")
+    pre = _bracket_in(preempt) if bracketed else []
+    post, resched = _bracket_out(preempt) if bracketed else ([], None)
+    offset = _offset("local" if local_addr else "today", local, fold)
+    after: list[Insn] = []
+    if op == "try_cmpxchg":
+        after = [Insn("cmp x3, x2", "alu", "after"), Insn("cset w0, eq", "alu", "after")]
+    if bracketed and preempt not in COUNTING_MODELS:
+        notes.append("no preempt count: preempt_disable/enable_notrace() are barrier() only")
+    insns = tuple(pre + offset + body + post + after)
+    return OpSequence(op, size, flavour, scheme, atomics, preempt, kv, insns, resched,
+                      tuple(notes), source)
+
+
+# --- cost model ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CoreProfile:
+    """Cycle cost per instruction class for one core, with where each number comes from.
+
+    costs: class -> cycles, for the classes in COST_CLASSES plus "lse_near"/"lse_far"
+    (an LSE atomic executed in the L1 or out in the interconnect). sources: class -> text;
+    a text starting with "estimate" marks a number not taken from a published table.
+    resched_cost: cycles of one preempt_schedule_notrace() that switches task;
+    resched_probability: the share of enable_notrace() calls that take it.
+    Edit with `with_costs()` or build from a dict with `core_profile_from_dict()`.
+    """
+
+    name: str
+    costs: Mapping[str, float]
+    sources: Mapping[str, str]
+    resched_cost: float = 3000.0
+    resched_probability: float = 1e-4
+    resched_source: str = ("estimate: one context switch ~1-2 us at ~2-3 GHz; probability "
+                           "an estimate (share of this_cpu ops that find need_resched set)")
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "costs", MappingProxyType(dict(self.costs)))
+        object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
+        missing = [c for c in (*COST_CLASSES, "lse_near", "lse_far") if c not in self.costs
+                   and c != "lse_atomic"]
+        if missing:
+            raise ValueError(f"core profile {self.name!r} lacks costs for {', '.join(missing)}")
+        for key, value in self.costs.items():
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"core profile {self.name!r}: cost of {key!r} must be a "
+                                 f"non-negative number, not {value!r}")
+        if not 0 <= self.resched_probability <= 1:
+            raise ValueError(f"resched_probability {self.resched_probability} must be in [0, 1]")
+
+    def with_costs(self, **costs: float) -> CoreProfile:
+        """A copy with some class costs changed (sources marked "user")."""
+        sources = dict(self.sources) | {k: "user" for k in costs}
+        return replace(self, costs=dict(self.costs) | costs, sources=sources)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([{"class": k, "cycles": v, "source": self.sources.get(k, "")}
+                             for k, v in self.costs.items()])
+
+    def __repr__(self) -> str:
+        return f"CoreProfile({self.name!r})"
+
+
+# The Software Optimization Guides' latencies as LLVM's scheduling models encode them
+# (read in llvm/llvm-project; the models cite the guides as their source).
+_N1_SOG = ("Arm Neoverse N1 Software Optimization Guide via LLVM "
+           "AArch64SchedNeoverseN1.td (llvm-project 02cec0a4)")
+_V2_SOG = ("Arm Neoverse V2 Software Optimization Guide via LLVM "
+           "AArch64SchedNeoverseV2.td (llvm-project 06d9edc0)")
+_EST = "estimate"
+
+
+def _profile(name: str, description: str, costs: dict[str, tuple[float, str]],
+             **kw: Any) -> CoreProfile:
+    return CoreProfile(name, {k: v for k, (v, _) in costs.items()},
+                       {k: s for k, (_, s) in costs.items()}, description=description, **kw)
+
+
+CORE_PROFILES: dict[str, CoreProfile] = {
+    "neoverse-n1": _profile("neoverse-n1", "Neoverse N1 class (Ampere Altra, Graviton2)", {
+        "alu": (1, f"{_N1_SOG}: WriteI (ALU, basic) latency 1"),
+        "branch": (1, f"{_N1_SOG}: WriteBr / CBZ latency 1 (predicted)"),
+        "nop": (0.25, f"{_EST}: 4-wide dispatch, nop costs issue bandwidth only"),
+        "mrs_tpidr": (2, f"{_EST}: system-register read, not tabulated per register"),
+        "mrs_sp_el0": (2, f"{_EST}: system-register read, not tabulated per register"),
+        "load": (4, f"{_N1_SOG}: WriteLD (load register, immed offset) latency 4, L1 hit"),
+        "store": (1, f"{_N1_SOG}: WriteST (store register) latency 1"),
+        "prfm": (1, f"{_EST}: like a load issue slot"),
+        "lse_near": (8, f"{_EST}: LSE atomic in L1 (load latency + ALU + write-back); "
+                     "LLVM's N1 model leaves WriteAtomic unsupported"),
+        "lse_far": (40, f"{_EST}: LSE atomic executed in the interconnect (SLC)"),
+        "lse_cas": (10, f"{_EST}: CAS in L1"),
+        "lse_casp": (12, f"{_EST}: CASP in L1"),
+        "ldx": (4, f"{_EST}: as a load"),
+        "stx": (6, f"{_EST}: exclusive store with status write-back"),
+        "ldxp": (5, f"{_EST}: as a load pair"),
+        "stxp": (7, f"{_EST}: exclusive pair store"),
+        "call": (2, f"{_EST}: bl + ret, predicted (LLVM N1 model: BL latency 1)"),
+    }),
+    "neoverse-v2": _profile("neoverse-v2", "Neoverse V2 class (Grace, Graviton4)", {
+        "alu": (1, f"{_V2_SOG}: ALU basic latency 1 (V2Write_1c_1I)"),
+        "branch": (1, f"{_V2_SOG}: branch latency 1 (V2Write_1c_1B)"),
+        "nop": (0.125, f"{_EST}: 8-wide dispatch, nop costs issue bandwidth only"),
+        "mrs_tpidr": (2, f"{_EST}: system-register read, not tabulated per register"),
+        "mrs_sp_el0": (2, f"{_EST}: system-register read, not tabulated per register"),
+        "load": (4, f"{_V2_SOG}: LoadLatency / V2Write_4c_1L latency 4, L1 hit"),
+        "store": (1, f"{_V2_SOG}: store latency 1 (V2Write_1c_1L01_1D)"),
+        "prfm": (1, f"{_EST}: like a load issue slot"),
+        "lse_near": (6, f"{_EST}: LSE atomic in L1"),
+        "lse_far": (35, f"{_EST}: LSE atomic executed in the interconnect (SLC)"),
+        "lse_cas": (8, f"{_EST}: CAS in L1"),
+        "lse_casp": (10, f"{_EST}: CASP in L1"),
+        "ldx": (4, f"{_EST}: as a load"),
+        "stx": (5, f"{_EST}: exclusive store with status write-back"),
+        "ldxp": (5, f"{_EST}: as a load pair"),
+        "stxp": (6, f"{_EST}: exclusive pair store"),
+        "call": (2, f"{_EST}: bl + ret, predicted"),
+    }),
+    "ampereone": _profile("ampereone", "AmpereOne class (the series' 160-core test machine)", {
+        "alu": (1, f"{_EST}: no public per-instruction table for AmpereOne"),
+        "branch": (1, f"{_EST}: no public per-instruction table for AmpereOne"),
+        "nop": (0.25, f"{_EST}: issue bandwidth only"),
+        "mrs_tpidr": (3, f"{_EST}: system-register read"),
+        "mrs_sp_el0": (3, f"{_EST}: system-register read"),
+        "load": (4, f"{_EST}: L1 load-to-use"),
+        "store": (1, f"{_EST}"),
+        "prfm": (1, f"{_EST}"),
+        "lse_near": (10, f"{_EST}: LSE atomic in L1"),
+        "lse_far": (50, f"{_EST}: LSE atomic executed far, 160-core mesh"),
+        "lse_cas": (12, f"{_EST}"),
+        "lse_casp": (14, f"{_EST}"),
+        "ldx": (4, f"{_EST}: as a load"),
+        "stx": (6, f"{_EST}"),
+        "ldxp": (5, f"{_EST}"),
+        "stxp": (7, f"{_EST}"),
+        "call": (2, f"{_EST}"),
+    }),
+}
+DEFAULT_CORE = "neoverse-n1"
+
+
+def core_profile(name: str | CoreProfile) -> CoreProfile:
+    """A named profile from CORE_PROFILES (or the profile itself)."""
+    if isinstance(name, CoreProfile):
+        return name
+    _choose("core", name, tuple(CORE_PROFILES))
+    return CORE_PROFILES[name]
+
+
+def core_profile_from_dict(data: Mapping[str, Any]) -> CoreProfile:
+    """A user profile: {"name", "base" (optional named profile to start from),
+    "costs": {class: cycles}, "sources": {class: text}, "resched_cost",
+    "resched_probability"}. Classes not given come from `base`."""
+    base = core_profile(data.get("base", DEFAULT_CORE))
+    unknown = [k for k in data.get("costs", {}) if k not in base.costs]
+    if unknown:
+        raise ValueError(f"unknown cost class {', '.join(map(repr, unknown))}; choose from "
+                         f"{', '.join(base.costs)}")
+    costs = dict(base.costs) | dict(data.get("costs", {}))
+    sources = dict(base.sources) | {k: "user" for k in data.get("costs", {})}
+    sources |= dict(data.get("sources", {}))
+    return CoreProfile(data.get("name", "user"), costs, sources,
+                       resched_cost=data.get("resched_cost", base.resched_cost),
+                       resched_probability=data.get("resched_probability",
+                                                    base.resched_probability),
+                       description=data.get("description", "user profile"))
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """Cycles of one op: `common` (sum over the sequence) + `resched` (probability x cost)."""
+
+    sequence: OpSequence
+    core: str
+    common: float
+    resched: float
+    by_part: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def cycles(self) -> float:
+        return self.common + self.resched
+
+
+def _lse_cost(text: str, profile: CoreProfile, lse_execution: str) -> float:
+    if lse_execution == "auto":  # the v6.18 rationale: st* tends to go far, ld* near
+        lse_execution = "far" if text.startswith("st") else "near"
+    return profile.costs["lse_" + lse_execution]
+
+
+def insn_cost(insn: Insn, profile: CoreProfile, lse_execution: str = "auto") -> float:
+    """Cycles of one instruction under `profile`."""
+    if insn.cls == "lse_atomic":
+        return _lse_cost(insn.text, profile, lse_execution)
+    return profile.costs[insn.cls]
+
+
+def op_cost(seq: OpSequence, core: str | CoreProfile = DEFAULT_CORE, *,
+            lse_execution: str = "auto", resched_probability: float | None = None) -> OpCost:
+    """Cost of one op: sum of instruction costs + P(resched) x resched_cost.
+
+    lse_execution: "near", "far", or "auto" (STADD/STCLR/STSET far, load atomics near,
+    as the v6.18 commit describes "many microarchitecture implementations").
+    """
+    _choose("lse_execution", lse_execution, LSE_EXECUTION)
+    profile = core_profile(core)
+    p = profile.resched_probability if resched_probability is None else resched_probability
+    if not 0 <= p <= 1:
+        raise ValueError(f"resched_probability {p} must be in [0, 1]")
+    by_part: dict[str, float] = {}
+    for insn in seq.insns:
+        by_part[insn.part] = by_part.get(insn.part, 0.0) + insn_cost(insn, profile, lse_execution)
+    resched = p * (profile.resched_cost + profile.costs["call"]) if seq.resched else 0.0
+    return OpCost(seq, profile.name, sum(by_part.values()), resched, by_part)
+
+
+@dataclass(frozen=True)
+class SchemeVariant:
+    """One column of a comparison: scheme x atomics under one preemption model."""
+
+    scheme: str
+    atomics: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.scheme}-{self.atomics}"
+
+
+DEFAULT_VARIANTS = (SchemeVariant("today", "lse"), SchemeVariant("today", "llsc"),
+                    SchemeVariant("local", "lse"), SchemeVariant("local", "llsc"))
+
+
+def ops_table(ops: tuple[str, ...] = OPS, sizes: tuple[int, ...] | None = None, *,
+              flavour: str = "this_cpu", preempt: str = "full", kernel: str = "7.1",
+              core: str | CoreProfile = DEFAULT_CORE, lse_execution: str = "auto",
+              variants: tuple[SchemeVariant, ...] = DEFAULT_VARIANTS,
+              local: LocalScheme = DEFAULT_LOCAL_SCHEME,
+              resched_probability: float | None = None) -> pd.DataFrame:
+    """One row per op x size x variant: instruction count, cycles, and the saving of the
+    local scheme over today's with the same atomics."""
+    rows = []
+    for op in ops:
+        for size in (sizes_for(op) if sizes is None else sizes):
+            if size not in sizes_for(op):
+                continue
+            for v in variants:
+                seq = op_sequence(op, size, flavour=flavour, scheme=v.scheme, atomics=v.atomics,
+                                  preempt=preempt, kernel=kernel, local=local)
+                c = op_cost(seq, core, lse_execution=lse_execution,
+                            resched_probability=resched_probability)
+                rows.append({"op": op, "size": size, "flavour": flavour, "scheme": v.scheme,
+                             "atomics": v.atomics, "variant": v.label, "preempt": preempt,
+                             "insns": len(seq.insns), "cycles": c.cycles,
+                             "bracket_cycles": c.by_part.get("bracket", 0.0) + c.resched,
+                             "offset_cycles": c.by_part.get("offset", 0.0)})
+    return pd.DataFrame(rows)
+
+
+def cost_lookup(core: str | CoreProfile = DEFAULT_CORE, *, flavour: str = "this_cpu",
+                preempt: str = "full", kernel: str = "7.1", lse_execution: str = "auto",
+                variants: tuple[SchemeVariant, ...] = DEFAULT_VARIANTS,
+                local: LocalScheme = DEFAULT_LOCAL_SCHEME,
+                resched_probability: float | None = None) -> pd.DataFrame:
+    """Cycles per (op, size) (rows) and variant label (columns), for vectorised replay."""
+    table = ops_table(flavour=flavour, preempt=preempt, kernel=kernel, core=core,
+                      lse_execution=lse_execution, variants=variants, local=local,
+                      resched_probability=resched_probability)
+    return table.pivot_table(index=["op", "size"], columns="variant", values="cycles",
+                             sort=False)[[v.label for v in variants]]

@@ -1,0 +1,425 @@
+"""The classroom app: the notebooks served as Voila dashboards, and a load test for it.
+
+`percpu-explorer app` runs Voila on `notebooks/`: a landing page lists the notebooks, each
+visitor's dashboard runs in a kernel of its own, code cells are stripped and the page may
+only talk to its kernel through widget messages (Voila refuses execute requests). It
+listens on 127.0.0.1 unless told otherwise and stops cleanly on SIGINT or SIGTERM.
+
+`percpu-explorer app --load-test` starts the app on a free loopback port, opens N
+sessions the way a browser does (the page, then the kernel's websocket), changes controls
+in each, waits for every session's figure to update, drops some sessions in the middle of
+an update, and reports memory per session and the slowest update. It is bounded in
+sessions and time and stops by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..paths import notebooks_dir
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8866
+LOOPBACK_NAMES = {"localhost"}
+MAX_SESSIONS = 60
+
+
+def check_host(host: str) -> str:
+    """A literal IP address or 'localhost'; anything else is refused by name."""
+    if host in LOOPBACK_NAMES:
+        return host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"--host {host!r} is not an IP address (e.g. 127.0.0.1, ::1, "
+                         f"0.0.0.0 to listen on every interface) or 'localhost'") from None
+    return host
+
+
+def check_port(port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise ValueError(f"--port {port} is out of range; use 1..65535 (default {DEFAULT_PORT})")
+    return port
+
+
+def is_loopback(host: str) -> bool:
+    return host in LOOPBACK_NAMES or ipaddress.ip_address(host).is_loopback
+
+
+def voila_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                  notebooks: Path | None = None) -> list[str]:
+    """The Voila command line: our defaults spelt out so that a test can see them."""
+    return [
+        sys.executable, "-m", "voila", str(notebooks or notebooks_dir()),
+        "--no-browser",
+        f"--Voila.ip={check_host(host)}",
+        f"--port={check_port(port)}",
+        "--Voila.port_retries=0",           # the port asked for, or a clear failure
+        "--VoilaConfiguration.strip_sources=True",   # no code cells (Voila's default)
+        "--VoilaConfiguration.show_tracebacks=False",
+        "--MappingKernelManager.cull_idle_timeout=1800",  # a visitor gone for 30 min
+        "--MappingKernelManager.cull_interval=300",
+    ]
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def start(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, notebooks: Path | None = None,
+          log: Any = None) -> subprocess.Popen[bytes]:
+    """Start Voila in its own process group (so that stop() ends its kernels too)."""
+    notebooks = notebooks or notebooks_dir()
+    if not notebooks.is_dir():
+        raise ValueError(f"notebooks folder {str(notebooks)!r} does not exist")
+    env = dict(os.environ, PLOTLY_RENDERER=os.environ.get("PLOTLY_RENDERER", "notebook"))
+    return subprocess.Popen(voila_command(host, port, notebooks), env=env,
+                            stdout=log, stderr=subprocess.STDOUT if log else None,
+                            start_new_session=True)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes] | None = None,
+               timeout: float = 60.0) -> None:
+    """Wait until `url` answers 200; fail early if the server process has died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the app exited with status {proc.returncode} before {url} "
+                               f"answered")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+    """SIGTERM (Voila shuts its kernels down), then SIGKILL of the whole group if need be."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # stray kernels of the group, if any
+    return int(proc.returncode or 0)
+
+
+@contextlib.contextmanager
+def running(host: str = DEFAULT_HOST, port: int | None = None,
+            notebooks: Path | None = None, log: Any = None,
+            timeout: float = 60.0) -> Iterator[str]:
+    """The app on a free loopback port for the duration of a `with`: yields its base URL."""
+    port = port or free_port(host)
+    proc = start(host, port, notebooks, log)
+    url = f"http://{host}:{port}/"
+    try:
+        wait_ready(url, proc, timeout)
+        yield url
+    finally:
+        stop(proc)
+
+
+def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          notebooks: Path | None = None) -> int:
+    """Run the app in the foreground until SIGINT/SIGTERM; both shut it down cleanly."""
+    if not is_loopback(host):
+        print(f"percpu-explorer app: listening on {host}, not only on this machine: anyone "
+              f"who can reach port {port} can open the dashboards", file=sys.stderr)
+    proc = start(host, port, notebooks)
+
+    def forward(signum: int, frame: Any) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                return int(proc.wait())
+            except KeyboardInterrupt:  # pragma: no cover - handled by forward()
+                forward(signal.SIGINT, None)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        stop(proc)
+
+
+# --- a session as a browser opens it: the page, then its kernel's websocket -----------------
+
+def dashboard_url(base: str, notebook: str) -> str:
+    return f"{base.rstrip('/')}/voila/render/{notebook}"
+
+
+def _message(msg_type: str, content: dict[str, Any], session: str,
+             channel: str = "shell") -> dict[str, Any]:
+    return {
+        "header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "username": "load",
+                   "session": session, "date": "", "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "content": content, "buffers": [],
+        "channel": channel,
+    }
+
+
+@dataclass
+class Session:
+    """One visitor: the dashboard page, its kernel, and the widget models it holds."""
+
+    base: str
+    notebook: str
+    kernel_id: str = ""
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ws: Any = None
+    session: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    async def open(self, timeout: float = 120.0) -> None:
+        from tornado.httpclient import AsyncHTTPClient
+        from tornado.websocket import websocket_connect
+
+        AsyncHTTPClient.configure(None, max_clients=MAX_SESSIONS + 2)  # all visitors at once
+        response = await AsyncHTTPClient().fetch(dashboard_url(self.base, self.notebook),
+                                                 request_timeout=timeout,
+                                                 connect_timeout=timeout)
+        page = response.body.decode()
+        found = re.search(r'"kernelId":\s*"([0-9a-f-]+)"', page)
+        if not found:
+            raise RuntimeError(f"{self.notebook}: no kernel id in the dashboard page")
+        self.kernel_id = found.group(1)
+        ws_url = self.base.replace("http", "ws", 1).rstrip("/")
+        self.ws = await websocket_connect(
+            f"{ws_url}/api/kernels/{self.kernel_id}/channels?session_id={self.session}",
+            max_message_size=256 << 20)
+        control = uuid.uuid4().hex
+        await self.send("comm_open", {"comm_id": control, "target_name": "jupyter.widget.control",
+                                      "data": {}}, {"version": "1.0.0"})
+        await self.send("comm_msg", {"comm_id": control, "data": {"method": "request_states"}})
+        deadline = time.monotonic() + timeout
+        while not self.states:
+            msg = await self.receive(deadline)
+            data = msg["content"].get("data", {}) if msg["msg_type"] == "comm_msg" else {}
+            if data.get("method") == "update_states":
+                self.states = data["states"]
+
+    async def send(self, msg_type: str, content: dict[str, Any],
+                   metadata: dict[str, Any] | None = None) -> str:
+        msg = _message(msg_type, content, self.session)
+        msg["metadata"] = metadata or {}
+        await self.ws.write_message(json.dumps(msg))
+        return str(msg["header"]["msg_id"])
+
+    async def receive(self, deadline: float) -> dict[str, Any]:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"{self.notebook} (kernel {self.kernel_id}): no answer in time")
+        raw = await asyncio.wait_for(self.ws.read_message(), left)
+        if raw is None:
+            raise ConnectionError(f"kernel {self.kernel_id}: the websocket closed")
+        if isinstance(raw, bytes):  # with binary buffers: count, offsets, the JSON, buffers
+            n = int.from_bytes(raw[:4], "big")
+            offsets = [int.from_bytes(raw[4 * (i + 1):4 * (i + 2)], "big") for i in range(n)]
+            msg = json.loads(raw[offsets[0]:offsets[1] if n > 1 else None])
+        else:
+            msg = json.loads(raw)
+        msg["msg_type"] = msg.get("header", {}).get("msg_type", msg.get("msg_type"))
+        return dict(msg)
+
+    def model(self, description: str) -> str:
+        """The id of the control with this description (e.g. 'page size')."""
+        for model_id, s in self.states.items():
+            if s.get("state", {}).get("description") == description:
+                return model_id
+        raise KeyError(f"no control {description!r} in {self.notebook}")
+
+    def figures(self) -> set[str]:
+        """Plotly FigureWidgets (anywidget models that take traces from Python)."""
+        return {m for m, s in self.states.items() if "_py2js_addTraces" in s.get("state", {})}
+
+    async def change(self, description: str, state: dict[str, Any],
+                     timeout: float = 60.0) -> float:
+        """Change one control as the browser would; seconds until a figure got new traces."""
+        figures = self.figures()
+        model_id = self.model(description)
+        t0 = time.monotonic()
+        await self.send("comm_msg", {"comm_id": model_id, "data": {
+            "method": "update", "state": state, "buffer_paths": []}})
+        deadline = t0 + timeout
+        while True:
+            msg = await self.receive(deadline)
+            content = msg["content"]
+            if msg["msg_type"] == "comm_msg" and content.get("comm_id") in figures:
+                data = content.get("data", {})
+                if data.get("method") == "update" and data.get("state", {}).get(
+                        "_py2js_addTraces"):  # the new traces, sent once they are drawn
+                    return time.monotonic() - t0
+
+    async def execute(self, code: str, wait: float = 3.0) -> dict[str, Any] | None:
+        """Send an execute request; the reply, or None if the server dropped it."""
+        msg_id = await self.send("execute_request", {
+            "code": code, "silent": False, "store_history": False, "user_expressions": {},
+            "allow_stdin": False, "stop_on_error": True})
+        deadline = time.monotonic() + wait
+        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+            while True:
+                msg = await self.receive(deadline)
+                if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    return msg
+        return None
+
+    async def kernel_info(self, timeout: float = 30.0) -> dict[str, Any]:
+        msg_id = await self.send("kernel_info_request", {})
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = await self.receive(deadline)
+            if msg["msg_type"] == "kernel_info_reply" and \
+                    msg.get("parent_header", {}).get("msg_id") == msg_id:
+                return msg
+
+    def close(self) -> None:
+        if self.ws is not None:
+            self.ws.close()
+
+
+# --- the load test --------------------------------------------------------------------------
+
+# Each session walks the address-space dashboard through these page size / VA bits /
+# local percpu changes; every one of them redraws the map.
+CHANGES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("local percpu (RFC 02/11)", {"value": False}),
+    ("page size", {"index": 1}),             # 16K
+    ("local percpu (RFC 02/11)", {"value": True}),
+    ("page size", {"index": 0}),             # 4K
+)
+
+
+def run_async(coro: Any) -> Any:
+    """asyncio.run in a thread of its own: safe where an event loop already runs (Jupyter,
+    Playwright's sync API in the same test session)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def _tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
+
+
+async def _run_sessions(base: str, pid: int, n: int, drop: int, notebook: str,
+                        time_limit: float) -> dict[str, Any]:
+    rss0 = _tree_rss(pid)
+    t0 = time.monotonic()
+    sessions = [Session(base, notebook) for _ in range(n)]
+    opened = await asyncio.gather(*(asyncio.wait_for(s.open(time_limit), time_limit)
+                                    for s in sessions),
+                                  return_exceptions=True)
+    open_errors = [repr(e) for e in opened if isinstance(e, BaseException)]
+    live = [s for s, e in zip(sessions, opened, strict=True) if not isinstance(e, BaseException)]
+    t_open = time.monotonic() - t0
+    rss_open = _tree_rss(pid)
+
+    async def walk(s: Session, dropped: bool) -> list[float]:
+        times = []
+        for description, state in CHANGES:
+            if dropped:  # change a control and leave before the figure arrives
+                model_id = s.model(description)
+                await s.send("comm_msg", {"comm_id": model_id, "data": {
+                    "method": "update", "state": state, "buffer_paths": []}})
+                s.close()
+                return []
+            times.append(await s.change(description, state))
+        return times
+
+    drops = set(range(min(drop, len(live))))
+    t1 = time.monotonic()
+    results = await asyncio.gather(*(asyncio.wait_for(walk(s, i in drops), time_limit)
+                                     for i, s in enumerate(live)), return_exceptions=True)
+    t_updates = time.monotonic() - t1
+    errors = open_errors + [repr(r) for r in results if isinstance(r, BaseException)]
+    times = [t for r in results if isinstance(r, list) for t in r]
+    updated = sum(1 for i, r in enumerate(results)
+                  if i not in drops and isinstance(r, list) and len(r) == len(CHANGES))
+    # After the drops: a new visitor still gets a working dashboard.
+    after = Session(base, notebook)
+    try:
+        await asyncio.wait_for(after.open(time_limit), time_limit)
+        await after.change("page size", {"index": 1})
+        alive_after = True
+    except Exception as exc:  # reported, not raised: the report says what failed
+        errors.append(f"after the drops: {exc!r}")
+        alive_after = False
+    finally:
+        after.close()
+    for s in live:
+        s.close()
+    return {
+        "sessions": n, "dropped_mid_update": len(drops),
+        "sessions_updated": updated, "expected_updated": n - len(drops),
+        "updates_per_session": len(CHANGES), "updates": len(times),
+        "slowest_update_s": round(max(times), 3) if times else None,
+        "median_update_s": round(sorted(times)[len(times) // 2], 3) if times else None,
+        "open_all_s": round(t_open, 2), "update_all_s": round(t_updates, 2),
+        "server_rss_before_mb": round(rss0 / 2**20, 1),
+        "server_rss_open_mb": round(rss_open / 2**20, 1),
+        "memory_per_session_mb": round((rss_open - rss0) / max(len(live), 1) / 2**20, 1),
+        "server_alive_after_drops": alive_after,
+        "errors": errors[:10],
+    }
+
+
+def load_test(sessions: int = 30, drop: int = 3, notebook: str = "01_address_space.ipynb",
+              time_limit: float = 300.0, host: str = DEFAULT_HOST, log: Any = None) -> dict:
+    """Start the app, run `sessions` concurrent visitors against it, stop it, report."""
+    if not 1 <= sessions <= MAX_SESSIONS:
+        raise ValueError(f"--sessions {sessions} is out of range; use 1..{MAX_SESSIONS}")
+    if not 0 <= drop < sessions:
+        raise ValueError(f"--drop {drop} must be at least 0 and less than --sessions {sessions}")
+    if not is_loopback(host):
+        raise ValueError(f"the load test runs on loopback only, not on {host!r}")
+    port = free_port(host)
+    proc = start(host, port, None, log)
+    base = f"http://{host}:{port}/"
+    try:
+        wait_ready(base, proc)
+        report = run_async(asyncio.wait_for(
+            _run_sessions(base, proc.pid, sessions, drop, notebook, time_limit),
+            time_limit * 3))
+        report["server_alive_after_drops"] = report["server_alive_after_drops"] and \
+            proc.poll() is None
+        return report
+    finally:
+        stop(proc)

@@ -1,0 +1,159 @@
+"""Cost replay totals on hand-checked workloads, semantic replay through the allocator and
+page-table models, and the reviewer's view arithmetic."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from percpu_explorer.cli import main
+from percpu_explorer.thiscpu.cost import cost_replay, reviewer_view, semantic_replay
+from percpu_explorer.thiscpu.ops import LocalScheme
+from percpu_explorer.thiscpu.workloads import generate, mix, read_workload, synthetic
+
+from ..conftest import DATA
+
+TINY = DATA / "workloads" / "tiny.csv"
+
+
+def test_tiny_cost_totals_hand_checked_preempt_none():
+    # Neoverse N1 profile, no preempt count (bracket = barrier()), kernel 7.1 (ldadd):
+    # today: 4 add/inc/sub + 1 or at (mrs 2 + add 1 + ld<op> 8 + 3 nops 0.75) = 5 x 11.75,
+    #   write mrs+str 3, 2 cmpxchg (mrs 2 + add 1 + nop 0.25 + cas 10) = 26.5, swp 11.75,
+    #   read mrs+ldr 6, 2 __this_cpu (mrs, add, ldr, add, str = 9) = 18  -> 124
+    # local (adrp 1 + ldr 4 [+ add 1]): 5 x 14.75 + write 6 + 2 x 16.25 + 14.75 + read 9
+    #   + the 2 __this_cpu ops unchanged 18 -> 154
+    w = read_workload(TINY)
+    r = cost_replay(w, "neoverse-n1", preempt="none")
+    totals = r.totals.set_index("variant")["cycles"]
+    assert totals["today-lse"] == pytest.approx(124)
+    assert totals["local-lse"] == pytest.approx(154)
+    assert r.saving_per_op() == pytest.approx(-30 / 12)
+    assert r.per_cpu.set_index("cpu")["today-lse"].tolist() == pytest.approx([59, 65])
+    by_var = r.per_variable.set_index("variable")["today-lse"]
+    assert by_var["c"] == pytest.approx(18)
+    # a link-time constant offset (mov + add) makes the local scheme cheaper again
+    const = cost_replay(w, "neoverse-n1", preempt="none", local=LocalScheme(offset="constant"))
+    assert const.totals.set_index("variant")["cycles"]["local-lse"] == pytest.approx(
+        5 * 10.75 + 2 + 2 * 12.25 + 10.75 + 5 + 18)
+
+
+def test_full_preemption_saving_per_add_hand_checked():
+    # one this_cpu_add_8 under PREEMPT_FULL: today 31.75 + 1e-4 x 3002, local 14.75
+    w = pd.DataFrame({"time": [0], "cpu": [0], "task": [0], "op": ["add"], "size": [8],
+                      "variable": ["v"], "value": [1], "flavour": ["this_cpu"]})
+    r = cost_replay(w, "neoverse-n1", preempt="full")
+    assert r.saving_per_op() == pytest.approx(31.75 + 0.3002 - 14.75)
+
+
+def test_cost_replay_counts_and_progress():
+    w = synthetic(50_000, nr_cpus=8, seed=3)
+    seen = []
+    r = cost_replay(w, chunk=20_000, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(20_000, 50_000), (40_000, 50_000), (50_000, 50_000)]
+    assert r.per_cpu["ops"].sum() == 50_000 == r.per_op["ops"].sum()
+    for label in ("today-lse", "local-llsc"):
+        total = r.totals.set_index("variant").loc[label, "cycles"]
+        assert r.per_cpu[label].sum() == pytest.approx(total)
+        assert r.per_op[label].sum() == pytest.approx(total)
+        assert r.per_variable[label].sum() == pytest.approx(total)
+
+
+def test_cost_replay_equals_a_row_by_row_sum():
+    # independent check of the vectorised path: sum op_cost() per event in a loop
+    from percpu_explorer.thiscpu.ops import op_cost, op_sequence
+
+    w = mix({"slub-fastpath": 30, "percpu-counter": 30, "vm-events": 30}, nr_cpus=3)
+    r = cost_replay(w, "neoverse-v2", preempt="dynamic")
+    want = sum(op_cost(op_sequence(row.op, int(row.size), flavour=row.flavour,
+                                   scheme="local", atomics="llsc", preempt="dynamic"),
+                       "neoverse-v2").cycles for row in w.itertuples())
+    assert r.totals.set_index("variant").loc["local-llsc", "cycles"] == pytest.approx(want)
+
+
+def test_semantic_replay_of_tiny_hand_checked():
+    # a@0: 5, +1 -> 6; a@1: 7, xchg 1, -3 -> 2**64 - 2; b@0: write 100, cmpxchg 100->200
+    # succeeds, cmpxchg 100->300 fails; b@1: |0x0f; c@1 (2 bytes): +65535, +1 -> 0
+    w = read_workload(TINY)
+    for scheme in ("today", "local"):
+        result = semantic_replay(w, scheme)
+        assert result.ok, result.problems
+        got = {(r.variable, r.cpu): r.value for r in result.values.itertuples()}
+        assert got == {("a", 0): 6, ("a", 1): 2**64 - 2, ("b", 0): 200, ("b", 1): 15,
+                       ("c", 1): 0}
+
+
+def test_semantic_replay_uses_global_today_and_local_with_the_patch():
+    w = generate("percpu-ref", 40, nr_cpus=3, seed=2)
+    today = semantic_replay(w, "today").values
+    local = semantic_replay(w, "local").values
+    assert today["address"].nunique() == 3      # one global address per CPU
+    assert local["address"].nunique() == 1      # one local address on every CPU
+    assert local["phys"].nunique() == 3         # ... reaching three different copies
+    assert today["phys"].nunique() == 3
+
+
+def test_semantic_replay_catches_a_shared_tlb_in_the_local_scheme():
+    # SMT threads sharing a TLB (or CnP): CPU 1 uses CPU 0's translation of the local
+    # address and updates CPU 0's copy; global addresses are unaffected
+    w = generate("net-stats", 60, nr_cpus=2, seed=4)
+    assert semantic_replay(w, "today", tlb_shared_with={1: 0}).ok
+    bad = semantic_replay(w, "local", tlb_shared_with={1: 0})
+    assert not bad.ok
+    assert any("on CPU 1 reaches" in p and "not CPU 1's copy" in p for p in bad.problems)
+
+
+def test_semantic_replay_progress_and_errors():
+    w = generate("percpu-ref", 30, nr_cpus=2)
+    seen = []
+    semantic_replay(w, progress=lambda d, t: seen.append(d), every=25)
+    assert seen == [25, 50, 60]
+    with pytest.raises(ValueError, match="scheme 'global' is unknown"):
+        semantic_replay(w, "global")
+
+
+def test_reviewer_view_arithmetic():
+    view = reviewer_view(saving_cycles=15, ghz=3.0)
+    table = view.table().set_index("target_sys_saving")
+    # r = S f / d: 0.13 x 3e9 / 15 = 26e6 ops per sys-second, one every 115.4 cycles
+    assert table.loc[0.13, "ops_per_sys_second"] == pytest.approx(26e6)
+    assert table.loc[0.13, "sys_cycles_between_ops"] == pytest.approx(3e9 / 26e6)
+    assert table.loc[0.18, "ops_per_sys_second"] == pytest.approx(36e6)
+    assert "assumptions" in view.text() and "upper bound" in view.text()
+
+
+def test_reviewer_view_from_a_replay():
+    # 1000 ops over 1 ms on one CPU = 1e6 ops/s; half the time in sys -> 2e6 per sys-second
+    w = pd.DataFrame({"time": np.linspace(0, 1_000_000, 1000).astype(np.int64),
+                      "cpu": 0, "task": 0, "op": "add", "size": 8, "variable": "v", "value": 1,
+                      "flavour": "this_cpu"})
+    r = cost_replay(w, "neoverse-n1", preempt="full", resched_probability=0)
+    view = reviewer_view(r, ghz=2.0, sys_share=0.5)
+    assert view.saving_cycles == pytest.approx(31.75 - 14.75)
+    assert view.explained_share() == pytest.approx(2e6 * 17 / 2e9)
+    with pytest.raises(ValueError, match="sys_share 0 must be in"):
+        reviewer_view(r, sys_share=0)
+
+
+def test_cli_replay_table_json_and_bad_file(tmp_path, capsys):
+    assert main(["replay", str(TINY), "--preempt", "none", "--semantic"]) == 0
+    out = capsys.readouterr().out
+    assert "Semantic replay (local): final per-CPU values equal the reference" in out
+    assert "the local scheme saves nothing per op" in out
+    assert main(["replay", str(TINY), "--format", "json", "--preempt", "full"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["events"] == 12 and len(data["totals"]) == 4
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,cpu,task,op,size,variable,value\n0,0,0,add,3,v,1\n0,0,0,nop,8,v,x\n")
+    assert main(["replay", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.csv:2:5:" in err and "bad.csv:3:4:" in err and "bad.csv:3:7:" in err
+
+
+def test_semantic_replay_of_the_mixed_example_agrees_under_both_schemes():
+    w = read_workload(DATA / "workloads" / "mix.parquet")
+    today, local = semantic_replay(w, "today"), semantic_replay(w, "local")
+    assert today.ok and local.ok
+    assert today.values["value"].tolist() == local.values["value"].tolist()
+    assert repr(today).startswith("SemanticReplay(today, ")

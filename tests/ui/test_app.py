@@ -1,0 +1,182 @@
+"""The classroom app (issue 8): command line, security defaults, widget front-end versions,
+and a small load run that checks correctness only (timings: `make load`)."""
+
+import json
+import re
+import signal
+import sys
+import time
+import urllib.request
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from percpu_explorer.paths import notebooks_dir
+from percpu_explorer.ui import app
+
+NOTEBOOK = "01_address_space.ipynb"
+
+
+def _get(url):
+    with urllib.request.urlopen(url, timeout=60) as response:
+        assert response.status == 200, url
+        return response.read().decode()
+
+
+# --- command line -------------------------------------------------------------------------
+
+def test_app_listens_on_loopback_and_strips_code_by_default():
+    cmd = app.voila_command()
+    assert "--Voila.ip=127.0.0.1" in cmd
+    assert "--VoilaConfiguration.strip_sources=True" in cmd
+    assert "--Voila.port_retries=0" in cmd
+    assert cmd[cmd.index("voila") + 1] == str(notebooks_dir())
+    assert app.is_loopback("127.0.0.1") and app.is_loopback("::1")
+    assert not app.is_loopback("0.0.0.0")
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["--port", "70000"], "--port 70000"),
+    (["--port", "0"], "--port 0"),
+    (["--host", "my host"], "--host 'my host'"),
+    (["--load-test", "--sessions", "500"], "--sessions 500"),
+    (["--load-test", "--sessions", "3", "--drop", "3"], "--drop 3"),
+    (["--load-test", "--host", "0.0.0.0", "--sessions", "2", "--drop", "0"], "'0.0.0.0'"),
+])
+def test_app_bad_values_are_named(cli, argv, named):
+    status, _, err = cli("app", *argv)
+    assert status == 2
+    assert named in err and err.count("\n") == 1
+
+
+def test_app_stops_cleanly_on_sigint(tmp_path):
+    """`percpu-explorer app` in the foreground; SIGINT ends it and its kernels."""
+    import subprocess
+
+    port = app.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "percpu_explorer.cli", "app", "--port",
+                             str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        app.wait_ready(f"http://127.0.0.1:{port}/", proc, timeout=60)
+        _get(app.dashboard_url(f"http://127.0.0.1:{port}/", "06_exercises.ipynb"))
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode()
+    assert proc.returncode == 0, text[-2000:]
+    assert "Kernel shutdown" in text and "app: stopped" in text
+
+
+# --- the running app ----------------------------------------------------------------------
+
+def test_landing_page_is_the_voila_tree(voila_app):
+    page = _get(voila_app)
+    assert "Voil" in page and '"appUrl": "voila/"' in page
+    # the tree is drawn in the browser from the contents API: every notebook is listed
+    listing = json.loads(_get(voila_app + "voila/api/contents/"))
+    names = {item["name"] for item in listing["content"]}
+    assert {p.name for p in notebooks_dir().glob("*.ipynb")} <= names
+
+
+def test_dashboard_has_no_code(voila_app):
+    page = _get(app.dashboard_url(voila_app, NOTEBOOK))
+    assert "from percpu_explorer.widgets import LayoutExplorer" not in page
+    assert "explorer = LayoutExplorer(local_percpu=True)" not in page  # outputs only
+    assert "application/vnd.jupyter.widget-view+json" in page
+
+
+def _served_extensions(page):
+    config = json.loads(re.search(
+        r'<script id="jupyter-config-data" type="application/json">\s*(\{.*?\})\s*</script>',
+        page, re.S).group(1))
+    return {e["name"]: e for e in config["federated_extensions"]}
+
+
+def _shipped_package_json(dist_name, ext_name):
+    """The labextension package.json that the installed Python package ships."""
+    dist = metadata.distribution(dist_name)
+    wanted = f"share/jupyter/labextensions/{ext_name}/package.json"
+    for f in dist.files or ():
+        if str(f).replace("\\", "/").endswith(wanted):
+            return json.loads(Path(dist.locate_file(f)).read_text())
+    raise AssertionError(f"{dist_name} ships no {wanted}")
+
+
+@pytest.mark.parametrize(("dist_name", "ext_name"), [
+    ("jupyterlab_widgets", "@jupyter-widgets/jupyterlab-manager"),
+    ("anywidget", "anywidget"),
+    ("plotly", "jupyterlab-plotly"),
+])
+def test_served_widget_frontends_match_the_installed_packages(voila_app, dist_name, ext_name):
+    """The classic Voila failure ("No version of module @jupyter-widgets/controls is
+    registered") is a front end from another install than the kernel's packages."""
+    page = _get(app.dashboard_url(voila_app, NOTEBOOK))
+    served = _served_extensions(page)
+    assert ext_name in served, f"Voila does not load {ext_name}: {sorted(served)}"
+    base = f"{voila_app}voila/labextensions/{ext_name}/"
+    served_pkg = json.loads(_get(base + "package.json"))
+    shipped = _shipped_package_json(dist_name, ext_name)
+    assert served_pkg["version"] == shipped["version"]
+    _get(base + served[ext_name]["load"])  # the remote entry itself is served
+    if dist_name == "anywidget":
+        assert served_pkg["version"] == metadata.version("anywidget")
+
+
+def test_kernel_widget_versions_are_the_ones_the_frontend_provides(voila_app):
+    """Every model the dashboard's kernel made names a module version the served front
+    end registers: controls/base 2.x from jupyterlab_widgets 3, anywidget's own version."""
+    session = app.Session(voila_app, NOTEBOOK)
+    app.run_async(_open_and_close(session))
+    modules = {(s["state"]["_model_module"], s["state"]["_model_module_version"])
+               for s in session.states.values()}
+    manager = _shipped_package_json("jupyterlab_widgets", "@jupyter-widgets/jupyterlab-manager")
+    controls_range = manager["dependencies"]["@jupyter-widgets/controls"]
+    assert int(re.search(r"\d+", controls_range).group()) == 5  # controls 5.x = protocol 2.0
+    assert metadata.version("ipywidgets").startswith("8.")
+    for module, version in modules:
+        if module.startswith("@jupyter-widgets/"):
+            assert version.startswith("2."), (module, version)
+        elif module == "anywidget":
+            wanted = version.lstrip("~^").split(".")[:2]  # e.g. ~0.11.*
+            assert metadata.version("anywidget").split(".")[:2] == wanted, version
+        else:
+            raise AssertionError(f"unexpected widget module {module} {version}")
+
+
+async def _open_and_close(session):
+    try:
+        await session.open(timeout=90)
+    finally:
+        session.close()
+
+
+async def _try_execute(session, marker):
+    try:
+        await session.open(timeout=90)
+        refused = await session.execute(
+            f"open({str(marker)!r}, 'w').write('ran')", wait=5)
+        info = await session.kernel_info()
+        return refused, info
+    finally:
+        session.close()
+
+
+def test_execute_requests_are_refused(voila_app, tmp_path):
+    marker = tmp_path / "executed"
+    refused, info = app.run_async(_try_execute(app.Session(voila_app, NOTEBOOK), marker))
+    assert refused is None  # no execute_reply, no output: the server dropped the request
+    assert info["msg_type"] == "kernel_info_reply"  # while the kernel answers what is allowed
+    time.sleep(0.5)
+    assert not marker.exists()
+
+
+def test_small_load_run_every_session_updates_and_server_survives_drops():
+    """3 visitors, one leaving mid-update: correctness only (the timings: make load)."""
+    report = app.load_test(sessions=3, drop=1, time_limit=120)
+    assert report["errors"] == []
+    assert report["sessions_updated"] == report["expected_updated"] == 2
+    assert report["updates"] == 2 * len(app.CHANGES)
+    assert report["server_alive_after_drops"]

@@ -1,0 +1,389 @@
+"""The figures layer: each figure built from real model objects, checked on its data."""
+
+import math
+import struct
+
+import numpy as np
+import pandas as pd
+import plotly.io as pio
+import pytest
+
+from percpu_explorer import KernelConfig, compute_layout, valid_configs
+from percpu_explorer.kernel.pgtable import build_first_chunk, first_chunk_va
+from percpu_explorer.percpu.allocator import (
+    PCPU_MIN_ALLOC_SIZE,
+    boot_percpu,
+    replay,
+    synthetic_history,
+)
+from percpu_explorer.thiscpu.cost import cost_replay
+from percpu_explorer.thiscpu.interleave import explore, op_pair, preemption_points
+from percpu_explorer.thiscpu.workloads import synthetic
+from percpu_explorer.ui import plots
+
+CFG = KernelConfig(page_size="4K", va_bits=48)
+LOCAL = CFG.replace(local_percpu=True, nr_cpus=4)
+BROKEN = KernelConfig(page_size="16K", va_bits=48, local_percpu=True)
+
+
+def trace(fig, name):
+    return next(t for t in fig.data if t.name == name)
+
+
+def row_of(bar, name):
+    """Index of the region `name` in an address-space bar trace (by its hover title)."""
+    return next(i for i, h in enumerate(bar.hovertext) if h.startswith(f"<b>{name}</b>"))
+
+
+@pytest.fixture(scope="module")
+def booted():
+    """An allocator of 4K/48 with the patch, 4 CPUs, after a replayed history."""
+    alloc, _ = boot_percpu(LOCAL, 101464, 4)
+    decisions = replay(alloc, synthetic_history(300, 100, seed=1))
+    return alloc, decisions
+
+
+@pytest.fixture(scope="module")
+def costs():
+    return cost_replay(synthetic(4000, nr_cpus=3, seed=2))
+
+
+# --- address-space map ----------------------------------------------------------------------
+
+def test_map_is_a_handful_of_traces_whatever_the_region_count():
+    plain = plots.address_space_map(compute_layout(CFG))
+    kasan = compute_layout(CFG.replace(kasan="generic"))
+    both = plots.address_space_map(kasan, compute_layout(LOCAL.replace(kasan="generic")))
+    assert len(plain.data) == 2  # schematic + true scale
+    assert len(both.data) == 6  # two per layout + the connectors of each panel
+    assert len(trace(both, "patched (RFC 02/11) (schematic)").x) > 10  # regions and guards
+    assert not both.layout.shapes
+
+
+def test_vmalloc_hover_carries_the_exact_bounds_of_4k_48():
+    # ptdump of a v6.16+ kernel, 4K/48: "---[ vmalloc() end ]---" at 0xfffffdffbf800000.
+    # The hover gives VMALLOC_END as the exclusive end and end - 1 as the inclusive last.
+    fig = plots.address_space_map(compute_layout(CFG))
+    for bar in fig.data:
+        hover = bar.hovertext[row_of(bar, "vmalloc")]
+        assert "start 0xffff800080000000 (VMALLOC_START)" in hover
+        assert "end 0xfffffdffbf800000 (VMALLOC_END), exclusive" in hover
+        assert "last 0xfffffdffbf7fffff, inclusive" in hover
+        assert "size ~126TB" in hover
+
+
+def test_true_scale_places_regions_at_their_addresses():
+    layout = compute_layout(CFG)
+    fig = plots.address_space_map(layout)
+    bar = trace(fig, "4K/48 (true scale)")
+    axis = fig.layout.yaxis2
+    low = layout.symbols["PAGE_OFFSET"]  # the lowest address drawn
+    for value, text in zip(axis.tickvals, axis.ticktext, strict=True):
+        assert int(value) + low == int(text, 16)
+    i = row_of(bar, "vmalloc")
+    assert math.isclose(bar.base[i] + low, layout.symbols["VMALLOC_START"], rel_tol=1e-15)
+    assert math.isclose(bar.y[i], layout.region("vmalloc").size, rel_tol=1e-15)
+    # the schematic keeps an 8M guard region readable next to ~126TB of vmalloc
+    schematic = trace(fig, "4K/48 (schematic)")
+    assert min(schematic.y) >= 1 and max(schematic.y) / min(schematic.y) < 20
+
+
+def test_broken_patched_layout_is_drawn_red_with_its_explanations():
+    mainline = compute_layout(BROKEN.replace(local_percpu=False))
+    patched = compute_layout(BROKEN)
+    assert patched.problems
+    fig = plots.address_space_map(mainline, patched)
+    flagged = {name for f in patched.problems for name in f.regions}
+    for bar in (trace(fig, "patched (RFC 02/11) (schematic)"),
+                trace(fig, "patched (RFC 02/11) (true scale)")):
+        for i, hover in enumerate(bar.hovertext):
+            name = hover.split("</b>")[0].removeprefix("<b>")
+            red = bar.marker.color[i] == plots.PROBLEM_COLOR
+            assert red == (name in flagged), name
+            for f in patched.problems:
+                if name in f.regions:
+                    assert f.code in hover
+                    assert f.message.split(":")[0] in hover.replace("<br>", " ")
+    assert plots.PROBLEM_COLOR not in trace(fig, "mainline (schematic)").marker.color
+    notes = fig.layout.annotations[-1].text.replace("<br>", " ")
+    for f in patched.problems:
+        assert f.code in notes
+    assert "negative" in trace(fig, "patched (RFC 02/11) (schematic)").text[
+        row_of(trace(fig, "patched (RFC 02/11) (schematic)"), "vmalloc")]
+
+
+def test_connectors_link_the_shrunk_vmalloc_area():
+    # same nr_cpus: it sizes the fixmap (FIX_VNCR slots), which would move too
+    mainline, patched = compute_layout(CFG), compute_layout(CFG.replace(local_percpu=True))
+    fig = plots.address_space_map(mainline, patched)
+    lines = trace(fig, "moved or resized")
+    linked = {h.split("</b>")[0].removeprefix("<b>") for h in lines.hovertext if h}
+    assert linked == {"vmalloc"}  # the only region that moved or changed size
+    true_scale = trace(fig, "moved or resized (true scale)")
+    low = mainline.symbols["PAGE_OFFSET"]
+    ends = [y for y in true_scale.y if y is not None][2:]  # the end: mainline, patched
+    assert [e + low for e in ends] == [float(mainline.symbols["VMALLOC_END"]),
+                                       float(patched.symbols["VMALLOC_END"])]
+    lost = mainline.symbols["VMALLOC_END"] - patched.symbols["VMALLOC_END"]
+    from percpu_explorer.kernel.units import format_size
+    assert f"shrank by {format_size(lost)}" in lines.hovertext[0]
+    # the same region has the same colour in both columns
+    old, new = trace(fig, "mainline (schematic)"), trace(fig, "patched (RFC 02/11) (schematic)")
+    assert old.marker.color[row_of(old, "vmalloc")] == new.marker.color[row_of(new, "vmalloc")]
+
+
+def test_every_valid_configuration_draws_mainline_and_patched():
+    count = 0
+    for cfg in valid_configs("7.1"):
+        fig = plots.address_space_map(compute_layout(cfg),
+                                      compute_layout(cfg.replace(local_percpu=True)))
+        assert len(fig.data) == 6
+        for bar in fig.data[:4]:
+            assert all(b >= 0 for b in bar.base)
+        count += 1
+    assert count > 30
+    for kernel in ("5.17", "6.5", "6.9"):  # the older eras, mainline only
+        for cfg in valid_configs(kernel):
+            assert len(plots.address_space_map(compute_layout(cfg)).data) == 2
+
+
+# --- page tables ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("page_size, va_bits", [("4K", 48), ("4K", 39), ("64K", 42)])
+def test_walk_has_one_step_per_level(page_size, va_bits):
+    cfg = KernelConfig(page_size=page_size, va_bits=va_bits, local_percpu=True, nr_cpus=2)
+    kpt = build_first_chunk(cfg, 2)
+    local, _ = first_chunk_va(kpt, 128 << 10)
+    walk = kpt.walk(1, local)
+    fig = plots.walk_figure(walk, kpt.geometry)
+    steps = trace(fig, "entry read")
+    assert len(steps.x) == len(kpt.geometry.levels) == len(walk.steps)
+    assert list(steps.x) == [s.index for s in walk.steps]
+    for hover, step in zip(steps.hovertext, walk.steps, strict=True):
+        assert f"table PA {step.table_pa:#x}" in hover
+        assert f"descriptor {step.descriptor:#018x}" in hover
+    assert f"output address {walk.steps[-1].next_pa:#x}" in steps.hovertext[-1]
+    assert f"PA {walk.pa:#x}" in fig.layout.title.text
+    tables = trace(fig, "table (entries)")
+    assert list(tables.x) == [lv.ptrs for lv in kpt.geometry.levels]
+
+
+def test_walk_that_faults_ends_in_red():
+    kpt = build_first_chunk(CFG.replace(nr_cpus=2), 2)
+    walk = kpt.walk(0, compute_layout(CFG).symbols["VMALLOC_START"])
+    assert not walk.ok
+    fig = plots.walk_figure(walk)
+    steps = trace(fig, "entry read")
+    assert steps.marker.color[-1] == plots.PROBLEM_COLOR
+    assert f"fault: no valid entry at {walk.fault_level}" in fig.layout.title.text
+
+
+def test_page_tables_figure_counts_shared_and_private_pages():
+    kpt = build_first_chunk(LOCAL, 4)
+    counts, per_cpu = kpt.table_counts(), kpt.cpu_table_counts()
+    fig = plots.page_tables_figure(kpt)
+    shared = [t for t in fig.data if t.name == "shared"]
+    private = [t for t in fig.data if t.name == "private"]
+    assert list(shared[0].y) == list(counts["shared_pages"])
+    assert list(private[0].y) == list(counts["private_pages"])
+    assert list(private[1].y) == list(per_cpu["pages"])
+    # CPU 0 walks from swapper_pg_dir; CPUs 1.. from their own root, below which
+    # they reach every shared table (swapper_pg_dir itself excepted)
+    everything = counts["shared_pages"].sum()
+    assert list(shared[1].y) == [everything] + [everything - 1] * 3
+    mainline = plots.page_tables_figure(build_first_chunk(CFG.replace(nr_cpus=2), 2))
+    assert list(mainline.data[-1].y) == [0, 0]  # one shared root, nothing private
+    assert sum(shared[0].y) + sum(private[0].y) == kpt.total_pages
+    two = plots.page_tables_figure(kpt, cpus=[1, 3])
+    assert list(two.data[-1].x) == ["CPU 1", "CPU 3"]
+    with pytest.raises(ValueError, match=r"outside 0\.\.3"):
+        plots.page_tables_figure(kpt, cpus=[4])
+
+
+# --- allocator ------------------------------------------------------------------------------
+
+def test_chunks_figure_places_each_chunk_at_its_offset(booted):
+    alloc, _ = booted
+    fig = plots.chunks_figure(alloc)
+    frame = alloc.chunks_frame()
+    bars = trace(fig, "chunk (all units)")
+    assert len(bars.y) == len(frame) == len(alloc.chunks)
+    unit = 1 << {"KB": 10, "MB": 20, "GB": 30, "TB": 40}[
+        fig.layout.xaxis.title.text.rsplit("(", 1)[1].rstrip(")")]
+    for base, off in zip(bars.base, frame["offset_from_base"], strict=True):
+        assert math.isclose(base * unit, off)
+
+
+def test_heatmap_allocated_cells_match_the_allocator(booted):
+    alloc, _ = booted
+    for chunk in alloc.chunks:
+        fig = plots.chunk_map_heatmap(alloc, chunk.id, granularity=4)
+        z = np.array(trace(fig, "allocation map").z, dtype=float)
+        assert z.shape == (chunk.nr_pages, alloc.page_size // 4)
+        allocated = sum(chunk.allocs.values())
+        assert allocated == (chunk.map_bits * 4 - chunk.free_bytes
+                             - chunk.start_offset - chunk.end_offset)
+        assert np.nansum(z == 1) == allocated // PCPU_MIN_ALLOC_SIZE
+        assert np.isnan(z).sum() == (chunk.start_offset + chunk.end_offset) // 4
+        populated = np.array(trace(fig, "populated").z, dtype=float)
+        assert populated.sum() == chunk.nr_populated
+        hinted = sum(1 for md in chunk.md_blocks if md.contig_hint)
+        assert list(trace(fig, "block contig hint").x).count(None) == hinted
+
+
+def test_heatmap_downsamples_large_pages():
+    cfg = KernelConfig(page_size="64K", va_bits=48, local_percpu=True, nr_cpus=2)
+    alloc, _ = boot_percpu(cfg, 101464, 2)
+    chunk = alloc.first_chunk
+    z = np.array(trace(plots.chunk_map_heatmap(alloc, chunk.id), "allocation map").z,
+                 dtype=float)
+    assert z.shape == (chunk.nr_pages, 1024)  # 64-byte cells
+    assert np.nanmin(z) >= 0 and np.nanmax(z) <= 1
+    with pytest.raises(ValueError, match="granularity 6"):
+        plots.chunk_map_heatmap(alloc, chunk.id, granularity=6)
+    with pytest.raises(ValueError, match="no chunk 99"):
+        plots.chunk_map_heatmap(alloc, 99)
+
+
+def test_offsets_figure_plots_every_decision(booted):
+    _, decisions = booted
+    fig = plots.offsets_figure(decisions)
+    allocs = decisions[(decisions["op"] == "alloc") & decisions["error"].isna()] \
+        if "error" in decisions else decisions[decisions["op"] == "alloc"]
+    points = trace(fig, "alloc")
+    assert list(points.x) == list(allocs.index)
+    unit = 1 << {"KB": 10, "MB": 20, "GB": 30, "TB": 40}[
+        fig.layout.yaxis.title.text.rsplit("(", 1)[1].rstrip(")")]
+    assert [round(y * unit) for y in points.y] == [int(v) for v in allocs["offset_from_base"]]
+    assert len(trace(fig, "free").x) == (decisions["op"] == "free").sum()
+    assert len(fig.layout.sliders[0].steps) == len(decisions)
+
+
+def test_offsets_figure_shows_failed_requests_in_red():
+    alloc, _ = boot_percpu(LOCAL, 101464, 4)
+    decisions = replay(alloc, pd.DataFrame([
+        {"op": "alloc", "id": 0, "size": 8, "align": 8},
+        {"op": "alloc", "id": 1, "size": 1 << 20, "align": 8},
+        {"op": "free", "id": 0}]))
+    fig = plots.offsets_figure(decisions)
+    failed = trace(fig, "failed")
+    assert list(failed.x) == [1] and failed.marker.color == plots.PROBLEM_COLOR
+    assert "illegal size" in failed.hovertext[0]
+
+
+# --- replay ------------------------------------------------------------------------------------
+
+def test_cost_figure_stacks_to_the_replay_totals(costs):
+    fig = plots.replay_cost_figure(costs)
+    classes = [t for t in fig.data if t.legendgroup == "class"]
+    labels = list(costs.totals["variant"])
+    stacked = np.sum([np.array(t.y, dtype=float) for t in classes], axis=0)
+    assert np.allclose(stacked, costs.totals["cycles"], rtol=1e-9)
+    assert all(list(t.x) == labels for t in classes)
+    for lab in labels:
+        per_cpu, per_op = [t for t in fig.data if t.name == lab]
+        assert np.allclose(per_cpu.y, costs.per_cpu[lab])
+        assert np.allclose(per_op.y, costs.per_op[lab])
+    assert {t.name for t in classes} >= {"lse_atomic", "mrs_tpidr"}
+
+
+def test_preemption_points_timeline_marks_wrong_cpu_updates_red():
+    points = preemption_points("add", 8, flavour="__this_cpu")
+    fig = plots.interleaving_figure(points)
+    lane = trace(fig, "preempted, resumes on CPU1")
+    wrong = [not o.startswith(("ok", "-")) for o in points["migrate"]]
+    assert any(wrong)
+    assert [c == plots.PROBLEM_COLOR for c in lane.marker.color] == wrong
+    assert len(trace(fig, "instruction").x) == len(points) - 1
+    # today's this_cpu_add under PREEMPT_FULL is safe: no red point at all
+    safe = plots.interleaving_figure(preemption_points("add", 8))
+    assert plots.PROBLEM_COLOR not in trace(safe, "preempted, resumes on CPU1").marker.color
+
+
+def test_schedule_timeline_of_an_exploration():
+    result = explore(op_pair("add", 8, flavour="__this_cpu"))
+    fig = plots.interleaving_figure(result, "lost update")
+    moves = result.examples["lost update"]
+    drawn = sum(len(t.x) for t in fig.data if t.name.startswith("task "))
+    migrations = sum("migrates" in m for m in moves)
+    assert drawn + migrations == len(moves)
+    assert list(trace(fig, "migration").x).count(None) == migrations
+    assert "lost update" in fig.layout.title.text
+    with pytest.raises(ValueError, match="verdicts seen"):
+        plots.interleaving_figure(result, "torn")
+
+
+# --- every figure ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def all_figures(booted, costs):
+    alloc, decisions = booted
+    kpt = build_first_chunk(LOCAL, 4)
+    local, _ = first_chunk_va(kpt, 128 << 10)
+    return {
+        "address_space_map": plots.address_space_map(compute_layout(CFG),
+                                                     compute_layout(LOCAL)),
+        "walk_figure": plots.walk_figure(kpt.walk(2, local), kpt.geometry),
+        "page_tables_figure": plots.page_tables_figure(kpt),
+        "chunks_figure": plots.chunks_figure(alloc),
+        "chunk_map_heatmap": plots.chunk_map_heatmap(alloc, alloc.first_chunk.id),
+        "offsets_figure": plots.offsets_figure(decisions),
+        "replay_cost_figure": plots.replay_cost_figure(costs),
+        "interleaving_figure": plots.interleaving_figure(preemption_points()),
+    }
+
+
+def test_every_figure_has_a_title_axis_labels_and_exports_to_html(all_figures):
+    for name, fig in all_figures.items():
+        assert fig.layout.title.text, name
+        axes = [k for k in fig.layout.to_plotly_json() if k.startswith(("xaxis", "yaxis"))]
+        assert axes, name
+        for key in axes:
+            axis = fig.layout[key]
+            if axis.showticklabels is not False:  # an axis that shows values names them
+                assert axis.title.text, (name, key)
+        html = fig.to_html(full_html=False, include_plotlyjs=False)
+        assert "Plotly.newPlot" in html, name
+
+
+def test_set_renderer_keeps_figures_in_exported_notebooks(monkeypatch):
+    before = pio.renderers.default
+    try:
+        monkeypatch.delenv("PLOTLY_RENDERER", raising=False)
+        assert plots.set_renderer() == "plotly_mimetype+notebook"
+        assert pio.renderers.default == "plotly_mimetype+notebook"
+        monkeypatch.setenv("PLOTLY_RENDERER", "notebook")
+        assert plots.set_renderer() == "notebook"
+    finally:
+        pio.renderers.default = before
+
+
+def test_to_png_names_what_is_missing(monkeypatch, tmp_path):
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-chromium"))
+    with pytest.raises(RuntimeError, match=r"kaleido|BROWSER_PATH"):
+        plots.to_png(plots.address_space_map(compute_layout(CFG)), tmp_path / "x.png")
+
+
+def test_to_png_writes_an_image(tmp_path):
+    fig = plots.address_space_map(compute_layout(CFG))
+    try:
+        out = plots.to_png(fig, tmp_path / "map.png", scale=1)
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    header = out.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", header[16:24])
+    assert width > 0 and height > 0
+
+
+def test_readable_formats_addresses_and_sizes_for_display():
+    from percpu_explorer.kernel.layout import layout_table
+    from percpu_explorer.ui.plots import readable
+
+    table = layout_table(compute_layout(KernelConfig()))
+    shown = readable(table)
+    vmalloc = shown[shown["use"] == "vmalloc"].iloc[0]
+    # 4K/48 v6.16+ ptdump: vmalloc() end 0xfffffdffbf800000; memory.rst-style sizes
+    assert (vmalloc["end"], vmalloc["last"]) == ("0xfffffdffbf800000", "0xfffffdffbf7fffff")
+    assert shown[shown["use"] == "modules"].iloc[0]["size"] == "2GB"
+    assert table["start"].dtype != object  # the model's frame keeps integers

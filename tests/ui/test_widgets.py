@@ -1,0 +1,273 @@
+"""The controls layer, driven headless (ipywidgets 8 needs no kernel): set values as a
+user or from code, assert on the panel's choices and the explorers' FigureWidgets."""
+
+import plotly.graph_objects as go
+import pytest
+
+from percpu_explorer import compute_layout
+from percpu_explorer.kernel.config import PAGE_SIZES, va_bits_choices, vabits_actual_choices
+from percpu_explorer.ui import plots, widgets
+from percpu_explorer.ui.widgets import (
+    EXPLORERS,
+    AllocatorExplorer,
+    ControlPanel,
+    LayoutExplorer,
+    PageTableExplorer,
+    ReplayExplorer,
+)
+
+# arch/arm64/Kconfig, choice "Virtual address space size", written out by hand:
+# ARM64_VA_BITS_52 depends on ARM64_64K_PAGES before v6.9 (LPA2 for 4K/16K came in v6.9).
+KCONFIG_VA_BITS = {
+    ("6.8", 4096): (39, 48), ("6.8", 16384): (36, 47, 48), ("6.8", 65536): (42, 48, 52),
+    ("7.1", 4096): (39, 48, 52), ("7.1", 16384): (36, 47, 48, 52),
+    ("7.1", 65536): (42, 48, 52),
+}
+# VA_BITS_MIN (asm/memory.h): a 52-bit kernel on hardware without 52-bit VA.
+HW_FALLBACK = {4096: 48, 16384: 47, 65536: 48}
+
+
+@pytest.fixture(scope="module")
+def shared():
+    """All four explorers on one panel."""
+    panel = ControlPanel()
+    return panel, [cls(panel) for cls in EXPLORERS]
+
+
+def changes_of(panel):
+    seen = []
+    panel.on_change(lambda: seen.append(panel.config))
+    return seen
+
+
+# --- the panel -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("kernel", "page_size"), sorted(KCONFIG_VA_BITS))
+def test_va_bits_offered_follow_kconfig(kernel, page_size):
+    panel = ControlPanel()
+    panel.kernel.value = kernel  # as a user would
+    panel.page_size.value = page_size
+    assert panel.choices("va_bits") == KCONFIG_VA_BITS[kernel, page_size]
+    assert tuple(v for _, v in panel.va_bits.options) == KCONFIG_VA_BITS[kernel, page_size]
+    assert panel.config.va_bits in KCONFIG_VA_BITS[kernel, page_size]
+
+
+@pytest.mark.parametrize("page_size", PAGE_SIZES)
+def test_vabits_actual_is_offered_only_for_52_bit(page_size):
+    panel = ControlPanel(page_size=page_size)
+    for va_bits in panel.choices("va_bits"):
+        panel.va_bits.value = va_bits
+        shown = panel.vabits_actual.layout.display != "none"
+        assert shown == (va_bits == 52)
+        if va_bits == 52:
+            assert panel.choices("vabits_actual") == (52, HW_FALLBACK[page_size])
+            panel.vabits_actual.value = HW_FALLBACK[page_size]
+            assert panel.config.vabits_actual == HW_FALLBACK[page_size]
+        else:
+            assert panel.choices("vabits_actual") == ()
+            assert panel.config.vabits_actual == va_bits
+
+
+def test_parent_change_moves_dependants_before_one_notification():
+    panel = ControlPanel(kernel="7.1", page_size=4096, va_bits=52, vabits_actual=48,
+                         local_percpu=True)
+    seen = changes_of(panel)
+    panel.kernel.value = "6.8"  # 4K/52 and local percpu do not exist in 6.8
+    assert len(seen) == 1  # no broken intermediate configuration was announced
+    assert (seen[0].va_bits, seen[0].vabits_actual, seen[0].local_percpu) == (48, 48, False)
+    assert panel.local_percpu.disabled and not panel.local_percpu.value
+    panel.kernel.value = "6.9"
+    assert not panel.local_percpu.disabled
+    panel.page_size.value = 16384  # 48 is still offered: kept
+    assert panel.config.va_bits == 48 and len(seen) == 3
+
+
+def test_kasan_offers_only_what_kconfig_allows():
+    panel = ControlPanel(kernel="7.1", page_size=16384, va_bits=48, kasan="generic")
+    panel.kernel.value = "6.8"  # HAVE_ARCH_KASAN excludes 16K/48 before 6.9
+    assert panel.choices("kasan") == ("none",) and panel.config.kasan == "none"
+    panel.va_bits.value = 47
+    assert panel.choices("kasan") == ("none", "generic", "sw-tags")
+
+
+def test_invalid_values_from_code_raise_readably_and_change_nothing():
+    panel = ControlPanel()
+    before = panel.config
+    with pytest.raises(ValueError, match="choose one of 36, 47, 48, 52"):
+        panel.set(page_size="16K", va_bits=39)
+    assert panel.config == before
+    assert "va_bits 39" in panel.message.value and "Traceback" not in panel.message.value
+    with pytest.raises(ValueError, match=r"from 6\.9 on"):
+        panel.set(kernel="6.8", local_percpu=True)
+    with pytest.raises(ValueError, match="unknown control"):
+        panel.set(colour="red")
+    panel.set(page_size=16384)
+    assert panel.message.value == "" and panel.config.va_bits == 48
+
+
+# --- every explorer through every configuration ---------------------------------------------
+
+def _configurations():
+    for kernel, locals_ in (("7.1", (False, True)), ("6.8", (False,)), ("5.17", (False,))):
+        for page_size in PAGE_SIZES:
+            for va_bits in va_bits_choices(page_size, kernel):
+                for actual in vabits_actual_choices(page_size, va_bits):
+                    for local in locals_:
+                        yield {"kernel": kernel, "page_size": page_size, "va_bits": va_bits,
+                               "vabits_actual": actual, "local_percpu": local}
+
+
+def test_every_explorer_draws_every_valid_configuration(shared):
+    panel, explorers = shared
+    configs = list(_configurations())
+    assert len(configs) == 26 + 9 + 9  # 7.1 with and without the patch, 6.8, 5.17
+    for values in configs:
+        before = [e.updates for e in explorers]
+        explorers[0].set(**values)  # one panel change redraws all four
+        cfg = panel.config
+        broken = compute_layout(cfg).problems
+        for explorer, count in zip(explorers, before, strict=True):
+            if explorer.error is None:
+                assert explorer.updates == count + 1, (type(explorer).__name__, values)
+                assert explorer.figure.layout.title.text
+            else:
+                # only a patched layout that cannot work may refuse, with the reason
+                assert broken and cfg.local_percpu, (type(explorer).__name__, values)
+                assert "is broken" in explorer.error
+                assert explorer.error in panel.message.value
+        assert "Traceback" not in panel.message.value
+        if not broken:
+            assert all(e.error is None for e in explorers), values
+
+
+def test_kasan_modes_and_cpu_counts_draw(shared):
+    panel, explorers = shared
+    for kasan in ("generic", "sw-tags"):
+        for nr_cpus in (2, 64):
+            explorers[0].set(kernel="7.1", page_size=4096, va_bits=48, local_percpu=True,
+                             kasan=kasan, nr_cpus=nr_cpus)
+            assert [e.error for e in explorers] == [None] * 4
+    panel.set(kasan="none", nr_cpus=4, local_percpu=False)
+
+
+# --- broken layouts and failing updates -----------------------------------------------------
+
+def test_broken_patched_layout_shows_its_problems_without_a_traceback():
+    explorer = LayoutExplorer().set(page_size=16384, va_bits=48, local_percpu=True)
+    patched = compute_layout(explorer.config)
+    assert patched.problems and explorer.error is None
+    bar = next(t for t in explorer.figure.data if t.name == "patched (RFC 02/11) (schematic)")
+    assert plots.PROBLEM_COLOR in bar.marker.color
+    message = explorer.panel.message.value
+    for problem in patched.problems:
+        assert problem.code in message
+    assert "Traceback" not in message
+    explorer.set(local_percpu=False)
+    assert explorer.panel.message.value == ""
+
+
+def test_failing_update_keeps_the_previous_figure_and_says_why(monkeypatch):
+    explorer = PageTableExplorer()
+    figure, walk = explorer.figure, explorer.walk
+    title = figure.layout.title.text
+    explorer.set(address="custom", custom="not-an-address")
+    assert explorer.figure is figure and figure.layout.title.text == title
+    assert explorer.walk is walk  # the state still matches the figure shown
+    assert "custom VA 'not-an-address' is not a number" in explorer.error
+    assert "previous figure stays" in explorer.panel.message.value
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("plotting failed")
+
+    monkeypatch.setattr(plots, "walk_figure", boom)
+    explorer.set(address="percpu unit (linear map)", cpu=1)
+    assert explorer.error == "RuntimeError: plotting failed"
+    assert figure.layout.title.text == title and "Traceback" not in explorer.panel.message.value
+    monkeypatch.undo()
+    explorer.update()
+    assert explorer.error is None and explorer.panel.message.value == ""
+    assert "on CPU 1" in figure.layout.title.text
+
+
+def test_updates_replace_the_same_figure_widget_in_one_batch(monkeypatch):
+    explorer = LayoutExplorer()
+    figure = explorer.figure
+    assert isinstance(figure, go.FigureWidget)
+    batches = []
+    original = figure.batch_update
+
+    def counting():
+        batches.append(1)
+        return original()
+
+    monkeypatch.setattr(figure, "batch_update", counting)
+    explorer.set(local_percpu=True)
+    assert explorer.figure is figure and len(batches) == 1
+    assert len(figure.data) == 6  # mainline and patched, no traces left from before
+    explorer.set(local_percpu=False)
+    assert len(figure.data) == 2 and "mainline" not in figure.layout.title.text
+
+
+# --- each explorer's own controls ----------------------------------------------------------
+
+def test_page_table_walk_follows_cpu_and_address():
+    explorer = PageTableExplorer(page_size=4096, va_bits=48, local_percpu=True, nr_cpus=4)
+    assert explorer.controls["cpu"].options == (0, 1, 2, 3)
+    explorer.set(address="Local Percpu (first chunk)", cpu=2)
+    assert explorer.walk.ok and explorer.walk.cpu == 2
+    local_pa = explorer.walk.pa
+    explorer.set(cpu=3)
+    assert explorer.walk.pa != local_pa  # the same VA, each CPU's own unit
+    explorer.set(address="VMALLOC_START (unmapped)")
+    assert not explorer.walk.ok and "fault" in explorer.figure.layout.title.text
+    explorer.set(local_percpu=False, nr_cpus=2)
+    assert "Local Percpu (first chunk)" not in explorer.controls["address"].options
+    assert explorer.controls["cpu"].value == 1
+    with pytest.raises(ValueError, match="cpu 5 is not offered"):
+        explorer.set(nr_cpus=4, cpu=5)  # nothing changes, not even the panel
+    assert explorer.config.nr_cpus == 2 and explorer.controls["cpu"].options == (0, 1)
+    assert "cpu 5" in explorer.panel.message.value
+
+
+def test_allocator_steps_through_the_history():
+    explorer = AllocatorExplorer(n_alloc=60, n_free=20)
+    explorer.set(step=0)
+    assert len(explorer.decisions) == 0
+    explorer.set(step=80, view="chunks")
+    assert len(explorer.decisions) == 80
+    assert explorer.figure.layout.title.text.startswith(
+        plots.chunks_figure(explorer.alloc).layout.title.text[:20])
+    last = explorer.controls["chunk"].options[-1]
+    explorer.set(view="chunk map", chunk=last)
+    assert f"chunk {last}" in explorer.figure.layout.title.text
+    with pytest.raises(ValueError, match="chunk 99"):
+        explorer.set(chunk=99)
+
+
+def test_replay_offers_files_and_generators():
+    explorer = ReplayExplorer(nr_cpus=2)
+    keys = [key for _, key in explorer.workload_choices()]
+    assert "file:tiny.csv" in keys and "generate:vm-events" in keys
+    explorer.set(workload="file:tiny.csv", core=explorer.controls["core"].options[-1])
+    assert explorer.error is None and len(explorer.cost.totals) > 1
+    explorer.set(workload="generate:percpu-ref", preempt="none")
+    assert "preempt=none" in explorer.figure.layout.title.text
+    assert explorer.workload(explorer.config)["cpu"].max() <= 1
+    with pytest.raises(ValueError, match="workload"):
+        explorer.set(workload="file:missing.csv")
+
+
+def test_widget_composes_panel_controls_and_figure():
+    explorer = PageTableExplorer()
+    box = explorer.widget
+    assert box.children[0] is explorer.panel.widget
+    assert box.children[-1] is explorer.figure
+    assert explorer.panel.message in explorer.panel.widget.children
+    assert widgets.LayoutExplorer(explorer.panel).panel is explorer.panel
+
+
+def test_explorers_display_without_a_browser(capsys):
+    explorer = LayoutExplorer()
+    explorer._ipython_display_()
+    explorer.panel._ipython_display_()
+    assert explorer.widget is explorer.widget  # one container, displayed again and again
