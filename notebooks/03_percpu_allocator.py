@@ -15,7 +15,7 @@ from percpu_explorer.percpu.allocator import (
  build_alloc_info,
  capacity_table,
  offset_extremes,
- replay,
+ run_history,
  synthetic_history,
 )
 from percpu_explorer.ui.plots import (
@@ -37,7 +37,7 @@ boot_lines(ai)
 # %%
 history = synthetic_history(3000, 600, seed=1)
 mainline = PercpuAllocator(ai, cfg=KernelConfig())
-decisions = replay(mainline, history)
+decisions = run_history(mainline, history)
 offsets_figure(decisions)
 
 # %%
@@ -57,7 +57,7 @@ stepper
 
 # %%
 patched = PercpuAllocator(ai, cfg=KernelConfig(local_percpu=True))
-replay(patched, history)
+run_history(patched, history)
 {name: {k: format_size(abs(v)) for k, v in offset_extremes(a).items()}
  for name, a in (("mainline", mainline), ("patched", patched))}
 

@@ -6,11 +6,11 @@
 # scheme's sequence is an assumption (patch 11/11 is not public): `ops.DEFAULT_LOCAL_SCHEME`.
 
 # %%
-from percpu_explorer.thiscpu.cost import cost_replay, reviewer_view, summary_table
+from percpu_explorer.thiscpu.cost import price_workload, reviewer_view, summary_table
 from percpu_explorer.thiscpu.interleave import preemption_points, safety_table
 from percpu_explorer.thiscpu.ops import DEFAULT_LOCAL_SCHEME, op_cost, op_sequence
 from percpu_explorer.thiscpu.workloads import read_workload
-from percpu_explorer.ui.plots import interleaving_figure, replay_cost_figure, set_renderer
+from percpu_explorer.ui.plots import interleaving_figure, set_renderer, workload_cost_figure
 
 set_renderer()
 today = op_sequence("add", 8, scheme="today", atomics="lse", preempt="full")
@@ -38,8 +38,8 @@ safety_table()
 
 # %%
 workload = read_workload("../data/workloads/mix.parquet")
-cost = cost_replay(workload)
-replay_cost_figure(cost)
+cost = price_workload(workload)
+workload_cost_figure(cost)
 
 # %%
 summary_table(cost)
@@ -48,9 +48,9 @@ summary_table(cost)
 # Try it: another workload, core profile or preemption model.
 
 # %%
-from percpu_explorer.ui.widgets import ReplayExplorer
+from percpu_explorer.ui.widgets import CostExplorer
 
-ReplayExplorer()
+CostExplorer()
 
 # %%
 view = reviewer_view(cost)

@@ -37,10 +37,10 @@ from typing import Any
 import pandas as pd
 
 from .kernel import (
-    DATA_BASE,
     DEFAULT_KERNEL,
     DEFAULT_PLACEMENT,
     DEFAULT_UNIT_SIZE,
+    RAM_BASE,
     KernelConfig,
     KernelPageTables,
     Layout,
@@ -62,7 +62,7 @@ from .percpu import (
     build_alloc_info,
     capacity,
     offset_extremes,
-    replay,
+    run_history,
     synthetic_history,
 )
 from .thiscpu import (
@@ -254,7 +254,7 @@ def claim_pgd_sync(cfg: KernelConfig, ctx: _Context) -> ClaimResult:
     misaligned = [n for n in names if sym[n] % pgdir]
     kpt = build_first_chunk(cfg.replace(local_percpu=True), ctx.nr_cpus)
     page = cfg.page_size
-    va, pa = sym["VMALLOC_START"], DATA_BASE + (1 << 30)
+    va, pa = sym["VMALLOC_START"], RAM_BASE + (1 << 30)
     shared = kpt.vmap_range(va, va + 4 * page, pa)
     reached = {kpt.translate(cpu, va) for cpu in range(ctx.nr_cpus)}
     walk = kpt.walk(ctx.nr_cpus - 1, va)
@@ -289,7 +289,7 @@ def claim_pgd_sync(cfg: KernelConfig, ctx: _Context) -> ClaimResult:
 def _history_allocator(cfg: KernelConfig, ctx: _Context) -> PercpuAllocator:
     alloc = PercpuAllocator(build_alloc_info(ctx.static_size, nr_cpus=ctx.nr_cpus,
                                              page_size=cfg.page_size), cfg=cfg)
-    replay(alloc, synthetic_history(HISTORY[0], HISTORY[1], seed=3))
+    run_history(alloc, synthetic_history(HISTORY[0], HISTORY[1], seed=3))
     return alloc
 
 
@@ -323,7 +323,7 @@ def claim_offsets(cfg: KernelConfig, ctx: _Context) -> ClaimResult:
     else:
         text += " Patched: the layout is broken here (no patched offsets)."
     return ClaimResult(claim, cfg.label(), "holds" if big else "holds with caveat", text,
-                       "allocator.replay(synthetic_history); allocator.offset_extremes",
+                       "percpu.run_history(synthetic_history); allocator.offset_extremes",
                        assumption, numbers)
 
 

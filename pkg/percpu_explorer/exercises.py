@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 
 from .kernel import KernelConfig, fmt_addr
-from .percpu import DEFAULT_STATIC_SIZE, boot_percpu, replay, synthetic_history
+from .percpu import DEFAULT_STATIC_SIZE, boot_percpu, run_history, synthetic_history
 from .thiscpu import preemption_points
 
 # Patched configurations whose layout is sane (the patch cannot apply to the others).
@@ -74,7 +74,7 @@ def next_offset_exercise(seed: int) -> Exercise:
     rng = random.Random(seed)
     alloc, _ = boot_percpu(KernelConfig(), DEFAULT_STATIC_SIZE, 4, page_tables=False)
     history = synthetic_history(rng.randrange(10, 40), rng.randrange(0, 8), seed=seed)
-    done = replay(alloc, history)
+    done = run_history(alloc, history)
     size = rng.choice((4, 8, 16, 24, 64, 128))
     align = rng.choice((4, 8, 64))
     probe = copy.deepcopy(alloc)

@@ -5,7 +5,7 @@ from percpu_explorer import KernelConfig
 from percpu_explorer.percpu.allocator import (
     PercpuAllocator,
     build_alloc_info,
-    replay,
+    run_history,
     synthetic_history,
 )
 
@@ -14,7 +14,7 @@ HISTORY = synthetic_history(20000, 5000, seed=1)
 
 def run():
     alloc = PercpuAllocator(build_alloc_info(101464, nr_cpus=256), cfg=KernelConfig())
-    return replay(alloc, HISTORY)
+    return run_history(alloc, HISTORY)
 
 
 def test_replay_20000_allocs_5000_frees_256_cpus(benchmark):

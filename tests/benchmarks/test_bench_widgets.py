@@ -8,9 +8,9 @@ import pytest
 
 from percpu_explorer.ui.widgets import (
     AllocatorExplorer,
+    CostExplorer,
     LayoutExplorer,
     PageTableExplorer,
-    ReplayExplorer,
 )
 
 # (explorer, panel control toggled, its two values (the first a change), limit in seconds)
@@ -18,7 +18,7 @@ CASES = {
     "address space map": (LayoutExplorer, "local_percpu", (False, True), 0.100),
     "page-table walk": (PageTableExplorer, "nr_cpus", (8, 4), 0.300),
     "allocator": (AllocatorExplorer, "local_percpu", (False, True), 0.300),
-    "replay": (ReplayExplorer, "kernel", ("6.12", "7.1"), 0.300),
+    "replay": (CostExplorer, "kernel", ("6.12", "7.1"), 0.300),
 }
 
 

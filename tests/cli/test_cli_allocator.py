@@ -5,7 +5,7 @@ import json
 import pytest
 
 from percpu_explorer.cli import main
-from percpu_explorer.percpu.allocator import PercpuAllocator, build_alloc_info, replay
+from percpu_explorer.percpu.allocator import PercpuAllocator, build_alloc_info, run_history
 
 
 def test_first_chunk_prints_the_kernels_boot_lines(cli):
@@ -60,7 +60,7 @@ def test_alloc_trace_bad_file_is_one_clear_error(capsys, tmp_path):
 def test_replay_keeps_64_bit_addresses_exact():
     # A free row leaves ptr empty; the column must stay exact integers, not floats.
     alloc = PercpuAllocator(build_alloc_info(101464, nr_cpus=4))
-    out = replay(alloc, [{"op": "alloc", "id": 1, "size": 8, "align": 8},
+    out = run_history(alloc, [{"op": "alloc", "id": 1, "size": 8, "align": 8},
                          {"op": "alloc", "id": 2, "size": 8, "align": 8},
                          {"op": "free", "id": 1}])
     assert int(out["ptr"][1]) - int(out["ptr"][0]) == 8

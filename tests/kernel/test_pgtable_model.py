@@ -10,7 +10,7 @@ import pytest
 from percpu_explorer import KernelConfig, compute_layout
 from percpu_explorer.cli import main
 from percpu_explorer.kernel.pgtable import (
-    DATA_BASE,
+    RAM_BASE,
     KernelPageTables,
     build_first_chunk,
     format_walk,
@@ -164,11 +164,11 @@ def test_first_chunk_each_cpu_reaches_its_own_unit_and_shares_the_rest():
     s = sym(K4_48)
     local = s["LOCAL_PERCPU_END"] - UNIT
     for cpu in range(8):
-        # this_cpu: the same local VA reaches the CPU's own unit at DATA_BASE + cpu * UNIT.
-        assert kpt.walk(cpu, local + 0x40).pa == DATA_BASE + cpu * UNIT + 0x40
+        # this_cpu: the same local VA reaches the CPU's own unit at RAM_BASE + cpu * UNIT.
+        assert kpt.walk(cpu, local + 0x40).pa == RAM_BASE + cpu * UNIT + 0x40
         # per_cpu_ptr(): CPU 5's global unit is the same page from every CPU.
         glob = s["PERCPU_END"] - 8 * UNIT + 5 * UNIT
-        assert kpt.walk(cpu, glob + 0x40).pa == DATA_BASE + 5 * UNIT + 0x40
+        assert kpt.walk(cpu, glob + 0x40).pa == RAM_BASE + 5 * UNIT + 0x40
     assert kpt.check_invariants() == ()
     roots = {kpt.walk(c, local).root_pa for c in range(8)}
     assert len(roots) == 8
@@ -236,14 +236,14 @@ def test_skip_rule_boundary_copies_cpu0_local_tables_to_every_cpu():
     s = sym(K4_48)
     top = s["LOCAL_PERCPU_END"]
     kpt = KernelPageTables(K4_48, 4)
-    kpt.vmap_range(top - UNIT, top, DATA_BASE, cpu=0)
-    assert kpt.walk(2, top - PAGE).pa == DATA_BASE + UNIT - PAGE
+    kpt.vmap_range(top - UNIT, top, RAM_BASE, cpu=0)
+    assert kpt.walk(2, top - PAGE).pa == RAM_BASE + UNIT - PAGE
     violations = kpt.check_invariants()
     assert {(v.kind, v.cpu) for v in violations} == {("foreign-table", c) for c in (1, 2, 3)}
     # CPU 1 then cannot map its own chunk: the entry now holds CPU 0's pages
     # (in the kernel, vmap_pte_range() BUG()s on "remapping already mapped page").
     with pytest.raises(ValueError, match="overlaps"):
-        kpt.vmap_range(top - UNIT, top, DATA_BASE + UNIT, cpu=1)
+        kpt.vmap_range(top - UNIT, top, RAM_BASE + UNIT, cpu=1)
 
 
 @pytest.mark.parametrize("cfg", [K4_48, KernelConfig(page_size=65536, va_bits=42,
@@ -254,7 +254,7 @@ def test_skip_rule_boundary_table(cfg):
     page = cfg.page_size
     assert table["sync"].tolist() == ["local-area skip", "copied", "local-area skip", "copied"]
     assert table["entries_copied"].tolist() == [0, 3, 0, 3]
-    mine = DATA_BASE + page
+    mine = RAM_BASE + page
     # CPU 1 keeps its page below the top, loses it at the top (swapper had nothing).
     assert table["own_pa"].tolist()[:2] == [mine, None]
     # CPU 0's top mapping is pushed into CPU 2's root: CPU 2 reaches CPU 0's page.
@@ -348,7 +348,7 @@ def test_mainline_walk_of_the_embedded_first_chunk_in_the_linear_map():
     # __phys_to_virt(): PAGE_OFFSET + (pa - memstart_addr); PAGE_OFFSET = -(1 << 48).
     va = 0xFFFF000000000000 + 3 * UNIT + 0x10
     walk = kpt.walk(5, va)
-    assert walk.pa == DATA_BASE + 3 * UNIT + 0x10
+    assert walk.pa == RAM_BASE + 3 * UNIT + 0x10
     assert (walk.steps[-1].level, walk.mapping_size) == ("PMD", 2 << 20)
     assert kpt.cpu_table_counts()["pages"].sum() == 0  # nothing private in mainline
 
@@ -388,8 +388,8 @@ def test_shared_tlb_finding():
     local = s["LOCAL_PERCPU_END"] - UNIT + 0x80
     finding = shared_tlb_finding(kpt, local, filler=0, reader=1)
     assert finding.wrong_cpu and finding.data_owner == 0
-    assert finding.reader_pa == DATA_BASE + UNIT + 0x80
-    assert finding.cached_pa == DATA_BASE + 0x80
+    assert finding.reader_pa == RAM_BASE + UNIT + 0x80
+    assert finding.cached_pa == RAM_BASE + 0x80
     assert "CPU 0's copy" in finding.explanation
     glob = s["PERCPU_END"] - 4 * UNIT + 0x80
     assert not shared_tlb_finding(kpt, glob, filler=0, reader=1).wrong_cpu
@@ -402,7 +402,7 @@ def test_cli_walk_prints_the_cpu_s_own_unit(capsys):
     va = s["LOCAL_PERCPU_END"] - UNIT + 0x10
     assert main(["walk", hex(va), "--cpu", "3", "--local-percpu", "--nr-cpus", "8"]) == 0
     out = capsys.readouterr().out
-    assert f"{va:016x}  {DATA_BASE + 3 * UNIT + 0x10:x}" in out
+    assert f"{va:016x}  {RAM_BASE + 3 * UNIT + 0x10:x}" in out
     assert "cpu 3" in out
 
 

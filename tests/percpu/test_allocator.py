@@ -24,7 +24,7 @@ from percpu_explorer.percpu.allocator import (
     clear_ranges,
     offset_extremes,
     read_requests,
-    replay,
+    run_history,
     synthetic_history,
     validate_requests,
 )
@@ -167,10 +167,10 @@ ALIGNS = [4, 8, 16, 64, 256, 4096]
 @settings(max_examples=40)
 @given(st.integers(0, 2**32), st.sampled_from([4096, 16384, 65536]), st.integers(1, 8))
 def test_random_histories_keep_every_invariant(seed, page_size, nr_cpus):
-    run_history(seed, page_size, nr_cpus)
+    check_random_history(seed, page_size, nr_cpus)
 
 
-def run_history(seed, page_size, nr_cpus):
+def check_random_history(seed, page_size, nr_cpus):
     rng = random.Random(seed)
     cfg = KernelConfig(page_size=page_size, va_bits=48)
     alloc = PercpuAllocator(build_alloc_info(60000, nr_cpus=nr_cpus, page_size=page_size),
@@ -444,7 +444,7 @@ def test_request_files_are_validated_line_by_line(tmp_path):
 
 def test_replay_records_every_decision():
     alloc = PercpuAllocator(build_alloc_info(101464, nr_cpus=2))
-    out = replay(alloc, [
+    out = run_history(alloc, [
         {"op": "alloc", "id": 1, "size": 8, "align": 8},
         {"op": "alloc", "id": 2, "size": 30000, "align": 4096},  # does not fit: new chunk
         {"op": "free", "id": 1},
@@ -462,7 +462,7 @@ def test_largest_offset_mainline_vs_patched():
     # dedicated areas it stays within the 1TB Global Percpu area (4K/48).
     history = synthetic_history(3000, 600, seed=3)
     mainline = PercpuAllocator(build_alloc_info(101464, nr_cpus=64), cfg=KernelConfig())
-    replay(mainline, history)
+    run_history(mainline, history)
     sym = compute_layout(KernelConfig()).symbols
     far = offset_extremes(mainline)["max_offset"]
     # Chunks sit at the top of vmalloc; the first chunk in the linear map below vmalloc.
@@ -470,7 +470,7 @@ def test_largest_offset_mainline_vs_patched():
     assert mainline.base_addr + far <= sym["VMALLOC_END"]
     patched_cfg = KernelConfig(local_percpu=True)
     patched = PercpuAllocator(build_alloc_info(101464, nr_cpus=64), cfg=patched_cfg)
-    replay(patched, history)
+    run_history(patched, history)
     ext = offset_extremes(patched)
     psym = compute_layout(patched_cfg).symbols
     assert -psym["PERCPU_SIZE"] < ext["min_offset"] and ext["max_offset"] <= psym["PERCPU_SIZE"]

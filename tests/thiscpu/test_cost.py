@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from percpu_explorer.cli import main
-from percpu_explorer.thiscpu.cost import cost_replay, reviewer_view, semantic_replay
+from percpu_explorer.thiscpu.cost import price_workload, resolve_workload, reviewer_view
 from percpu_explorer.thiscpu.ops import LocalScheme
 from percpu_explorer.thiscpu.workloads import generate, mix, read_workload, synthetic
 
@@ -25,7 +25,7 @@ def test_tiny_cost_totals_hand_checked_preempt_none():
     # local (adrp 1 + ldr 4 [+ add 1]): 5 x 14.75 + write 6 + 2 x 16.25 + 14.75 + read 9
     #   + the 2 __this_cpu ops unchanged 18 -> 154
     w = read_workload(TINY)
-    r = cost_replay(w, "neoverse-n1", preempt="none")
+    r = price_workload(w, "neoverse-n1", preempt="none")
     totals = r.totals.set_index("variant")["cycles"]
     assert totals["today-lse"] == pytest.approx(124)
     assert totals["local-lse"] == pytest.approx(154)
@@ -34,7 +34,7 @@ def test_tiny_cost_totals_hand_checked_preempt_none():
     by_var = r.per_variable.set_index("variable")["today-lse"]
     assert by_var["c"] == pytest.approx(18)
     # a link-time constant offset (mov + add) makes the local scheme cheaper again
-    const = cost_replay(w, "neoverse-n1", preempt="none", local=LocalScheme(offset="constant"))
+    const = price_workload(w, "neoverse-n1", preempt="none", local=LocalScheme(offset="constant"))
     assert const.totals.set_index("variant")["cycles"]["local-lse"] == pytest.approx(
         5 * 10.75 + 2 + 2 * 12.25 + 10.75 + 5 + 18)
 
@@ -43,14 +43,14 @@ def test_full_preemption_saving_per_add_hand_checked():
     # one this_cpu_add_8 under PREEMPT_FULL: today 31.75 + 1e-4 x 3002, local 14.75
     w = pd.DataFrame({"time": [0], "cpu": [0], "task": [0], "op": ["add"], "size": [8],
                       "variable": ["v"], "value": [1], "flavour": ["this_cpu"]})
-    r = cost_replay(w, "neoverse-n1", preempt="full")
+    r = price_workload(w, "neoverse-n1", preempt="full")
     assert r.saving_per_op() == pytest.approx(31.75 + 0.3002 - 14.75)
 
 
-def test_cost_replay_counts_and_progress():
+def test_price_workload_counts_and_progress():
     w = synthetic(50_000, nr_cpus=8, seed=3)
     seen = []
-    r = cost_replay(w, chunk=20_000, progress=lambda done, total: seen.append((done, total)))
+    r = price_workload(w, chunk=20_000, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(20_000, 50_000), (40_000, 50_000), (50_000, 50_000)]
     assert r.per_cpu["ops"].sum() == 50_000 == r.per_op["ops"].sum()
     for label in ("today-lse", "local-llsc"):
@@ -60,57 +60,57 @@ def test_cost_replay_counts_and_progress():
         assert r.per_variable[label].sum() == pytest.approx(total)
 
 
-def test_cost_replay_equals_a_row_by_row_sum():
+def test_price_workload_equals_a_row_by_row_sum():
     # independent check of the vectorised path: sum op_cost() per event in a loop
     from percpu_explorer.thiscpu.ops import op_cost, op_sequence
 
     w = mix({"slub-fastpath": 30, "percpu-counter": 30, "vm-events": 30}, nr_cpus=3)
-    r = cost_replay(w, "neoverse-v2", preempt="dynamic")
+    r = price_workload(w, "neoverse-v2", preempt="dynamic")
     want = sum(op_cost(op_sequence(row.op, int(row.size), flavour=row.flavour,
                                    scheme="local", atomics="llsc", preempt="dynamic"),
                        "neoverse-v2").cycles for row in w.itertuples())
     assert r.totals.set_index("variant").loc["local-llsc", "cycles"] == pytest.approx(want)
 
 
-def test_semantic_replay_of_tiny_hand_checked():
+def test_resolve_workload_of_tiny_hand_checked():
     # a@0: 5, +1 -> 6; a@1: 7, xchg 1, -3 -> 2**64 - 2; b@0: write 100, cmpxchg 100->200
     # succeeds, cmpxchg 100->300 fails; b@1: |0x0f; c@1 (2 bytes): +65535, +1 -> 0
     w = read_workload(TINY)
     for scheme in ("today", "local"):
-        result = semantic_replay(w, scheme)
+        result = resolve_workload(w, scheme)
         assert result.ok, result.problems
         got = {(r.variable, r.cpu): r.value for r in result.values.itertuples()}
         assert got == {("a", 0): 6, ("a", 1): 2**64 - 2, ("b", 0): 200, ("b", 1): 15,
                        ("c", 1): 0}
 
 
-def test_semantic_replay_uses_global_today_and_local_with_the_patch():
+def test_resolve_workload_uses_global_today_and_local_with_the_patch():
     w = generate("percpu-ref", 40, nr_cpus=3, seed=2)
-    today = semantic_replay(w, "today").values
-    local = semantic_replay(w, "local").values
+    today = resolve_workload(w, "today").values
+    local = resolve_workload(w, "local").values
     assert today["address"].nunique() == 3      # one global address per CPU
     assert local["address"].nunique() == 1      # one local address on every CPU
     assert local["phys"].nunique() == 3         # ... reaching three different copies
     assert today["phys"].nunique() == 3
 
 
-def test_semantic_replay_catches_a_shared_tlb_in_the_local_scheme():
+def test_resolve_workload_catches_a_shared_tlb_in_the_local_scheme():
     # SMT threads sharing a TLB (or CnP): CPU 1 uses CPU 0's translation of the local
     # address and updates CPU 0's copy; global addresses are unaffected
     w = generate("net-stats", 60, nr_cpus=2, seed=4)
-    assert semantic_replay(w, "today", tlb_shared_with={1: 0}).ok
-    bad = semantic_replay(w, "local", tlb_shared_with={1: 0})
+    assert resolve_workload(w, "today", tlb_shared_with={1: 0}).ok
+    bad = resolve_workload(w, "local", tlb_shared_with={1: 0})
     assert not bad.ok
     assert any("on CPU 1 reaches" in p and "not CPU 1's copy" in p for p in bad.problems)
 
 
-def test_semantic_replay_progress_and_errors():
+def test_resolve_workload_progress_and_errors():
     w = generate("percpu-ref", 30, nr_cpus=2)
     seen = []
-    semantic_replay(w, progress=lambda d, t: seen.append(d), every=25)
+    resolve_workload(w, progress=lambda d, t: seen.append(d), every=25)
     assert seen == [25, 50, 60]
     with pytest.raises(ValueError, match="scheme 'global' is unknown"):
-        semantic_replay(w, "global")
+        resolve_workload(w, "global")
 
 
 def test_reviewer_view_arithmetic():
@@ -128,7 +128,7 @@ def test_reviewer_view_from_a_replay():
     w = pd.DataFrame({"time": np.linspace(0, 1_000_000, 1000).astype(np.int64),
                       "cpu": 0, "task": 0, "op": "add", "size": 8, "variable": "v", "value": 1,
                       "flavour": "this_cpu"})
-    r = cost_replay(w, "neoverse-n1", preempt="full", resched_probability=0)
+    r = price_workload(w, "neoverse-n1", preempt="full", resched_probability=0)
     view = reviewer_view(r, ghz=2.0, sys_share=0.5)
     assert view.saving_cycles == pytest.approx(31.75 - 14.75)
     assert view.explained_share() == pytest.approx(2e6 * 17 / 2e9)
@@ -151,9 +151,9 @@ def test_cli_replay_table_json_and_bad_file(tmp_path, capsys):
     assert "bad.csv:2:5:" in err and "bad.csv:3:4:" in err and "bad.csv:3:7:" in err
 
 
-def test_semantic_replay_of_the_mixed_example_agrees_under_both_schemes():
+def test_resolve_workload_of_the_mixed_example_agrees_under_both_schemes():
     w = read_workload(DATA / "workloads" / "mix.parquet")
-    today, local = semantic_replay(w, "today"), semantic_replay(w, "local")
+    today, local = resolve_workload(w, "today"), resolve_workload(w, "local")
     assert today.ok and local.ok
     assert today.values["value"].tolist() == local.values["value"].tolist()
-    assert repr(today).startswith("SemanticReplay(today, ")
+    assert repr(today).startswith("WorkloadResolution(today, ")

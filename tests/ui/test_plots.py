@@ -13,10 +13,10 @@ from percpu_explorer.kernel.pgtable import build_first_chunk, first_chunk_va
 from percpu_explorer.percpu.allocator import (
     PCPU_MIN_ALLOC_SIZE,
     boot_percpu,
-    replay,
+    run_history,
     synthetic_history,
 )
-from percpu_explorer.thiscpu.cost import cost_replay
+from percpu_explorer.thiscpu.cost import price_workload
 from percpu_explorer.thiscpu.interleave import explore, op_pair, preemption_points
 from percpu_explorer.thiscpu.workloads import synthetic
 from percpu_explorer.ui import plots
@@ -39,13 +39,13 @@ def row_of(bar, name):
 def booted():
     """An allocator of 4K/48 with the patch, 4 CPUs, after a replayed history."""
     alloc, _ = boot_percpu(LOCAL, 101464, 4)
-    decisions = replay(alloc, synthetic_history(300, 100, seed=1))
+    decisions = run_history(alloc, synthetic_history(300, 100, seed=1))
     return alloc, decisions
 
 
 @pytest.fixture(scope="module")
 def costs():
-    return cost_replay(synthetic(4000, nr_cpus=3, seed=2))
+    return price_workload(synthetic(4000, nr_cpus=3, seed=2))
 
 
 # --- address-space map ----------------------------------------------------------------------
@@ -261,7 +261,7 @@ def test_offsets_figure_plots_every_decision(booted):
 
 def test_offsets_figure_shows_failed_requests_in_red():
     alloc, _ = boot_percpu(LOCAL, 101464, 4)
-    decisions = replay(alloc, pd.DataFrame([
+    decisions = run_history(alloc, pd.DataFrame([
         {"op": "alloc", "id": 0, "size": 8, "align": 8},
         {"op": "alloc", "id": 1, "size": 1 << 20, "align": 8},
         {"op": "free", "id": 0}]))
@@ -274,7 +274,7 @@ def test_offsets_figure_shows_failed_requests_in_red():
 # --- replay ------------------------------------------------------------------------------------
 
 def test_cost_figure_stacks_to_the_replay_totals(costs):
-    fig = plots.replay_cost_figure(costs)
+    fig = plots.workload_cost_figure(costs)
     classes = [t for t in fig.data if t.legendgroup == "class"]
     labels = list(costs.totals["variant"])
     stacked = np.sum([np.array(t.y, dtype=float) for t in classes], axis=0)
@@ -328,7 +328,7 @@ def all_figures(booted, costs):
         "chunks_figure": plots.chunks_figure(alloc),
         "chunk_map_heatmap": plots.chunk_map_heatmap(alloc, alloc.first_chunk.id),
         "offsets_figure": plots.offsets_figure(decisions),
-        "replay_cost_figure": plots.replay_cost_figure(costs),
+        "workload_cost_figure": plots.workload_cost_figure(costs),
         "interleaving_figure": plots.interleaving_figure(preemption_points()),
     }
 

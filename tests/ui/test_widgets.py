@@ -11,9 +11,9 @@ from percpu_explorer.ui.widgets import (
     EXPLORERS,
     AllocatorExplorer,
     ControlPanel,
+    CostExplorer,
     LayoutExplorer,
     PageTableExplorer,
-    ReplayExplorer,
 )
 
 # arch/arm64/Kconfig, choice "Virtual address space size", written out by hand:
@@ -245,7 +245,7 @@ def test_allocator_steps_through_the_history():
 
 
 def test_replay_offers_files_and_generators():
-    explorer = ReplayExplorer(nr_cpus=2)
+    explorer = CostExplorer(nr_cpus=2)
     keys = [key for _, key in explorer.workload_choices()]
     assert "file:tiny.csv" in keys and "generate:vm-events" in keys
     explorer.set(workload="file:tiny.csv", core=explorer.controls["core"].options[-1])

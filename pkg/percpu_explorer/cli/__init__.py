@@ -18,10 +18,10 @@ from typing import Any, NoReturn
 import pandas as pd
 
 from ..kernel import (
-    DATA_BASE,
     DEFAULT_KERNEL,
     DEFAULT_UNIT_SIZE,
     KASAN_MODES,
+    RAM_BASE,
     KernelConfig,
     build_first_chunk,
     compute_layout,
@@ -215,7 +215,7 @@ def cmd_walk(args: argparse.Namespace) -> str:
                else "one shared root (mainline)")]
     unit = -(-_unit_size(args) // cfg.page_size) * cfg.page_size
     head.append(f"first chunk ({format_size(unit)} per CPU): CPU N's unit in the linear "
-                f"map at {fmt_addr(phys_to_virt(kpt, DATA_BASE))} + N * {format_size(unit)}")
+                f"map at {fmt_addr(phys_to_virt(kpt, RAM_BASE))} + N * {format_size(unit)}")
     if cfg.local_percpu:
         local, glob = first_chunk_va(kpt, unit)
         head.append(f"  local (this_cpu) {fmt_addr(local)}-{fmt_addr(local + unit)}; "
@@ -393,12 +393,12 @@ ALLOC_TRACE_FORMATS = ("text", "csv", "json")
 
 
 def cmd_alloc_trace(args: argparse.Namespace) -> str:
-    from ..percpu import read_requests, replay
+    from ..percpu import read_requests, run_history
 
     _check_format(args.format, ALLOC_TRACE_FORMATS)
     requests = read_requests(args.file)
     _ai, alloc = _first_chunk_setup(args)
-    decisions = replay(alloc, requests)
+    decisions = run_history(alloc, requests)
     if args.format == "csv":
         return decisions.to_csv(index=False).rstrip("\n")
     if args.format == "json":
@@ -560,8 +560,14 @@ def cmd_interleave(args: argparse.Namespace) -> str:
 REPLAY_FORMATS = ("table", "json")
 
 
-def cmd_replay(args: argparse.Namespace) -> str:
-    from ..thiscpu import cost_replay, read_workload, replay_to_dict, reviewer_view, semantic_replay
+def cmd_cost(args: argparse.Namespace) -> str:
+    from ..thiscpu import (
+        cost_to_dict,
+        price_workload,
+        read_workload,
+        resolve_workload,
+        reviewer_view,
+    )
 
     _check_format(args.format, REPLAY_FORMATS)
     core = _ops_core(args.core)
@@ -572,14 +578,14 @@ def cmd_replay(args: argparse.Namespace) -> str:
         if args.progress:
             print(f"{PROG}: replayed {done}/{total} events", file=sys.stderr)
 
-    result = cost_replay(workload, core, preempt=args.preempt, kernel=args.kernel,
+    result = price_workload(workload, core, preempt=args.preempt, kernel=args.kernel,
                          lse_execution=args.lse_execution, local=local,
                          resched_probability=args.resched_probability, progress=progress)
     view = reviewer_view(result, ghz=args.ghz, sys_share=args.sys_share)
-    semantic = ({s: semantic_replay(workload, s, local=local, progress=progress)
+    semantic = ({s: resolve_workload(workload, s, local=local, progress=progress)
                  for s in ("today", "local")} if args.semantic else None)
     if args.format == "json":
-        return json.dumps(replay_to_dict(result, view, semantic), indent=2, default=str)
+        return json.dumps(cost_to_dict(result, view, semantic), indent=2, default=str)
     t = result.totals
     lines = [f"{args.workload}: {result.events} this_cpu ops on {result.nr_cpus} CPUs over "
              f"{result.duration_ns} ns", "", "Assumptions:"]
@@ -686,7 +692,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_format(p, OPS_FORMATS)
     p.set_defaults(func=cmd_interleave)
 
-    p = sub.add_parser("replay", help="cost of a this_cpu workload under each scheme")
+    p = sub.add_parser("cost", aliases=["replay"],
+                       help="cost of a this_cpu workload under each scheme")
     p.add_argument("workload", help="workload file (.csv or .parquet), see data/workloads/")
     p.add_argument("--nr-cpus", type=int, default=None, help="CPUs allowed in the file")
     p.add_argument("--semantic", action="store_true",
@@ -697,7 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true", help="report progress on stderr")
     _add_ops_options(p)
     _add_format(p, REPLAY_FORMATS)
-    p.set_defaults(func=cmd_replay)
+    p.set_defaults(func=cmd_cost)
 
     p = sub.add_parser("claims", help="the reviewer's checklist: every claim of the series")
     p.add_argument("--kernel", default=DEFAULT_KERNEL, help="kernel version (default 7.1)")

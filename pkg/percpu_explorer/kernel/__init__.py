@@ -25,8 +25,8 @@ from .layout import (
     vmalloc_cost,
 )
 from .pgtable import (
-    DATA_BASE,
     DEFAULT_UNIT_SIZE,
+    RAM_BASE,
     Geometry,
     KernelPageTables,
     Walk,
@@ -44,11 +44,19 @@ from .rfc import (
     RfcPlacement,
 )
 from .units import (
+    BINARY_UNITS,
     MASK64,
+    TOP_OF_VA,
+    UNIT_SHIFT,
+    align_down,
+    align_up,
+    div_round_up,
     fmt_addr,
+    fmt_end,
     format_size,
     parse_addr,
     parse_size,
+    roundup,
     u64,
 )
 from .versions import (
@@ -58,7 +66,7 @@ from .versions import (
 )
 
 __all__ = [
-    "DATA_BASE",
+    "BINARY_UNITS",
     "DEFAULT_KERNEL",
     "DEFAULT_PLACEMENT",
     "DEFAULT_UNIT_SIZE",
@@ -68,6 +76,9 @@ __all__ = [
     "NR_CPUS_RANGE",
     "PAGE_SIZES",
     "PAGE_SIZE_NAMES",
+    "RAM_BASE",
+    "TOP_OF_VA",
+    "UNIT_SHIFT",
     "Geometry",
     "KernelConfig",
     "KernelPageTables",
@@ -76,11 +87,15 @@ __all__ = [
     "Region",
     "RfcPlacement",
     "Walk",
+    "align_down",
+    "align_up",
     "build_first_chunk",
     "compute_layout",
     "configs_table",
+    "div_round_up",
     "first_chunk_va",
     "fmt_addr",
+    "fmt_end",
     "format_size",
     "format_walk",
     "kasan_choices",
@@ -92,6 +107,7 @@ __all__ = [
     "pgtable_cost",
     "pgtable_cost_summary",
     "phys_to_virt",
+    "roundup",
     "shared_tlb_finding",
     "skip_rule_boundary",
     "u64",

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from .config import KernelConfig, va_bits_min, valid_configs
+from .config import DEFAULT_KERNEL, KernelConfig, va_bits_min, valid_configs
 from .fixmap import FixmapSlots, fixmap_slots
 from .units import (
     SZ_1G,
@@ -543,6 +543,6 @@ def vmalloc_cost(cfg: KernelConfig) -> dict[str, Any]:
     return row
 
 
-def configs_table(kernel: str = "7.1", **common: Any) -> pd.DataFrame:
+def configs_table(kernel: str = DEFAULT_KERNEL, **common: Any) -> pd.DataFrame:
     """`vmalloc_cost` for every valid configuration of a kernel (see `valid_configs`)."""
     return pd.DataFrame([vmalloc_cost(cfg) for cfg in valid_configs(kernel, **common)])

@@ -64,7 +64,7 @@ SHARED = -1  # owner of tables reached by every CPU
 
 # Page-table pages come from a fake pool far above the data pages tests use.
 PT_POOL_BASE = 0xF0_0000_0000
-DATA_BASE = 0x40000000  # QEMU virt's RAM base, where the model places percpu units
+RAM_BASE = 0x40000000  # QEMU virt's RAM base, where the model places percpu units
 # Assumed first-chunk unit size: a 128K unit (PCPU_MIN_UNIT_SIZE is 32K); a parameter.
 DEFAULT_UNIT_SIZE = 128 << 10
 
@@ -893,13 +893,13 @@ def first_chunk_va(kpt: KernelPageTables, unit_size: int,
 
 def phys_to_virt(kpt: KernelPageTables, pa: int) -> int:
     """Linear-map VA of pa, as __phys_to_virt(): (pa - memstart_addr) | PAGE_OFFSET,
-    with memstart_addr = DATA_BASE (assumed) and, for a 52-bit kernel on smaller
+    with memstart_addr = RAM_BASE (assumed) and, for a 52-bit kernel on smaller
     hardware, the linear map starting at _PAGE_OFFSET(vabits_actual)
     (arm64_memblock_init() moves memstart_addr down by the difference)."""
-    if pa < DATA_BASE:
+    if pa < RAM_BASE:
         raise ValueError(f"physical address {pa:#x} is below the model's memstart_addr "
-                         f"{DATA_BASE:#x}; use {DATA_BASE:#x} or above")
-    return (kpt.geometry.va_start + pa - DATA_BASE) & MASK64
+                         f"{RAM_BASE:#x}; use {RAM_BASE:#x} or above")
+    return (kpt.geometry.va_start + pa - RAM_BASE) & MASK64
 
 
 def build_first_chunk(cfg: KernelConfig, nr_cpus: int | None = None, *,
@@ -908,7 +908,7 @@ def build_first_chunk(cfg: KernelConfig, nr_cpus: int | None = None, *,
                       placement: RfcPlacement = DEFAULT_PLACEMENT) -> KernelPageTables:
     """Tables of a booted kernel with the percpu first chunk mapped.
 
-    Every model maps the units' memory (DATA_BASE + cpu * unit, unit_size rounded up
+    Every model maps the units' memory (RAM_BASE + cpu * unit, unit_size rounded up
     to pages) in the linear map with PMD-or-larger blocks, where mainline's embedded
     first chunk lives (pcpu_embed_first_chunk()). With local_percpu each CPU's unit
     is also mapped at the top of its Local Percpu area and, if map_global, at the top
@@ -920,8 +920,8 @@ def build_first_chunk(cfg: KernelConfig, nr_cpus: int | None = None, *,
     kpt = KernelPageTables(cfg, nr_cpus, percpu_pgd_setup_done=False)
     unit = -(-unit_size // cfg.page_size) * cfg.page_size
     pmd = next(lv.entry_span for lv in kpt.geometry.levels if lv.hw_level == 2)
-    lo = DATA_BASE & ~(pmd - 1)
-    hi = -(-(DATA_BASE + kpt.nr_cpus * unit) // pmd) * pmd
+    lo = RAM_BASE & ~(pmd - 1)
+    hi = -(-(RAM_BASE + kpt.nr_cpus * unit) // pmd) * pmd
     if cfg.local_percpu:
         sym = kpt.layout.symbols
         if kpt.nr_cpus * unit > sym["PERCPU_SIZE"]:
@@ -931,9 +931,9 @@ def build_first_chunk(cfg: KernelConfig, nr_cpus: int | None = None, *,
     if cfg.local_percpu:
         local, glob = first_chunk_va(kpt, unit, placement)
         if map_global:
-            kpt.vmap_range(glob, glob + kpt.nr_cpus * unit, DATA_BASE)
+            kpt.vmap_range(glob, glob + kpt.nr_cpus * unit, RAM_BASE)
         for cpu in range(kpt.nr_cpus):
-            kpt.vmap_range(local, local + unit, DATA_BASE + cpu * unit, cpu=cpu)
+            kpt.vmap_range(local, local + unit, RAM_BASE + cpu * unit, cpu=cpu)
     kpt.setup_percpu_pgd()
     return kpt
 
@@ -1026,7 +1026,7 @@ def vmalloc_sync_stream(cfg: KernelConfig, nr_cpus: int, count: int, size: int, 
         raise ValueError(f"{count} areas of {format_size(size)} (+guard pages) need "
                          f"{format_size(need)}, more than the vmalloc space from "
                          f"{fmt_addr(addr)} to VMALLOC_END {fmt_addr(sym['VMALLOC_END'])}")
-    first, pa = addr, DATA_BASE
+    first, pa = addr, RAM_BASE
     syncs = 0
     for _ in range(count):
         result = kpt.vmap_range(addr, addr + size, pa)
@@ -1064,7 +1064,7 @@ def skip_rule_boundary(cfg: KernelConfig, nr_cpus: int = 4) -> pd.DataFrame:
             assert kpt.local_end is not None
             end = kpt.local_end - gap
             probe = end - page
-            result = kpt.vmap_range(end - 2 * page, end, DATA_BASE, cpu=cpu)
+            result = kpt.vmap_range(end - 2 * page, end, RAM_BASE, cpu=cpu)
             other = 2 if cpu != 2 else 3
             sync = result.sync
             rows.append({
@@ -1072,7 +1072,7 @@ def skip_rule_boundary(cfg: KernelConfig, nr_cpus: int = 4) -> pd.DataFrame:
                 "end_is_LOCAL_PERCPU_END": gap == 0,
                 "sync": "none" if sync is None else sync.reason,
                 "entries_copied": 0 if sync is None else sync.entries_copied,
-                "expected_pa": DATA_BASE + page, "own_pa": kpt.translate(cpu, probe),
+                "expected_pa": RAM_BASE + page, "own_pa": kpt.translate(cpu, probe),
                 "other_cpu": other, "other_pa": kpt.translate(other, probe),
                 "violations": len(kpt.check_invariants()),
             })

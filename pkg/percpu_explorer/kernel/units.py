@@ -22,7 +22,13 @@ SZ_1G = 1 << 30
 SZ_2M = 2 << 20
 SZ_2G = 2 << 30
 
-_UNITS = (("EB", 60), ("PB", 50), ("TB", 40), ("GB", 30), ("MB", 20), ("KB", 10))
+# The binary units of memory.rst, largest first: the one table for printing and parsing.
+BINARY_UNITS: tuple[tuple[str, int], ...] = (
+    ("EB", 60), ("PB", 50), ("TB", 40), ("GB", 30), ("MB", 20), ("KB", 10),
+)
+UNIT_SHIFT: dict[str, int] = {"": 0, **{name[0]: shift for name, shift in BINARY_UNITS}}
+# The exclusive end of the last region: one past 0xffffffffffffffff.
+TOP_OF_VA = 1 << 64
 
 
 def u64(value: int) -> int:
@@ -68,7 +74,7 @@ def format_size(nbytes: int) -> str:
     """
     if nbytes < 0:
         return "-" + format_size(-nbytes)
-    for unit, shift in _UNITS:
+    for unit, shift in BINARY_UNITS:
         if nbytes >= 1 << shift:
             whole, rest = divmod(nbytes, 1 << shift)
             if rest == 0:
@@ -90,8 +96,28 @@ def parse_size(text: str | int) -> int:
     if not match:
         raise ValueError(f"size {text!r} is not understood; write it like 4K, 16K, 64K or 4096")
     number, unit = int(match.group(1)), match.group(2).upper()
-    shift = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40, "P": 50, "E": 60}[unit]
+    shift = UNIT_SHIFT[unit]
     return number << shift
+
+
+def fmt_end(end: int) -> str:
+    """An exclusive end address; TOP_OF_VA (2**64) prints unwrapped as 0x10000000000000000."""
+    return f"0x{end:x}" if end == TOP_OF_VA else fmt_addr(end)
+
+
+def div_round_up(n: int, d: int) -> int:
+    """`DIV_ROUND_UP(n, d)` (include/linux/math.h)."""
+    return -(-n // d)
+
+
+def roundup(value: int, step: int) -> int:
+    """`roundup(x, y)` (include/linux/math.h): x rounded up to a multiple of y, any y > 0."""
+    return -(-value // step) * step
+
+
+def align_up(value: int, align: int) -> int:
+    """`ALIGN(x, a)` for a power-of-two `a` (include/linux/align.h)."""
+    return (value + align - 1) & ~(align - 1)
 
 
 def align_down(value: int, align: int) -> int:

@@ -15,8 +15,8 @@ from .allocator import (
     capacity,
     offset_extremes,
     read_requests,
-    replay,
     replay_trace,
+    run_history,
     synthetic_history,
 )
 
@@ -32,7 +32,7 @@ __all__ = [
     "capacity",
     "offset_extremes",
     "read_requests",
-    "replay",
     "replay_trace",
+    "run_history",
     "synthetic_history",
 ]

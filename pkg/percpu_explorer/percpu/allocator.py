@@ -44,7 +44,9 @@ from typing import Any, NoReturn, Protocol
 import pandas as pd
 
 from ..kernel import (
+    DEFAULT_KERNEL,
     DEFAULT_PLACEMENT,
+    RAM_BASE,
     KernelConfig,
     KernelPageTables,
     Layout,
@@ -64,7 +66,6 @@ LOCAL_DISTANCE = 10  # include/linux/numa.h
 # Debian 6.12's arm64 static percpu size: its boot line "percpu: Embedded 34 pages/cpu
 # s101464 ..." (data/captures; tests/test_allocator_trace.py ties the two).
 DEFAULT_STATIC_SIZE = 101464
-RAM_BASE = 0x40000000  # QEMU virt's RAM base (memstart_addr), assumed
 RAM_SIZE = 4 << 30  # where memblock's top-down allocation puts the first chunk, assumed
 DYNAMIC_PAGE_POOL = RAM_BASE + (8 << 30)  # physical pages of later chunks (a counter)
 
@@ -1708,7 +1709,7 @@ def _validated_rows(frame: pd.DataFrame, source: str) -> list[dict[str, Any]]:
     return out
 
 
-def replay(alloc: PercpuAllocator,
+def run_history(alloc: PercpuAllocator,
            requests: pd.DataFrame | Iterable[dict[str, Any]]) -> pd.DataFrame:
     """Run a request history through the allocator; one row per request with the
     decision: chunk, offset, pointer, offset from pcpu_base_addr, chunks created or
@@ -1826,7 +1827,7 @@ def capacity(cfg: KernelConfig, ai: AllocInfo) -> dict[str, Any]:
     }
 
 
-def capacity_table(kernel: str = "7.1", *, static_size: int = DEFAULT_STATIC_SIZE,
+def capacity_table(kernel: str = DEFAULT_KERNEL, *, static_size: int = DEFAULT_STATIC_SIZE,
                    cpu_counts: Sequence[int] = (64, 256, 1024, 4096)) -> pd.DataFrame:
     """`capacity` for every valid configuration (no KASAN) and CPU count, mainline and
     patched side by side; the patched columns are empty where the layout is broken."""

@@ -3,11 +3,11 @@ interleavings, workloads and their pricing.
 """
 
 from .cost import (
-    CostReplay,
-    cost_replay,
-    replay_to_dict,
+    WorkloadCost,
+    cost_to_dict,
+    price_workload,
+    resolve_workload,
     reviewer_view,
-    semantic_replay,
 )
 from .interleave import (
     Exploration,
@@ -49,13 +49,13 @@ __all__ = [
     "PATTERNS",
     "PREEMPT_MODELS",
     "SCHEMES",
-    "CostReplay",
     "Exploration",
     "LocalScheme",
     "SchemeVariant",
+    "WorkloadCost",
     "core_profile",
     "core_profile_from_dict",
-    "cost_replay",
+    "cost_to_dict",
     "explore",
     "generate",
     "insn_cost",
@@ -64,10 +64,10 @@ __all__ = [
     "op_sequence",
     "ops_table",
     "preemption_points",
+    "price_workload",
     "read_workload",
-    "replay_to_dict",
+    "resolve_workload",
     "reviewer_view",
     "safety_table",
-    "semantic_replay",
     "sizes_for",
 ]

@@ -1,12 +1,13 @@
 """Replay a workload of this_cpu ops: what it costs under each scheme, where the values
 end up, and what share of kernel time the series' saving could explain.
 
-Cost replay (vectorised): each event costs `ops.op_cost()` of its (flavour, op, size)
+Pricing (`price_workload`, vectorised): each event costs `ops.op_cost()` of its (flavour, op, size)
 under each scheme variant. Events are counted per (CPU, op/size key) and per (variable,
 key) with two bincounts, and the counts are multiplied by the cost table, so the run time
 does not grow with the number of variants.
 
-Semantic replay: each variable gets a real percpu allocation (`allocator.boot_percpu`);
+Resolution (`resolve_workload`): each variable gets a real percpu allocation
+(`percpu.boot_percpu`);
 each access's address is formed as the scheme does (per_cpu_ptr(ptr, cpu) through the
 TPIDR offset today, the local address with the patch) and translated through that CPU's
 page tables (`pgtable.KernelPageTables.translate`); the value is kept per physical
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..kernel import KernelConfig
+from ..kernel import DEFAULT_KERNEL, KernelConfig
 from ..percpu import boot_percpu
 from .interleave import OpCall, apply_op
 from .ops import (
@@ -56,12 +57,12 @@ def _key(flavour: np.ndarray, op: np.ndarray, size: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class ReplaySettings:
-    """Everything a cost replay assumes (shown with every result)."""
+class CostSettings:
+    """Everything a workload's pricing assumes (shown with every result)."""
 
     core: CoreProfile
     preempt: str = "full"
-    kernel: str = "7.1"
+    kernel: str = DEFAULT_KERNEL
     lse_execution: str = "auto"
     variants: tuple[SchemeVariant, ...] = DEFAULT_VARIANTS
     local: LocalScheme = DEFAULT_LOCAL_SCHEME
@@ -82,7 +83,7 @@ class ReplaySettings:
         ]
 
 
-def cost_table(settings: ReplaySettings) -> np.ndarray:
+def cost_table(settings: CostSettings) -> np.ndarray:
     """Cycles per key (flavour, op, size) and variant: shape (n_keys, n_variants);
     NaN for keys that do not exist."""
     n_keys = len(FLAVOURS) * len(OPS) * _NSIZE
@@ -102,12 +103,13 @@ def cost_table(settings: ReplaySettings) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class CostReplay:
-    """Result of a cost replay. totals: one row per variant (cycles, ops, cycles per op,
+class WorkloadCost:
+    """A workload priced under every scheme. totals: one row per variant (cycles, ops,
+    cycles per op,
     saving against today's scheme with the same atomics). per_cpu, per_op, per_variable:
     cycles per variant. duration_ns: time span of the workload."""
 
-    settings: ReplaySettings
+    settings: CostSettings
     totals: pd.DataFrame
     per_cpu: pd.DataFrame
     per_op: pd.DataFrame
@@ -119,7 +121,7 @@ class CostReplay:
 
     def __repr__(self) -> str:
         per_op = self.totals.set_index("variant")["cycles_per_op"].round(2).to_dict()
-        return f"CostReplay({self.events} events, {self.settings.core.name}, cycles/op {per_op})"
+        return f"WorkloadCost({self.events} events, {self.settings.core.name}, cycles/op {per_op})"
 
     def saving_per_op(self, atomics: str = "lse") -> float:
         """Cycles saved per op (today - local) with the given atomics."""
@@ -141,17 +143,17 @@ def _codes(series: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
     return pd.Categorical(series.astype(str), categories=categories).codes
 
 
-def cost_replay(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_CORE, *,
-                preempt: str = "full", kernel: str = "7.1", lse_execution: str = "auto",
+def price_workload(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_CORE, *,
+                preempt: str = "full", kernel: str = DEFAULT_KERNEL, lse_execution: str = "auto",
                 variants: tuple[SchemeVariant, ...] = DEFAULT_VARIANTS,
                 local: LocalScheme = DEFAULT_LOCAL_SCHEME,
                 resched_probability: float | None = None, progress: Progress | None = None,
-                chunk: int = 2_000_000) -> CostReplay:
+                chunk: int = 2_000_000) -> WorkloadCost:
     """Cost of every event of a validated workload under each variant (vectorised).
 
     progress(done, total) is called after each chunk of `chunk` events."""
     started = _time.perf_counter()
-    settings = ReplaySettings(core_profile(core), preempt, kernel, lse_execution, variants,
+    settings = CostSettings(core_profile(core), preempt, kernel, lse_execution, variants,
                               local, resched_probability)
     table = cost_table(settings)
     n = len(workload)
@@ -212,19 +214,19 @@ def cost_replay(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_CORE, 
     per_variable.insert(1, "ops", by_var.sum(axis=1))
     times = workload["time"].to_numpy()
     duration = int(times.max() - times.min()) if n else 0
-    return CostReplay(settings, totals, per_cpu, per_op, per_variable, n, duration, nr_cpus,
+    return WorkloadCost(settings, totals, per_cpu, per_op, per_variable, n, duration, nr_cpus,
                       _time.perf_counter() - started)
 
 
-# --- semantic replay ---------------------------------------------------------------------------
+# --- resolution: each access through the allocator and page tables -------------------
 
 @dataclass(frozen=True)
-class SemanticReplay:
-    """Final per-CPU values of a semantic replay under one scheme.
+class WorkloadResolution:
+    """Final per-CPU values of a workload resolved under one scheme.
 
     values: one row per (variable, cpu): the address used, the physical address it
     translated to, the value kept at that physical address and the reference value.
-    problems: every mismatch (empty when the replay is correct)."""
+    problems: every mismatch (empty when every access resolved correctly)."""
 
     scheme: str
     values: pd.DataFrame
@@ -237,7 +239,7 @@ class SemanticReplay:
 
     def __repr__(self) -> str:
         state = "ok" if self.ok else f"{len(self.problems)} problems"
-        return f"SemanticReplay({self.scheme}, {self.events} events, {state})"
+        return f"WorkloadResolution({self.scheme}, {self.events} events, {state})"
 
 
 def _apply_event(op: str, size: int, current: int, value: int, old: object) -> int:
@@ -249,11 +251,11 @@ def _apply_event(op: str, size: int, current: int, value: int, old: object) -> i
     return apply_op(OpCall(op, size, operand=value), current)[0]
 
 
-def semantic_replay(workload: pd.DataFrame, scheme: str = "today", *,
+def resolve_workload(workload: pd.DataFrame, scheme: str = "today", *,
                     cfg: KernelConfig | None = None, static_size: int = 64 << 10,
                     local: LocalScheme = DEFAULT_LOCAL_SCHEME,
                     tlb_shared_with: Mapping[int, int] | None = None,
-                    progress: Progress | None = None, every: int = 100_000) -> SemanticReplay:
+                    progress: Progress | None = None, every: int = 100_000) -> WorkloadResolution:
     """Replay `workload` through the allocator and page-table models under `scheme`
     ("today": global per_cpu_ptr addresses; "local": the local address for this_cpu ops,
     and for raw_cpu/__this_cpu ops only if local.raw_cpu_local). Translations are cached
@@ -320,8 +322,8 @@ def semantic_replay(workload: pd.DataFrame, scheme: str = "today", *,
         rows.append({"variable": var, "cpu": cpu, "address": va, "phys": pa, "value": got,
                      "reference": want, "match": got == want})
         if got != want:
-            problems.append(f"{var} on CPU {cpu}: replay {got} != reference {want}")
-    return SemanticReplay(scheme, pd.DataFrame(rows), tuple(problems), n)
+            problems.append(f"{var} on CPU {cpu}: resolved {got} != reference {want}")
+    return WorkloadResolution(scheme, pd.DataFrame(rows), tuple(problems), n)
 
 
 # --- reviewer's view ----------------------------------------------------------------------------
@@ -381,10 +383,10 @@ class ReviewerView:
         return "\n".join(lines)
 
 
-def reviewer_view(replay: CostReplay | None = None, *, saving_cycles: float | None = None,
+def reviewer_view(cost: WorkloadCost | None = None, *, saving_cycles: float | None = None,
                   ghz: float = 3.0, sys_share: float = 1.0, atomics: str = "lse",
                   targets: tuple[float, ...] = (0.13, 0.18)) -> ReviewerView:
-    """The reviewer's view from a cost replay (saving per op and op rate from the
+    """The reviewer's view from a priced workload (saving per op and op rate from the
     workload) or from a given saving_cycles.
 
     sys_share: the share of each CPU's time the workload spends in the kernel, to turn
@@ -398,30 +400,30 @@ def reviewer_view(replay: CostReplay | None = None, *, saving_cycles: float | No
                    "(an upper bound on what the saving explains)",
                    "the op mix of the workload is the op mix of the measured sys time"]
     rate = None
-    if replay is not None:
-        saving = replay.saving_per_op(atomics)
-        rate = replay.op_rate_per_cpu() / sys_share
+    if cost is not None:
+        saving = cost.saving_per_op(atomics)
+        rate = cost.op_rate_per_cpu() / sys_share
         assumptions += [f"saving per op {saving:.2f} cycles = mean of today-{atomics} minus "
-                        f"local-{atomics} over the workload's ops", *replay.settings.assumptions(),
-                        f"op rate: {replay.events} ops over {replay.duration_ns} ns on "
-                        f"{replay.nr_cpus} CPUs, of which a share {sys_share:g} is sys time"]
+                        f"local-{atomics} over the workload's ops", *cost.settings.assumptions(),
+                        f"op rate: {cost.events} ops over {cost.duration_ns} ns on "
+                        f"{cost.nr_cpus} CPUs, of which a share {sys_share:g} is sys time"]
     elif saving_cycles is None:
-        raise ValueError("give a cost replay or saving_cycles")
+        raise ValueError("give a priced workload (cost) or saving_cycles")
     else:
         saving = saving_cycles
         assumptions.append(f"saving per op {saving:g} cycles (given)")
     return ReviewerView(saving, ghz, rate, targets, tuple(assumptions))
 
 
-def summary_table(result: CostReplay) -> pd.DataFrame:
+def summary_table(result: WorkloadCost) -> pd.DataFrame:
     """The per-scheme summary a user sees first."""
     out = result.totals[["variant", "cycles", "cycles_per_op", "saving_cycles",
                          "saving_pct"]].copy()
     return out
 
 
-def replay_to_dict(result: CostReplay, view: ReviewerView | None = None,
-                   semantic: Mapping[str, SemanticReplay] | None = None) -> dict:
+def cost_to_dict(result: WorkloadCost, view: ReviewerView | None = None,
+                   semantic: Mapping[str, WorkloadResolution] | None = None) -> dict:
     """JSON-ready summary."""
     data: dict = {"events": result.events, "nr_cpus": result.nr_cpus,
                   "duration_ns": result.duration_ns,

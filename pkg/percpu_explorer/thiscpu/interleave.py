@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from ..kernel import DEFAULT_KERNEL
 from .ops import DEFAULT_LOCAL_SCHEME, PREEMPTIBLE_MODELS, LocalScheme, OpSequence, op_sequence
 
 VERDICTS = ("ok", "lost update", "misplaced", "torn")
@@ -84,7 +85,7 @@ class Scenario:
     scheme: str = "today"
     atomics: str = "lse"
     preempt: str = "full"
-    kernel: str = "7.1"
+    kernel: str = DEFAULT_KERNEL
     local: LocalScheme = DEFAULT_LOCAL_SCHEME
     max_migrations: int = 1
     initial: Mapping[tuple[str, int], int] = field(default_factory=dict)
@@ -555,7 +556,7 @@ def random_schedules(scen: Scenario, runs: int = 1000, *, seed: int = 0) -> Expl
 # --- the cases the issue names ---------------------------------------------------------------
 
 def op_pair(op: str = "add", size: int = 8, *, flavour: str = "this_cpu", scheme: str = "today",
-            atomics: str = "lse", preempt: str = "full", kernel: str = "7.1",
+            atomics: str = "lse", preempt: str = "full", kernel: str = DEFAULT_KERNEL,
             local: LocalScheme = DEFAULT_LOCAL_SCHEME, operand: int = 1, old: int = 0,
             irq: bool = False) -> Scenario:
     """Two tasks, one per CPU, each making one `op` on the same variable; with irq=True
@@ -594,7 +595,7 @@ def _initial(op: str, size: int, old: int) -> dict[tuple[str, int], int]:
 
 def preemption_points(op: str = "add", size: int = 8, *, flavour: str = "this_cpu",
                       scheme: str = "today", atomics: str = "lse", preempt: str = "full",
-                      kernel: str = "7.1", local: LocalScheme = DEFAULT_LOCAL_SCHEME,
+                      kernel: str = DEFAULT_KERNEL, local: LocalScheme = DEFAULT_LOCAL_SCHEME,
                       operand: int = 1, old: int = 0) -> pd.DataFrame:
     """For each point between two instructions of task A's op (A on CPU0), what happens if
     (1) A is preempted there, task B runs the same op on CPU0, and A resumes on CPU1;
@@ -666,7 +667,7 @@ def _verdict(result: Exploration) -> str:
 
 
 def safety_table(ops: tuple[tuple[str, int], ...] | None = None, *,
-                 kernel: str = "7.1", local: LocalScheme = DEFAULT_LOCAL_SCHEME
+                 kernel: str = DEFAULT_KERNEL, local: LocalScheme = DEFAULT_LOCAL_SCHEME
                  ) -> pd.DataFrame:
     """Claim 9 as data: for each (op, size) and atomics, the exhaustive verdict of an op
     pair on 2 CPUs for today's this_cpu_* and __this_cpu_* under PREEMPT_FULL, the local

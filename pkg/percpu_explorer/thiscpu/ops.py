@@ -35,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..kernel import KernelVersion, parse_kernel_version
+from ..kernel import DEFAULT_KERNEL, KernelVersion, parse_kernel_version
 
 OPS = ("read", "write", "add", "sub", "inc", "dec", "and", "or", "add_return", "xchg",
        "cmpxchg", "try_cmpxchg", "cmpxchg128")
@@ -385,7 +385,7 @@ def _plain_body(op: str, size: int) -> list[Insn]:
 
 
 def op_sequence(op: str, size: int = 8, *, flavour: str = "this_cpu", scheme: str = "today",
-                atomics: str = "lse", preempt: str = "full", kernel: str = "7.1",
+                atomics: str = "lse", preempt: str = "full", kernel: str = DEFAULT_KERNEL,
                 local: LocalScheme = DEFAULT_LOCAL_SCHEME) -> OpSequence:
     """The instruction sequence of `<flavour>_<op>` on a `size`-byte variable.
 
@@ -656,7 +656,7 @@ DEFAULT_VARIANTS = (SchemeVariant("today", "lse"), SchemeVariant("today", "llsc"
 
 
 def ops_table(ops: tuple[str, ...] = OPS, sizes: tuple[int, ...] | None = None, *,
-              flavour: str = "this_cpu", preempt: str = "full", kernel: str = "7.1",
+              flavour: str = "this_cpu", preempt: str = "full", kernel: str = DEFAULT_KERNEL,
               core: str | CoreProfile = DEFAULT_CORE, lse_execution: str = "auto",
               variants: tuple[SchemeVariant, ...] = DEFAULT_VARIANTS,
               local: LocalScheme = DEFAULT_LOCAL_SCHEME,
@@ -682,7 +682,7 @@ def ops_table(ops: tuple[str, ...] = OPS, sizes: tuple[int, ...] | None = None, 
 
 
 def cost_lookup(core: str | CoreProfile = DEFAULT_CORE, *, flavour: str = "this_cpu",
-                preempt: str = "full", kernel: str = "7.1", lse_execution: str = "auto",
+                preempt: str = "full", kernel: str = DEFAULT_KERNEL, lse_execution: str = "auto",
                 variants: tuple[SchemeVariant, ...] = DEFAULT_VARIANTS,
                 local: LocalScheme = DEFAULT_LOCAL_SCHEME,
                 resched_probability: float | None = None) -> pd.DataFrame:

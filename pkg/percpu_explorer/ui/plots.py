@@ -2,7 +2,7 @@
 
 Nothing here computes kernel numbers; every value comes from the model objects
 (`layout.Layout`, `pgtable.Walk`/`KernelPageTables`, `allocator.PercpuAllocator` and
-`replay()` output, `replay.CostReplay`, `interleave.preemption_points()`/`explore()`).
+`replay()` output, `replay.WorkloadCost`, `interleave.preemption_points()`/`explore()`).
 Many rectangles go into one bar trace (bars with `base`), never into layout shapes
 (plotly's shape updates grow quadratically), so a figure stays a handful of traces
 whatever the number of regions.
@@ -43,12 +43,21 @@ from ..kernel import (
     layout_table,
 )
 from ..percpu import PCPU_MIN_ALLOC_SIZE, PercpuAllocator
-from ..thiscpu import CostReplay, Exploration, insn_cost, op_cost, op_sequence
+from ..thiscpu import Exploration, WorkloadCost, insn_cost, op_cost, op_sequence
 
 __all__ = [
-    "PROBLEM_COLOR", "address_space_map", "chunk_map_heatmap", "chunks_figure",
-    "cost_by_class", "interleaving_figure", "offsets_figure", "page_tables_figure",
-    "replay_cost_figure", "set_renderer", "to_png", "walk_figure",
+    "PROBLEM_COLOR",
+    "address_space_map",
+    "chunk_map_heatmap",
+    "chunks_figure",
+    "cost_by_class",
+    "interleaving_figure",
+    "offsets_figure",
+    "page_tables_figure",
+    "set_renderer",
+    "to_png",
+    "walk_figure",
+    "workload_cost_figure",
 ]
 
 PROBLEM_COLOR = "#d62728"  # red: a region a layout problem names, a wrong-CPU update
@@ -634,11 +643,11 @@ def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
 
 def offsets_figure(decisions: pd.DataFrame) -> go.Figure:
     """The offset from pcpu_base_addr of every allocation of a replayed history (the
-    frame `allocator.replay()` returns), request by request, coloured by chunk; frees
+    frame `run_history()` returns), request by request, coloured by chunk; frees
     at the offset they release, failed requests in red. A slider steps a cursor
     through the history."""
     if decisions.empty:
-        raise ValueError("no decisions to draw: replay() returned an empty frame")
+        raise ValueError("no decisions to draw: run_history() returned an empty frame")
     frame = decisions.reset_index(drop=True)
     errors = frame["error"].notna() if "error" in frame else pd.Series(False, index=frame.index)
     offset_of: dict[Any, int] = {}
@@ -713,7 +722,7 @@ def _cursor_slider(frame: pd.DataFrame, errors: pd.Series) -> dict[str, Any]:
 
 # --- replay --------------------------------------------------------------------------------
 
-def cost_by_class(cost: CostReplay) -> pd.DataFrame:
+def cost_by_class(cost: WorkloadCost) -> pd.DataFrame:
     """Cycles of a cost replay per variant and instruction class (the ops.Insn cost
     classes, plus "resched" for the rare preempt_schedule_notrace() path): each
     (flavour, op, size) count of `cost.per_op` times its sequence's class costs.
@@ -737,7 +746,7 @@ def cost_by_class(cost: CostReplay) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["variant", "class", "cycles"])
 
 
-def replay_cost_figure(cost: CostReplay) -> go.Figure:
+def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     """A cost replay: total cycles per scheme variant stacked by instruction class,
     cycles per CPU and per op (flavour, op, size) for each variant."""
     classes = cost_by_class(cost)

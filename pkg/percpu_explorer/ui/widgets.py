@@ -7,7 +7,7 @@ v6.9. When a parent control changes, its dependants get their new choices first 
 the explorers are told once, so no broken intermediate configuration is ever drawn.
 
 Each explorer (`LayoutExplorer`, `PageTableExplorer`, `AllocatorExplorer`,
-`ReplayExplorer`) keeps one `FigureWidget` and replaces its data and layout inside
+`CostExplorer`) keeps one `FigureWidget` and replaces its data and layout inside
 `batch_update()` on every change. A failing update leaves the previous figure in place
 and shows a readable message in the panel; `error` holds it for tests. `set(**values)`
 drives an explorer from code, e.g. ``LayoutExplorer().set(page_size=16384, va_bits=48,
@@ -26,7 +26,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..kernel import (
-    DATA_BASE,
     DEFAULT_KERNEL,
     DEFAULT_UNIT_SIZE,
     KASAN_MODES,
@@ -34,6 +33,7 @@ from ..kernel import (
     NR_CPUS_RANGE,
     PAGE_SIZE_NAMES,
     PAGE_SIZES,
+    RAM_BASE,
     KernelConfig,
     KernelPageTables,
     Walk,
@@ -48,15 +48,21 @@ from ..kernel import (
     vabits_actual_choices,
 )
 from ..paths import WORKLOADS_DIR
-from ..percpu import DEFAULT_STATIC_SIZE, PercpuAllocator, boot_percpu, replay, synthetic_history
+from ..percpu import (
+    DEFAULT_STATIC_SIZE,
+    PercpuAllocator,
+    boot_percpu,
+    run_history,
+    synthetic_history,
+)
 from ..thiscpu import (
     CORE_PROFILES,
     DEFAULT_CORE,
     PATTERNS,
     PREEMPT_MODELS,
-    CostReplay,
-    cost_replay,
+    WorkloadCost,
     generate,
+    price_workload,
     read_workload,
 )
 from . import plots
@@ -493,7 +499,7 @@ class PageTableExplorer(Explorer):
                                  "0xffff800080000000") from None
         unit = DEFAULT_UNIT_SIZE
         if choice.startswith("percpu unit"):
-            return phys_to_virt(kpt, DATA_BASE + cpu * unit)
+            return phys_to_virt(kpt, RAM_BASE + cpu * unit)
         if choice.startswith("VMALLOC_START"):
             return kpt.layout.symbols["VMALLOC_START"]
         local, global_ = first_chunk_va(kpt, unit)
@@ -536,7 +542,7 @@ class AllocatorExplorer(Explorer):
 
     def _build(self, cfg: KernelConfig) -> go.Figure:
         alloc, _ = boot_percpu(cfg, self.static_size, cfg.nr_cpus)
-        decisions = replay(alloc, self.history.iloc[: self.controls["step"].value])
+        decisions = run_history(alloc, self.history.iloc[: self.controls["step"].value])
         ids = [c.id for c in alloc.chunks]
         chunk = self.controls["chunk"]
         self._quiet = True
@@ -569,12 +575,12 @@ class AllocatorExplorer(Explorer):
         return self
 
 
-class ReplayExplorer(Explorer):
+class CostExplorer(Explorer):
     """Cost of a this_cpu workload per scheme variant: a file of data/workloads or a
     generated pattern (on the panel's CPUs), on a core profile and preemption model;
     the kernel is the panel's."""
 
-    name = "replay"
+    name = "cost"
 
     def __init__(self, panel: ControlPanel | None = None, *,
                  workload_dir: str | Path = WORKLOAD_DIR, units: int = 100,
@@ -582,7 +588,7 @@ class ReplayExplorer(Explorer):
         self.workload_dir = Path(workload_dir)
         self.units = units
         self._cache: dict[tuple[Any, ...], pd.DataFrame] = {}
-        self.cost: CostReplay | None = None
+        self.cost: WorkloadCost | None = None
         super().__init__(panel, **values)
 
     def workload_choices(self) -> list[tuple[str, str]]:
@@ -615,12 +621,12 @@ class ReplayExplorer(Explorer):
         return self._cache[cache_key]
 
     def _build(self, cfg: KernelConfig) -> go.Figure:
-        cost = cost_replay(self.workload(cfg), self.controls["core"].value,
+        cost = price_workload(self.workload(cfg), self.controls["core"].value,
                            preempt=self.controls["preempt"].value, kernel=cfg.kernel)
-        fig = plots.replay_cost_figure(cost)
+        fig = plots.workload_cost_figure(cost)
         self.cost = cost  # only once the figure is drawn
         return fig
 
 
 EXPLORERS: tuple[type[Explorer], ...] = (LayoutExplorer, PageTableExplorer, AllocatorExplorer,
-                                         ReplayExplorer)
+                                         CostExplorer)
