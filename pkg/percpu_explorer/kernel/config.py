@@ -27,6 +27,10 @@ DEFAULT_KERNEL = "7.1"
 _VA_BITS_BEFORE_6_9 = {4096: (39, 48), 16384: (36, 47, 48), 65536: (42, 48, 52)}
 _VA_BITS_SINCE_6_9 = {4096: (39, 48, 52), 16384: (36, 47, 48, 52), 65536: (42, 48, 52)}
 
+# RFC patch 02/11 edits the layout formulas of v6.9 (vmemmap at -1G, LPA2); the series
+# is based on v7.1-rc1. Earlier layouts have no LOCAL_PERCPU_END formula to patch.
+LOCAL_PERCPU_SINCE = (6, 9)
+
 # CONFIG_NR_CPUS: arch/arm64/Kconfig "range 2 4096".
 NR_CPUS_RANGE = (2, 4096)
 
@@ -62,6 +66,19 @@ def kasan_choices(
     if page_size == 16384 and va_bits == 48 and not version.at_least(6, 9):
         return ("none",)
     return KASAN_MODES
+
+
+def local_percpu_supported(kernel: str | KernelVersion) -> bool:
+    """Whether RFC patch 02/11 applies to this kernel's layout (v6.9 formulas and later)."""
+    return parse_kernel_version(kernel).at_least(*LOCAL_PERCPU_SINCE)
+
+
+def local_percpu_refusal(kernel: str | KernelVersion) -> str:
+    """Why patch 02/11 cannot apply to an older kernel, in one sentence."""
+    version = parse_kernel_version(kernel)
+    since = ".".join(map(str, LOCAL_PERCPU_SINCE))
+    return (f"RFC patch 02/11 is written for the v{since}+ layout (series base v7.1-rc1); "
+            f"kernel {version} has the {version.era} layout. Choose a kernel from {since} on")
 
 
 def _choices(values: tuple[Any, ...], fmt: Any = str) -> str:
@@ -144,12 +161,8 @@ class KernelConfig:
             raise ValueError(
                 f"nr_cpus {self.nr_cpus} is outside CONFIG_NR_CPUS's range {low}..{high}"
             )
-        if self.local_percpu and not version.at_least(6, 9):
-            raise ValueError(
-                f"local_percpu applies RFC patch 02/11, written for the v6.9+ layout "
-                f"(series base v7.1-rc1); kernel {version} has the {version.era} layout. "
-                f"Choose a kernel from 6.9 on, or local_percpu=False"
-            )
+        if self.local_percpu and not local_percpu_supported(version):
+            raise ValueError(f"local_percpu: {local_percpu_refusal(version)}, or local_percpu=False")
         if self.struct_page_size % 8 or not 32 <= self.struct_page_size <= 256:
             raise ValueError(
                 f"struct_page_size {self.struct_page_size} is not a plausible sizeof(struct page); "
