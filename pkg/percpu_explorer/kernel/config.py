@@ -162,7 +162,8 @@ class KernelConfig:
                 f"nr_cpus {self.nr_cpus} is outside CONFIG_NR_CPUS's range {low}..{high}"
             )
         if self.local_percpu and not local_percpu_supported(version):
-            raise ValueError(f"local_percpu: {local_percpu_refusal(version)}, or local_percpu=False")
+            raise ValueError(
+                f"local_percpu: {local_percpu_refusal(version)}, or local_percpu=False")
         if self.struct_page_size % 8 or not 32 <= self.struct_page_size <= 256:
             raise ValueError(
                 f"struct_page_size {self.struct_page_size} is not a plausible sizeof(struct page); "
