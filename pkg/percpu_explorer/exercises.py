@@ -12,12 +12,14 @@ import html
 import random
 from dataclasses import dataclass
 
-from .kernel import KernelConfig, fmt_addr
+from .kernel import KernelConfig, fmt_addr, patched_sane_configs
 from .percpu import DEFAULT_STATIC_SIZE, boot_percpu, run_history, synthetic_history
 from .thiscpu import preemption_points
 
-# Patched configurations whose layout is sane (the patch cannot apply to the others).
-_SANE_PATCHED = ((4096, 39), (4096, 48), (16384, 47), (65536, 42), (65536, 48))
+# (page size, VA bits) of the configurations whose patched layout is sane (the patch
+# cannot apply to the others).
+_SANE_PATCHED = tuple(dict.fromkeys((c.page_size, c.va_bits)
+                                    for c in patched_sane_configs(kasan=("none",))))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ locally in under 200 MB of Python memory and a few seconds; one walk in microsec
 import tracemalloc
 
 from percpu_explorer import KernelConfig, compute_layout
-from percpu_explorer.kernel.pgtable import build_first_chunk
+from percpu_explorer.kernel import build_first_chunk
 
 CFG = KernelConfig(page_size=4096, va_bits=48, local_percpu=True, nr_cpus=4096)
 UNIT = 128 << 10

@@ -3,7 +3,13 @@
 import pytest
 
 from percpu_explorer import KernelConfig
-from percpu_explorer.kernel.config import va_bits_choices, valid_configs
+from percpu_explorer.kernel.config import (
+    CHOICE_FIELDS,
+    choices_for,
+    resolve_choices,
+    va_bits_choices,
+    valid_configs,
+)
 from percpu_explorer.kernel.units import format_size, parse_addr, parse_size
 from percpu_explorer.kernel.versions import parse_kernel_version
 
@@ -79,3 +85,56 @@ def test_units():
     assert parse_addr("0xffff_8000_0000_0000") == 0xFFFF800000000000
     with pytest.raises(ValueError, match="does not fit in 64 bits"):
         parse_addr("0x1ffffffffffffffff")
+
+
+# --- one field at a time, as a panel chooses -------------------------------------------
+
+PANEL = {"kernel": "7.1", "page_size": 4096, "va_bits": 52, "vabits_actual": 48,
+         "kasan": "generic", "local_percpu": True, "nr_cpus": 4}
+
+
+def test_choices_for_follow_kconfig():
+    choices = choices_for(PANEL)
+    assert set(choices) == set(CHOICE_FIELDS)
+    assert choices["va_bits"] == (39, 48, 52)  # ARM64_VA_BITS_52 with 4K needs LPA2 (6.9+)
+    assert choices["vabits_actual"] == (52, 48)  # VA_BITS_MIN on hardware without LPA2
+    assert choices["local_percpu"] == (False, True)
+    old = choices_for({**PANEL, "kernel": "6.8", "page_size": 16384, "va_bits": 48})
+    assert old["va_bits"] == (36, 47, 48) and old["vabits_actual"] == (48,)
+    assert old["kasan"] == ("none",)  # HAVE_ARCH_KASAN excludes 16K/48 before 6.9
+    assert old["local_percpu"] == (False,)
+    assert choices["kernel"][0] == "5.17" and choices["kernel"][-1] == "7.1"
+
+
+def test_resolve_moves_dependants_to_what_the_parent_offers():
+    # 6.8 has no 4K/52 (no LPA2) and no patch 02/11: 48 bits, no hardware fallback, mainline.
+    assert resolve_choices(PANEL, {"kernel": "6.8"}) == {
+        **PANEL, "kernel": "6.8", "va_bits": 48, "vabits_actual": 48, "local_percpu": False}
+    # 16K/52 falls back to 47 bits (VA_BITS_MIN), not 48: the hardware size returns to 52.
+    assert resolve_choices(PANEL, {"page_size": "16K"})["vabits_actual"] == 52
+    assert resolve_choices(PANEL, {"page_size": "16K", "vabits_actual": 47})["page_size"] == 16384
+    assert resolve_choices(PANEL, {"page_size": 65536, "va_bits": 42}) == {
+        **PANEL, "page_size": 65536, "va_bits": 42, "vabits_actual": 42}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"page_size": "8K"}, {"va_bits": 47}, {"vabits_actual": 52}, {"kasan": "hw-tags"},
+     {"kernel": "6.8", "page_size": 16384, "va_bits": 48, "kasan": "generic"},
+     {"nr_cpus": 1}, {"kernel": "6.8", "local_percpu": True}],
+)
+def test_resolve_and_kernel_config_refuse_with_one_message(changes):
+    # Each Kconfig rule is checked once: the panel's resolver and KernelConfig agree.
+    current = {**PANEL, "va_bits": 48, "vabits_actual": 48}
+    with pytest.raises(ValueError) as panel:
+        resolve_choices(current, changes)
+    with pytest.raises(ValueError) as config:
+        KernelConfig(**{**current, **changes})
+    assert str(panel.value) == str(config.value)
+
+
+def test_resolve_refuses_what_no_panel_offers():
+    with pytest.raises(ValueError, match=r"kernel '6\.12\.117' is not offered"):
+        resolve_choices(PANEL, {"kernel": "6.12.117"})
+    with pytest.raises(ValueError, match=r"unknown control\(s\) \['colour'\]"):
+        resolve_choices(PANEL, {"colour": "red"})

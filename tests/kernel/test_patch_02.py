@@ -11,7 +11,7 @@ The patch's asm/pgtable.h hunk:
 import pytest
 
 from percpu_explorer import KernelConfig, compute_layout, valid_configs
-from percpu_explorer.kernel.layout import vmalloc_cost
+from percpu_explorer.kernel.layout import patched_sane_configs, vmalloc_cost
 
 SZ_1T = 1 << 40
 
@@ -82,6 +82,21 @@ def test_which_configurations_can_hold_the_two_areas(cfg):
         assert vm.end < vm.start and vm.negative
     else:
         assert patched.sane, [f.message for f in patched.problems]
+
+
+def test_patched_sane_configs_are_all_but_the_broken_three():
+    # arch/arm64/Kconfig at 7.1 offers 4K {39, 48, 52}, 16K {36, 47, 48, 52}, 64K {42, 48, 52};
+    # the two 2 * PGDIR_SIZE areas fit everywhere except in BROKEN.
+    offered = {(4096, 39), (4096, 48), (4096, 52), (16384, 36), (16384, 47), (16384, 48),
+               (16384, 52), (65536, 42), (65536, 48), (65536, 52)}
+    sane = patched_sane_configs("7.1")
+    assert {(c.page_size, c.va_bits) for c in sane} == offered - set(BROKEN) == {
+        (4096, 39), (4096, 48), (16384, 36), (16384, 47), (65536, 42), (65536, 48),
+        (65536, 52)}
+    assert all(c.local_percpu and compute_layout(c).sane for c in sane)
+    # Every KASAN mode and the 48-bit hardware fallback of 64K/52 count: 7 * 3 + 3.
+    assert len(sane) == 24
+    assert patched_sane_configs("6.8") == ()
 
 
 def test_4k_52_wraps_like_c_and_lands_in_the_linear_map():

@@ -9,7 +9,7 @@ tables). Sizes: asm/pgtable-hwdef.h macros evaluated by hand.
 import pytest
 
 from percpu_explorer import KernelConfig
-from percpu_explorer.kernel.pgtable import pgtable_geometry, split_va
+from percpu_explorer.kernel.geometry import pgtable_geometry, split_va
 
 SZ_2M, SZ_32M, SZ_512M, SZ_1G = 2 << 20, 32 << 20, 512 << 20, 1 << 30
 

@@ -9,11 +9,10 @@ import pytest
 
 from percpu_explorer import KernelConfig, compute_layout
 from percpu_explorer.cli import main
-from percpu_explorer.kernel.pgtable import (
+from percpu_explorer.kernel.pgtable import KernelPageTables
+from percpu_explorer.kernel.scenarios import (
     RAM_BASE,
-    KernelPageTables,
     build_first_chunk,
-    format_walk,
     pgtable_cost,
     pgtable_cost_summary,
     shared_tlb_finding,
@@ -21,6 +20,7 @@ from percpu_explorer.kernel.pgtable import (
     sync_stream_table,
     vmalloc_sync_stream,
 )
+from percpu_explorer.kernel.walk import format_walk
 
 K4_48 = KernelConfig(page_size=4096, va_bits=48, local_percpu=True, nr_cpus=64)
 PAGE = 4096
@@ -422,3 +422,32 @@ def test_cli_pgtables(capsys):
     import json
     data = json.loads(capsys.readouterr().out)
     assert data["summary"]["private_pages"] == 63 + 3 * 64
+
+
+def test_unit_addresses_are_where_the_first_chunk_is_mapped():
+    from percpu_explorer.kernel import unit_addresses
+
+    cfg = KernelConfig(page_size=4096, va_bits=48, local_percpu=True, nr_cpus=4)
+    kpt = build_first_chunk(cfg, 4)
+    s = sym(cfg)
+    for cpu in range(4):
+        unit = unit_addresses(kpt, cpu)
+        assert unit.pa == RAM_BASE + cpu * UNIT
+        assert unit.linear == s["PAGE_OFFSET"] + cpu * UNIT  # memstart_addr = RAM_BASE
+        assert unit.local == s["LOCAL_PERCPU_END"] - UNIT  # the top of the local area
+        assert unit.global_ == s["PERCPU_END"] - 4 * UNIT + cpu * UNIT
+        for va in (unit.linear, unit.local, unit.global_):
+            assert kpt.translate(cpu, va) == unit.pa
+    mainline = unit_addresses(build_first_chunk(cfg.replace(local_percpu=False), 2), 1)
+    assert (mainline.local, mainline.global_) == (None, None)
+    with pytest.raises(ValueError, match=r"outside 0\.\.3"):
+        unit_addresses(kpt, 4)
+
+
+def test_each_cpu_reaches_the_shared_tables_below_its_root():
+    kpt = build_first_chunk(KernelConfig(local_percpu=True, nr_cpus=4), 4)
+    per_cpu, shared = kpt.cpu_table_counts(), kpt.table_counts()["shared_pages"]
+    # CPU 0 walks from swapper_pg_dir; CPUs 1.. from their own root, below which
+    # they reach every shared table but swapper_pg_dir
+    assert list(per_cpu["own_root"]) == [False, True, True, True]
+    assert list(per_cpu["shared_reached"]) == [shared.sum()] + [shared.sum() - 1] * 3

@@ -5,6 +5,8 @@ address layout (CONFIG_ARM64_PAGE_SHIFT, CONFIG_ARM64_VA_BITS, KASAN,
 CONFIG_NR_CPUS and the options that add fixmap slots), the hardware's
 `vabits_actual`, the kernel version, and whether the RFC "local percpu" patch
 (02/11, "arm64: mm: define percpu virtual space area") is applied.
+Each Kconfig rule is checked once; `choices_for()` and `resolve_choices()` apply
+the same rules one field at a time, as a configuration panel offers them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from .units import parse_size
-from .versions import KernelVersion, parse_kernel_version
+from .versions import MAINLINE_RELEASES, KernelVersion, parse_kernel_version
 
 PAGE_SIZES: tuple[int, ...] = (4096, 16384, 65536)
 PAGE_SIZE_NAMES = {4096: "4K", 16384: "16K", 65536: "64K"}
@@ -30,9 +32,17 @@ _VA_BITS_SINCE_6_9 = {4096: (39, 48, 52), 16384: (36, 47, 48, 52), 65536: (42, 4
 # RFC patch 02/11 edits the layout formulas of v6.9 (vmemmap at -1G, LPA2); the series
 # is based on v7.1-rc1. Earlier layouts have no LOCAL_PERCPU_END formula to patch.
 LOCAL_PERCPU_SINCE = (6, 9)
+_SINCE = ".".join(map(str, LOCAL_PERCPU_SINCE))
+LOCAL_PERCPU_LAYOUT = f"v{_SINCE}+ layout"
 
 # CONFIG_NR_CPUS: arch/arm64/Kconfig "range 2 4096".
 NR_CPUS_RANGE = (2, 4096)
+
+# The choices a configuration panel offers, parents first (each one's choices depend
+# on those before it), and the kernels it offers: the modelled mainline releases.
+CHOICE_FIELDS: tuple[str, ...] = ("kernel", "page_size", "va_bits", "vabits_actual", "kasan",
+                                  "local_percpu", "nr_cpus")
+KERNEL_RELEASES: tuple[str, ...] = tuple(f"{a}.{b}" for a, b in MAINLINE_RELEASES)
 
 
 def va_bits_choices(
@@ -76,13 +86,72 @@ def local_percpu_supported(kernel: str | KernelVersion) -> bool:
 def local_percpu_refusal(kernel: str | KernelVersion) -> str:
     """Why patch 02/11 cannot apply to an older kernel, in one sentence."""
     version = parse_kernel_version(kernel)
-    since = ".".join(map(str, LOCAL_PERCPU_SINCE))
-    return (f"RFC patch 02/11 is written for the v{since}+ layout (series base v7.1-rc1); "
-            f"kernel {version} has the {version.era} layout. Choose a kernel from {since} on")
+    return (f"RFC patch 02/11 is written for the {LOCAL_PERCPU_LAYOUT} (series base v7.1-rc1); "
+            f"kernel {version} has the {version.era} layout. Choose a kernel from "
+            f"{_SINCE} on")
 
 
 def _choices(values: tuple[Any, ...], fmt: Any = str) -> str:
     return ", ".join(fmt(v) for v in values)
+
+
+# --- the rules, each checked once: by KernelConfig and by resolve_choices() ------------
+
+def _check_page_size(page_size: int | str) -> int:
+    """The page size in bytes ("4K" accepted) if it is an arm64 granule."""
+    size = parse_size(page_size) if isinstance(page_size, str) else page_size
+    if size not in PAGE_SIZES:
+        raise ValueError(
+            f"page size {size!r} is not an arm64 granule; choose one of "
+            f"{_choices(PAGE_SIZES, lambda p: PAGE_SIZE_NAMES[p])}"
+        )
+    return size
+
+
+def _check_va_bits(page_size: int, va_bits: int, version: KernelVersion) -> int:
+    allowed = va_bits_choices(page_size, version)
+    if va_bits not in allowed:
+        raise ValueError(
+            f"va_bits {va_bits!r} is not offered with {PAGE_SIZE_NAMES[page_size]} pages in "
+            f"kernel {version}; choose one of {_choices(allowed)}"
+        )
+    return va_bits
+
+
+def _check_vabits_actual(page_size: int, va_bits: int, actual: int) -> int:
+    allowed = vabits_actual_choices(page_size, va_bits)
+    if actual not in allowed:
+        raise ValueError(
+            f"vabits_actual {actual!r} is not possible for a {va_bits}-bit kernel with "
+            f"{PAGE_SIZE_NAMES[page_size]} pages; choose one of {_choices(allowed)}"
+        )
+    return actual
+
+
+def _check_kasan(page_size: int, va_bits: int, kasan: str, version: KernelVersion) -> str:
+    if kasan not in KASAN_MODES:
+        raise ValueError(f"kasan {kasan!r} is unknown; choose one of {_choices(KASAN_MODES)}")
+    # Before the v6.9 layout, arch/arm64/Kconfig selected HAVE_ARCH_KASAN
+    # "if !(ARM64_16K_PAGES && ARM64_VA_BITS_48)".
+    if kasan not in kasan_choices(page_size, va_bits, version):
+        raise ValueError(
+            f"kasan {kasan!r} is not available with 16K pages and 48-bit VA in kernel "
+            f"{version} (HAVE_ARCH_KASAN excludes it before 6.9); choose kasan 'none'"
+        )
+    return kasan
+
+
+def _check_nr_cpus(nr_cpus: int) -> int:
+    low, high = NR_CPUS_RANGE
+    if not isinstance(nr_cpus, int) or isinstance(nr_cpus, bool) or not low <= nr_cpus <= high:
+        raise ValueError(f"nr_cpus {nr_cpus!r} is outside CONFIG_NR_CPUS's range {low}..{high}")
+    return nr_cpus
+
+
+def _check_local_percpu(local_percpu: bool, version: KernelVersion) -> bool:
+    if local_percpu and not local_percpu_supported(version):
+        raise ValueError(f"local_percpu: {local_percpu_refusal(version)}, or local_percpu=False")
+    return bool(local_percpu)
 
 
 @dataclass(frozen=True)
@@ -121,49 +190,16 @@ class KernelConfig:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        if isinstance(self.page_size, str):
-            set_(self, "page_size", parse_size(self.page_size))
-        if self.page_size not in PAGE_SIZES:
-            raise ValueError(
-                f"page size {self.page_size} is not an arm64 granule; choose one of "
-                f"{_choices(PAGE_SIZES, lambda p: PAGE_SIZE_NAMES[p])}"
-            )
+        set_(self, "page_size", _check_page_size(self.page_size))
         version = parse_kernel_version(self.kernel)
         set_(self, "kernel", str(version))
-        name = PAGE_SIZE_NAMES[self.page_size]
-        allowed = va_bits_choices(self.page_size, version)
-        if self.va_bits not in allowed:
-            raise ValueError(
-                f"va_bits {self.va_bits} is not offered with {name} pages in kernel "
-                f"{version}; choose one of {_choices(allowed)}"
-            )
-        actual_choices = vabits_actual_choices(self.page_size, self.va_bits)
+        _check_va_bits(self.page_size, self.va_bits, version)
         if self.vabits_actual is None:
             set_(self, "vabits_actual", self.va_bits)
-        if self.vabits_actual not in actual_choices:
-            raise ValueError(
-                f"vabits_actual {self.vabits_actual} is not possible for a {self.va_bits}-bit "
-                f"kernel with {name} pages; choose one of {_choices(actual_choices)}"
-            )
-        if self.kasan not in KASAN_MODES:
-            raise ValueError(
-                f"kasan {self.kasan!r} is unknown; choose one of {_choices(KASAN_MODES)}"
-            )
-        # Before the v6.9 layout, arch/arm64/Kconfig selected HAVE_ARCH_KASAN
-        # "if !(ARM64_16K_PAGES && ARM64_VA_BITS_48)".
-        if self.kasan not in kasan_choices(self.page_size, self.va_bits, version):
-            raise ValueError(
-                f"kasan {self.kasan!r} is not available with 16K pages and 48-bit VA in kernel "
-                f"{version} (HAVE_ARCH_KASAN excludes it before 6.9); choose kasan 'none'"
-            )
-        low, high = NR_CPUS_RANGE
-        if not isinstance(self.nr_cpus, int) or not low <= self.nr_cpus <= high:
-            raise ValueError(
-                f"nr_cpus {self.nr_cpus} is outside CONFIG_NR_CPUS's range {low}..{high}"
-            )
-        if self.local_percpu and not local_percpu_supported(version):
-            raise ValueError(
-                f"local_percpu: {local_percpu_refusal(version)}, or local_percpu=False")
+        _check_vabits_actual(self.page_size, self.va_bits, self.vabits_actual)
+        _check_kasan(self.page_size, self.va_bits, self.kasan, version)
+        _check_nr_cpus(self.nr_cpus)
+        _check_local_percpu(self.local_percpu, version)
         if self.struct_page_size % 8 or not 32 <= self.struct_page_size <= 256:
             raise ValueError(
                 f"struct_page_size {self.struct_page_size} is not a plausible sizeof(struct page); "
@@ -225,3 +261,69 @@ def valid_configs(
                         kernel=kernel,
                         **common,
                     )
+
+
+# --- choosing a configuration one field at a time --------------------------------------
+
+def choices_for(values: dict[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """What each of `CHOICE_FIELDS` may be, given the values of the fields before it
+    (Kconfig's dependencies); for nr_cpus the (low, high) of CONFIG_NR_CPUS's range."""
+    kernel, page, va_bits = values["kernel"], values["page_size"], values["va_bits"]
+    return {
+        "kernel": KERNEL_RELEASES,
+        "page_size": PAGE_SIZES,
+        "va_bits": va_bits_choices(page, kernel),
+        "vabits_actual": vabits_actual_choices(page, va_bits),
+        "kasan": kasan_choices(page, va_bits, kernel),
+        "local_percpu": (False, True) if local_percpu_supported(kernel) else (False,),
+        "nr_cpus": NR_CPUS_RANGE,
+    }
+
+
+def _pick(current: Any, choices: tuple[Any, ...], preferred: Any) -> Any:
+    """Keep `current` if still offered, else `preferred` if offered, else the first."""
+    if current in choices:
+        return current
+    return preferred if preferred in choices else choices[0]
+
+
+def resolve_choices(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The values of `CHOICE_FIELDS` after `changes`, parents first.
+
+    A value given in `changes` must pass the rule KernelConfig checks (ValueError with
+    the same message otherwise); the kernel must be one of `KERNEL_RELEASES`. A
+    dependant not given keeps its value if still offered, else moves to the nearest
+    offered one (48 bits, the kernel's own VA size, no KASAN, mainline percpu).
+    """
+    unknown = sorted(set(changes) - set(CHOICE_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown control(s) {unknown}; the panel has {list(CHOICE_FIELDS)}")
+    v = {**current}
+    if "kernel" in changes:
+        kernel = str(changes["kernel"])
+        if kernel not in KERNEL_RELEASES:
+            raise ValueError(f"kernel {kernel!r} is not offered (a mainline release); choose "
+                             f"one of {_choices(KERNEL_RELEASES)}")
+        v["kernel"] = kernel
+    if "page_size" in changes:
+        v["page_size"] = _check_page_size(changes["page_size"])
+    version, page = parse_kernel_version(v["kernel"]), v["page_size"]
+    if "va_bits" in changes:
+        v["va_bits"] = _check_va_bits(page, changes["va_bits"], version)
+    else:
+        v["va_bits"] = _pick(v["va_bits"], va_bits_choices(page, version), 48)
+    if changes.get("vabits_actual") is not None:
+        v["vabits_actual"] = _check_vabits_actual(page, v["va_bits"], changes["vabits_actual"])
+    else:
+        v["vabits_actual"] = _pick(v["vabits_actual"], vabits_actual_choices(page, v["va_bits"]),
+                                   v["va_bits"])
+    if "kasan" in changes:
+        v["kasan"] = _check_kasan(page, v["va_bits"], changes["kasan"], version)
+    else:
+        v["kasan"] = _pick(v["kasan"], kasan_choices(page, v["va_bits"], version), "none")
+    if "local_percpu" in changes:
+        v["local_percpu"] = _check_local_percpu(changes["local_percpu"], version)
+    v["local_percpu"] = v["local_percpu"] and local_percpu_supported(version)
+    if "nr_cpus" in changes:
+        v["nr_cpus"] = _check_nr_cpus(changes["nr_cpus"])
+    return v

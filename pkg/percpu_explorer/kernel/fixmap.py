@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import KernelConfig
-from .units import SZ_2M, SZ_256K
+from .units import SZ_2M, SZ_256K, div_round_up
 from .versions import KernelVersion
 
 MAX_FDT_SIZE = SZ_2M  # arch/arm64/include/asm/boot.h
@@ -78,7 +78,7 @@ def fixmap_slots(cfg: KernelConfig) -> FixmapSlots:
     index = 1  # FIX_HOLE
     # FIX_FDT_END .. FIX_FDT
     if version.release >= FDT_PAGE_GRANULAR_SINCE:
-        fdt = -(-MAX_FDT_SIZE // page) + 1 + 1
+        fdt = div_round_up(MAX_FDT_SIZE, page) + 1 + 1
     else:
         fdt = (MAX_FDT_SIZE + SZ_2M) // page
     index += fdt

@@ -25,8 +25,16 @@ from typing import Any
 
 import pandas as pd
 
-from .config import DEFAULT_KERNEL, KernelConfig, va_bits_min, valid_configs
+from .config import (
+    DEFAULT_KERNEL,
+    LOCAL_PERCPU_LAYOUT,
+    KernelConfig,
+    local_percpu_supported,
+    va_bits_min,
+    valid_configs,
+)
 from .fixmap import FixmapSlots, fixmap_slots
+from .geometry import page_offset, pgtable_geometry
 from .units import (
     SZ_1G,
     SZ_2G,
@@ -35,6 +43,7 @@ from .units import (
     SZ_32M,
     SZ_128M,
     SZ_256M,
+    TOP_OF_VA,
     align_down,
     fmt_addr,
     format_size,
@@ -130,52 +139,20 @@ class Layout:
         return self.symbols[symbol]
 
 
-# --- page-table geometry (asm/pgtable-hwdef.h) -----------------------------------------
-
-def pgtable_levels(page_size: int, va_bits: int) -> int:
-    """CONFIG_PGTABLE_LEVELS as arch/arm64/Kconfig defaults it (2 to 5)."""
-    page_shift = page_size.bit_length() - 1
-    # ARM64_HW_PGTABLE_LEVELS(va_bits) = ((va_bits) - 4) / (PAGE_SHIFT - 3)
-    return (va_bits - 4) // (page_shift - 3)
-
-
-def hw_level_shift(page_shift: int, level: int) -> int:
-    """ARM64_HW_PGTABLE_LEVEL_SHIFT(n) = (PAGE_SHIFT - 3) * (4 - n) + 3."""
-    return (page_shift - 3) * (4 - level) + 3
-
-
 # --- the layout ------------------------------------------------------------------------
 
 def _geometry(cfg: KernelConfig) -> dict[str, int]:
-    page_shift = cfg.page_shift
-    levels = pgtable_levels(cfg.page_size, cfg.va_bits)
-    pgdir_shift = hw_level_shift(page_shift, 4 - levels)
-    sym = {
-        "PAGE_SHIFT": page_shift,
+    """The page and page-table macros the layout formulas start from."""
+    geo = pgtable_geometry(cfg)
+    return {
+        "PAGE_SHIFT": cfg.page_shift,
         "PAGE_SIZE": cfg.page_size,
-        "CONFIG_PGTABLE_LEVELS": levels,
+        "CONFIG_PGTABLE_LEVELS": geo.pgtable_levels,
         "VA_BITS": cfg.va_bits,
         "VA_BITS_MIN": va_bits_min(cfg.page_size, cfg.va_bits),
         "vabits_actual": cfg.vabits_actual,
-        "PGDIR_SHIFT": pgdir_shift,
-        "PGDIR_SIZE": 1 << pgdir_shift,
-        "PTRS_PER_PGD": 1 << (cfg.va_bits - pgdir_shift),
-        "PTRS_PER_PTE": 1 << (page_shift - 3),
+        **geo.symbols(),
     }
-    # A folded level takes the shift of the level above it: asm-generic's
-    # pgtable-nop4d.h (P4D_SHIFT = PGDIR_SHIFT), -nopud.h (PUD_SHIFT = P4D_SHIFT)
-    # and -nopmd.h (PMD_SHIFT = PUD_SHIFT).
-    sym["P4D_SHIFT"] = hw_level_shift(page_shift, 0) if levels > 4 else pgdir_shift
-    sym["PUD_SHIFT"] = hw_level_shift(page_shift, 1) if levels > 3 else sym["P4D_SHIFT"]
-    sym["PMD_SHIFT"] = hw_level_shift(page_shift, 2) if levels > 2 else sym["PUD_SHIFT"]
-    for level in ("P4D", "PUD", "PMD"):
-        sym[f"{level}_SIZE"] = 1 << sym[f"{level}_SHIFT"]
-    return sym
-
-
-def _page_offset(va: int) -> int:
-    """_PAGE_OFFSET(va) = -(UL(1) << (va))."""
-    return neg(1 << va)
 
 
 def _page_end(va: int) -> int:
@@ -203,8 +180,8 @@ def compute_layout(cfg: KernelConfig) -> Layout:
     va_min = sym["VA_BITS_MIN"]
     struct_page = cfg.struct_page_size
 
-    sym["PAGE_OFFSET"] = _page_offset(cfg.va_bits)
-    sym["_PAGE_OFFSET(vabits_actual)"] = _page_offset(cfg.vabits_actual)
+    sym["PAGE_OFFSET"] = page_offset(cfg.va_bits)
+    sym["_PAGE_OFFSET(vabits_actual)"] = page_offset(cfg.vabits_actual)
     if cfg.kasan != "none":
         _kasan(cfg, sym)
         sym["PAGE_END"] = sym["KASAN_SHADOW_START"]
@@ -362,7 +339,7 @@ def _check(
 ) -> tuple[tuple[Finding, ...], tuple[Finding, ...]]:
     problems: list[Finding] = []
     warnings: list[Finding] = []
-    ttbr1_low = _page_offset(cfg.vabits_actual)
+    ttbr1_low = page_offset(cfg.vabits_actual)
 
     vmalloc = next(r for r in regions if r.name == "vmalloc")
     if vmalloc.end <= vmalloc.start:
@@ -475,7 +452,6 @@ def layout_from_dict(data: dict[str, Any]) -> Layout:
     )
 
 
-
 # --- tables ----------------------------------------------------------------------------
 
 def layout_table(layout: Layout, *, guards: bool = True) -> pd.DataFrame:
@@ -493,7 +469,7 @@ def layout_table(layout: Layout, *, guards: bool = True) -> pd.DataFrame:
         rows.append(_row(region.name, region.start, region.end, region.name in flagged))
         previous_end = region.end if not region.negative else previous_end
     if guards and previous_end is not None and previous_end != 0:
-        rows.append(_row("[guard region]", previous_end, 1 << 64))
+        rows.append(_row("[guard region]", previous_end, TOP_OF_VA))
     return pd.DataFrame(
         rows, columns=["start", "end", "last", "size", "size_text", "use", "problem"]
     )
@@ -501,7 +477,7 @@ def layout_table(layout: Layout, *, guards: bool = True) -> pd.DataFrame:
 
 def _row(use: str, start: int, end: int, problem: bool = False) -> dict[str, Any]:
     # The top guard ends at 2**64, one past the last address, so it is not wrapped.
-    size = end - start if end == 1 << 64 else u64(end - start)
+    size = end - start if end == TOP_OF_VA else u64(end - start)
     return {"start": start, "end": end, "last": u64(end - 1), "size": size,
             "size_text": format_size(size), "use": use, "problem": problem}
 
@@ -526,9 +502,9 @@ def vmalloc_cost(cfg: KernelConfig) -> dict[str, Any]:
         "vmalloc_mainline": mainline.region("vmalloc").size,
         "mainline_sane": mainline.sane,
     }
-    if not base.version.at_least(6, 9):
+    if not local_percpu_supported(base.version):
         row.update(PERCPU_SIZE=None, vmalloc_patched=None, vmalloc_lost=None,
-                   patched_sane=None, patched_problems="patch needs the v6.9+ layout")
+                   patched_sane=None, patched_problems=f"patch needs the {LOCAL_PERCPU_LAYOUT}")
         return row
     patched = compute_layout(base.replace(local_percpu=True))
     vm_patched = patched.region("vmalloc")
@@ -546,3 +522,13 @@ def vmalloc_cost(cfg: KernelConfig) -> dict[str, Any]:
 def configs_table(kernel: str = DEFAULT_KERNEL, **common: Any) -> pd.DataFrame:
     """`vmalloc_cost` for every valid configuration of a kernel (see `valid_configs`)."""
     return pd.DataFrame([vmalloc_cost(cfg) for cfg in valid_configs(kernel, **common)])
+
+
+def patched_sane_configs(kernel: str = DEFAULT_KERNEL, **common: Any) -> tuple[KernelConfig, ...]:
+    """The valid configurations of a kernel (see `valid_configs`) that can take RFC patch
+    02/11: with local_percpu, their layout has no problems. Returned patched, in
+    `valid_configs` order; empty for a kernel before the v6.9 layout."""
+    if not local_percpu_supported(kernel):
+        return ()
+    patched = (cfg.replace(local_percpu=True) for cfg in valid_configs(kernel, **common))
+    return tuple(cfg for cfg in patched if compute_layout(cfg).sane)

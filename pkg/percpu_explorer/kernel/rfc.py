@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .units import align_down
+
 FIRST_CHUNK_PLACES = ("top", "bottom")
 CHUNK_DIRECTIONS = ("top-down", "bottom-up")
 
@@ -47,7 +49,7 @@ class RfcPlacement:
     def first_chunk_base(self, symbols: dict[str, int], span: int, align: int) -> int:
         """pcpu_base_addr: the start of the first chunk's units in the Global Percpu area."""
         if self.first_chunk == "top":
-            return (symbols["PERCPU_END"] - span) & ~(align - 1)
+            return align_down(symbols["PERCPU_END"] - span, align)
         return symbols["PERCPU_START"]
 
     def local_base(self, symbols: dict[str, int], unit_size: int) -> int:
