@@ -2,7 +2,7 @@
 256 CPUs replays in under 2 seconds."""
 
 from percpu_explorer import KernelConfig
-from percpu_explorer.percpu.allocator import (
+from percpu_explorer.percpu import (
     PercpuAllocator,
     build_alloc_info,
     run_history,

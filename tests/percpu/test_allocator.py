@@ -4,85 +4,16 @@ import itertools
 import random
 import re
 
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from percpu_explorer import KernelConfig, compute_layout
-from percpu_explorer.percpu.allocator import (
-    PCPU_MIN_ALLOC_SIZE,
-    AreaExhausted,
-    PercpuAllocator,
-    PercpuBuild,
-    PercpuError,
-    boot_lines,
-    boot_percpu,
-    build_alloc_info,
-    capacity,
-    capacity_table,
-    clear_ranges,
-    offset_extremes,
-    read_requests,
-    run_history,
-    synthetic_history,
-    validate_requests,
-)
-
-# --- first chunk ------------------------------------------------------------------------
-
-
-def test_boot_lines_of_a_4_cpu_v6_12_kernel():
-    # Issue 4: with 4K pages, 4 CPUs and a static size of 101464 bytes a v6.12 kernel
-    # prints "percpu: Embedded 34 pages/cpu s101464 r8192 d29608 u139264".
-    # PFN_ALIGN(101464 + 8192 + 28672) = 139264 = 34 pages; d = 139264 - 101464 - 8192.
-    ai = build_alloc_info(101464, nr_cpus=4, page_size=4096)
-    assert boot_lines(ai) == [
-        "percpu: Embedded 34 pages/cpu s101464 r8192 d29608 u139264",
-        "pcpu-alloc: s101464 r8192 d29608 u139264 alloc=34*4096",
-        "pcpu-alloc: [0] 0 [0] 1 [0] 2 [0] 3 ",
-    ]
-
-
-def test_boot_lines_with_a_2m_atom_pack_eight_units_per_allocation():
-    # An x86-64 dmesg (atom PMD_SIZE): "percpu: Embedded 52 pages/cpu s173272 r8192 d31528
-    # u262144" and "pcpu-alloc: s173272 r8192 d31528 u262144 alloc=1*2097152" with
-    # "[0] 0 1 2 3 4 5 6 7": 2M / 212992 -> 9 units, not a divisor; 8 units of 256K.
-    ai = build_alloc_info(173272, nr_cpus=8, atom_size=2 << 20)
-    assert boot_lines(ai) == [
-        "percpu: Embedded 52 pages/cpu s173272 r8192 d31528 u262144",
-        "pcpu-alloc: s173272 r8192 d31528 u262144 alloc=1*2097152",
-        "pcpu-alloc: [0] 0 1 2 3 4 5 6 7 ",
-    ]
-
-
-def test_numa_groups_and_line_wrapping():
-    # Two nodes of 16 CPUs: group width 1, cpu width 2, upa 1 -> width 1*3 + 1 + 3 = 7,
-    # allocations per line = rounddown_pow_of_two(60 / 7 = 8) = 8 (pcpu_dump_alloc_info).
-    ai = build_alloc_info(101464, nr_cpus=32, cpu_to_node=[c // 16 for c in range(32)])
-    assert [g.cpu_map for g in ai.groups] == [tuple(range(16)), tuple(range(16, 32))]
-    assert ai.groups[1].base_offset == 16 * ai.unit_size
-    lines = boot_lines(ai)
-    assert lines[2] == "pcpu-alloc: " + "".join(f"[0] {c:02d} " for c in range(8))
-    assert lines[4] == "pcpu-alloc: " + "".join(f"[1] {c:02d} " for c in range(16, 24))
-    assert len(lines) == 6
-
-
-def test_debian_like_build_options_change_the_reserves():
-    # include/linux/percpu.h: CONFIG_RANDOM_KMALLOC_CACHES makes PERCPU_DYNAMIC_SIZE_SHIFT 12
-    # (reserve 28 << 12), CONFIG_MEM_ALLOC_PROFILING makes PERCPU_MODULE_RESERVE 8 << 13.
-    build = PercpuBuild(random_kmalloc_caches=True, mem_alloc_profiling=True)
-    ai = build_alloc_info(101464, nr_cpus=4, build=build)
-    assert ai.reserved_size == 65536
-    assert ai.size_sum == -(-(101464 + 65536 + (28 << 12)) // 4096) * 4096
-
-
-def test_small_static_size_gets_the_minimum_unit():
-    # PCPU_MIN_UNIT_SIZE = PFN_ALIGN(32K); dyn grows to PERCPU_DYNAMIC_EARLY_SIZE at least.
-    ai = build_alloc_info(1000, nr_cpus=2, dyn_size=0)
-    assert ai.dyn_size == -(-(1000 + 8192 + (20 << 10)) // 4096) * 4096 - 1000 - 8192
-    assert ai.unit_size == 32768
-
+from percpu_explorer import KernelConfig
+from percpu_explorer.percpu.allocator import PercpuAllocator
+from percpu_explorer.percpu.bitmap import clear_ranges
+from percpu_explorer.percpu.chunk import PCPU_MIN_ALLOC_SIZE
+from percpu_explorer.percpu.errors import PercpuError
+from percpu_explorer.percpu.first_chunk import build_alloc_info
 
 # --- slow recount: an independent reference for the bitmaps and hints ---------------------
 
@@ -300,112 +231,6 @@ def test_atomic_allocations_only_use_populated_pages():
     assert alloc.alloc(8192, 4096, atomic=True).chunk_id == chunk.id
 
 
-def test_percpu_stats_text_layout():
-    alloc = PercpuAllocator(build_alloc_info(101464, nr_cpus=4))
-    alloc.alloc(40)
-    lines = alloc.percpu_stats_text().splitlines()
-    # mm/percpu-stats.c: headers, "  %-20s: %12lld" rows, reserved chunk first.
-    assert lines[:3] == ["Percpu Memory Statistics", "Allocation Info:", "-" * 40]
-    assert lines[3] == "  unit_size           :       139264"
-    assert "Chunk: <- Reserved Chunk" in lines and "Chunk: <- First Chunk" in lines
-    i = lines.index("Chunk: <- First Chunk")
-    assert lines[i + 1] == "  nr_alloc            :            1"
-    assert lines[i + 5] == f"  free_bytes          : {29608 - 40:12d}"
-
-
-# --- placement and offsets: the patch's claims ---------------------------------------------
-
-
-def test_mainline_offsets_span_the_vmalloc_space():
-    # Patch 02/11: "percpu variables are typically allocated from the high address of
-    # vmalloc space. So the offset could be quite big. It may be the whole size of vmalloc".
-    cfg = KernelConfig()
-    alloc = PercpuAllocator(build_alloc_info(101464, nr_cpus=4), cfg=cfg)
-    while alloc.alloc(4096, 4096).chunk_id == alloc.first_chunk.id:
-        pass
-    dynamic = next(c for c in alloc.chunks if c.kind == "dynamic")
-    sym = compute_layout(cfg).symbols
-    # pcpu_get_vm_areas() searches top-down from VMALLOC_END (aligned to the atom).
-    assert dynamic.base_addr + alloc.nr_units * alloc.unit_size == sym["VMALLOC_END"]
-    assert dynamic.base_addr - alloc.base_addr > 250 << 40  # ~254TB above the first chunk
-
-
-def test_patched_offsets_stay_inside_the_area_and_work_in_both():
-    cfg = KernelConfig(local_percpu=True)
-    sym = compute_layout(cfg).symbols
-    mapper = DictMapper(4096)
-    alloc = PercpuAllocator(build_alloc_info(101464, nr_cpus=4), cfg=cfg, mapper=mapper)
-    # rfc.DEFAULT_PLACEMENT: the first chunk's 4 units end at PERCPU_END.
-    assert alloc.base_addr == sym["PERCPU_END"] - 4 * 139264
-    results = [alloc.alloc(4096, 4096) for _ in range(40)] + [alloc.alloc(8, reserved=True)]
-    kinds = {next(c.kind for c in alloc.chunks if c.id == r.chunk_id) for r in results}
-    assert kinds == {"first", "reserved", "dynamic"}
-    for r in results:
-        offset = alloc.offset_from_base(r.ptr)  # later chunks lie below the first one
-        assert -sym["PERCPU_SIZE"] < offset < sym["PERCPU_SIZE"]
-        local = alloc.local_ptr(r.ptr)
-        assert sym["LOCAL_PERCPU_START"] <= local < sym["LOCAL_PERCPU_END"]
-        for cpu in range(4):
-            # The local address on CPU n reaches the same physical byte as per_cpu_ptr(n).
-            assert mapper.translate(local, cpu) == mapper.translate(alloc.per_cpu_ptr(r.ptr, cpu))
-
-
-@pytest.mark.parametrize("local_percpu", [False, True], ids=["mainline", "patched"])
-def test_walks_through_the_page_table_model_reach_each_units_page(local_percpu):
-    # Issue 4: populating maps pages through the page-table model, so a walk of any
-    # returned address on any CPU resolves to the right unit's page.
-    cfg = KernelConfig(local_percpu=local_percpu)
-    alloc, kpt = boot_percpu(cfg, 101464, 4)
-    results = [alloc.alloc(4096, 4096) for _ in range(20)] + [alloc.alloc(8, reserved=True),
-                                                              alloc.alloc(24, 8)]
-    assert {r.chunk_id for r in results} >= {alloc.first_chunk.id, alloc.reserved_chunk.id}
-    assert len({r.chunk_id for r in results}) >= 3  # dynamic chunks too
-    for r in results:
-        for cpu in range(4):
-            want = alloc.phys_of(r.ptr, cpu)
-            assert kpt.translate(cpu, alloc.per_cpu_ptr(r.ptr, cpu)) == want
-            if local_percpu:
-                assert kpt.translate(cpu, alloc.local_ptr(r.ptr)) == want
-    assert kpt.check_invariants() == ()
-
-
-def test_area_exhaustion_is_a_distinct_error():
-    # 16K/36: PGDIR_SIZE 32M, so the Global Percpu area is 64M; 64 CPUs x 64K units take
-    # 4M per chunk (unit PFN_ALIGN(20000 + 8192 + 28672) = 64K); the first chunk takes
-    # the bottom 4M, so 15 more chunks fit.
-    cfg = KernelConfig(page_size=16384, va_bits=36, local_percpu=True)
-    alloc = PercpuAllocator(build_alloc_info(20000, nr_cpus=64, page_size=16384), cfg=cfg)
-    assert alloc.unit_size == 65536
-    with pytest.raises(AreaExhausted, match="no room for a new chunk"):
-        for _ in range(10000):
-            alloc.alloc(32768, 16384)
-    assert len([c for c in alloc.chunks if c.kind == "dynamic"]) == 15
-
-
-class DictMapper:
-    """A page-granular VA -> PA map, shared or per CPU, for checking translations."""
-
-    def __init__(self, page_size):
-        self.page = page_size
-        self.shared, self.local = {}, {}
-
-    def map_pages(self, va, pa, size, cpu):
-        table = self.shared if cpu is None else self.local.setdefault(cpu, {})
-        for i in range(0, size, self.page):
-            assert va + i not in table
-            table[va + i] = pa + i
-
-    def unmap_pages(self, va, size, cpu):
-        table = self.shared if cpu is None else self.local[cpu]
-        for i in range(0, size, self.page):
-            del table[va + i]
-
-    def translate(self, va, cpu=None):
-        table = self.shared if cpu is None else self.local[cpu]
-        page = va & ~(self.page - 1)
-        return table[page] + (va - page)
-
-
 def test_chunks_are_destroyed_when_empty_but_one_spare_stays():
     alloc = PercpuAllocator(build_alloc_info(101464, nr_cpus=2))
     ptrs = [alloc.alloc(16384, 4096).ptr for _ in range(12)]
@@ -419,82 +244,33 @@ def test_chunks_are_destroyed_when_empty_but_one_spare_stays():
     assert PCPU_MIN_ALLOC_SIZE == 4
 
 
-# --- histories, capacity, offsets -----------------------------------------------------------
+def test_chunks_frame_spans_every_unit_and_counts_allocated_bytes():
+    from percpu_explorer.percpu import boot_percpu, run_history, synthetic_history
+
+    cfg = KernelConfig(local_percpu=True, nr_cpus=4)
+    alloc, _ = boot_percpu(cfg, 101464, 4)
+    run_history(alloc, synthetic_history(300, 100, seed=1))
+    frame = alloc.chunks_frame().set_index("id")
+    assert len(frame) > 1
+    for chunk in alloc.chunks:
+        row = frame.loc[chunk.id]
+        assert row["unit_size"] == chunk.nr_pages * cfg.page_size
+        assert row["alloc_bytes"] == sum(chunk.allocs.values())
+        # pcpu_chunk_addr() of the highest unit's end, from pcpu_base_addr
+        end = chunk.base_addr + max(alloc.unit_offsets.values()) + chunk.nr_pages * cfg.page_size
+        assert row["end_offset_from_base"] == end - alloc.base_addr
 
 
-def test_request_files_are_validated_line_by_line(tmp_path):
-    path = tmp_path / "history.csv"
-    path.write_text("op,id,size,align,reserved,atomic\n"
-                    "alloc,1,8,8,0,0\n"
-                    "alloc,2,eight,8,0,0\n"
-                    "grab,3,8,8,0,0\n"
-                    "alloc,4,8,8,maybe,0\n"
-                    "free,1,,,,\n")
-    with pytest.raises(ValueError) as exc:
-        read_requests(str(path))
-    lines = str(exc.value).splitlines()
-    assert lines == [
-        f"{path}:3: size 'eight' is not a number",
-        f"{path}:4: op 'grab' is not alloc or free",
-        f"{path}:5: reserved 'maybe' is not 0/1/true/false",
-    ]
-    with pytest.raises(ValueError, match=r"missing column\(s\) \['id'\]"):
-        validate_requests(pd.DataFrame({"op": ["alloc"]}))
-
-
-def test_replay_records_every_decision():
+def test_a_retracted_probe_leaves_the_statistics_and_a_taken_unit_is_skipped():
+    # What replay_trace() does when the kernel placed an allocation higher than the model:
+    # take the probe back uncounted, then mark its first unit as taken before the trace.
     alloc = PercpuAllocator(build_alloc_info(101464, nr_cpus=2))
-    out = run_history(alloc, [
-        {"op": "alloc", "id": 1, "size": 8, "align": 8},
-        {"op": "alloc", "id": 2, "size": 30000, "align": 4096},  # does not fit: new chunk
-        {"op": "free", "id": 1},
-        {"op": "free", "id": 7},
-    ])
-    assert list(out["op"]) == ["alloc", "alloc", "free", "free"]
-    assert out.loc[0, "chunk_id"] == alloc.first_chunk.id
-    assert out.loc[1, "chunks_created"] >= 1 and out.loc[1, "pages_populated"] >= 8
-    assert out.loc[2, "size"] == 8
-    assert out.loc[3, "error"] == "free of id 7, which is not allocated"
-
-
-def test_largest_offset_mainline_vs_patched():
-    # Patch 02/11: mainline's offset "may be the whole size of vmalloc space"; with the
-    # dedicated areas it stays within the 1TB Global Percpu area (4K/48).
-    history = synthetic_history(3000, 600, seed=3)
-    mainline = PercpuAllocator(build_alloc_info(101464, nr_cpus=64), cfg=KernelConfig())
-    run_history(mainline, history)
-    sym = compute_layout(KernelConfig()).symbols
-    far = offset_extremes(mainline)["max_offset"]
-    # Chunks sit at the top of vmalloc; the first chunk in the linear map below vmalloc.
-    assert far > sym["VMALLOC_END"] - sym["VMALLOC_START"]
-    assert mainline.base_addr + far <= sym["VMALLOC_END"]
-    patched_cfg = KernelConfig(local_percpu=True)
-    patched = PercpuAllocator(build_alloc_info(101464, nr_cpus=64), cfg=patched_cfg)
-    run_history(patched, history)
-    ext = offset_extremes(patched)
-    psym = compute_layout(patched_cfg).symbols
-    assert -psym["PERCPU_SIZE"] < ext["min_offset"] and ext["max_offset"] <= psym["PERCPU_SIZE"]
-
-
-def test_capacity_matches_what_the_allocator_reaches():
-    # 16K/36 patched, 64 CPUs, 64K units: a 4M span per chunk in a 64M area holds the
-    # first chunk and 15 more (see test_area_exhaustion_is_a_distinct_error).
-    cfg = KernelConfig(page_size=16384, va_bits=36, local_percpu=True)
-    ai = build_alloc_info(20000, nr_cpus=64, page_size=16384)
-    cap = capacity(cfg, ai)
-    assert (cap["chunk_span"], cap["dynamic_chunks"]) == (64 * 65536, 15)
-    assert cap["bytes_per_cpu"] == ai.dyn_size + 15 * 65536
-
-
-def test_capacity_table_covers_every_config_and_cpu_count():
-    table = capacity_table(cpu_counts=(64, 4096))
-    assert len(table) == 13 * 2
-    row = table[(table.config == "4K/48") & (table.nr_cpus == 4096)].iloc[0]
-    # 4096 units of 139264 bytes: 570425344 bytes per chunk; (1TB - span) // span chunks.
-    assert row.chunk_span == 4096 * 139264
-    assert row.patched_chunks == ((1 << 40) - 4096 * 139264) // (4096 * 139264)
-    broken = table[table.config.isin(["4K/52", "16K/48", "16K/52"])]
-    assert broken["patched_chunks"].isna().all()
-    # 16K/36 with 4096 CPUs: 4096 * 144K does not fit a 64M area at all.
-    tiny = table[(table.config == "16K/36") & (table.nr_cpus == 4096)].iloc[0]
-    assert not tiny.first_chunk_fits and tiny.patched_bytes_per_cpu == 0
+    before = alloc.stats()["global"]
+    counters = alloc.counters()
+    probe = alloc.alloc(8)
+    assert alloc.stats()["global"] != before
+    alloc.retract(probe, counters)
+    assert alloc.stats()["global"] == before and probe.ptr not in alloc.live
+    assert alloc.take_first_chunk_area(probe.off, PCPU_MIN_ALLOC_SIZE) == probe.off
+    assert alloc.stats()["global"] == before  # no statistics for the taken unit
+    assert alloc.alloc(8).off == probe.off + 4

@@ -3,7 +3,7 @@ under QEMU (data/captures/, captured with `make capture`)."""
 
 import pytest
 
-from percpu_explorer.captures.bundle import (
+from percpu_explorer.captures import (
     compare,
     derive_config,
     load_bundle,
@@ -12,7 +12,7 @@ from percpu_explorer.captures.bundle import (
     percpu_events,
     percpu_first_chunk,
 )
-from percpu_explorer.percpu.allocator import (
+from percpu_explorer.percpu import (
     DEFAULT_STATIC_SIZE,
     boot_lines,
     build_alloc_info,
