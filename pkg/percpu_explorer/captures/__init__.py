@@ -1,15 +1,48 @@
-"""Real-kernel captures: bundles, the parsers of each captured text, the
-comparison with the model, and making captures under QEMU.
+"""Real-kernel captures: bundles (`bundle`), the parsers of each captured text
+(`parsers`), the comparison with the model (`comparison`) and its text report
+(`report`), and making captures under QEMU (`qemu`).
 """
 
 from .bundle import (
-    compare,
+    SOURCES,
+    CaptureBundle,
+    config_facts,
     derive_config,
-    format_comparison,
-    format_value,
+    kernel_version_from_release,
     load_bundle,
     preemption_model,
     save_bundle,
+)
+from .comparison import (
+    COMPARISON_COLUMNS,
+    VMCOREINFO_SYMBOLS,
+    CaptureComparison,
+    ParsedCapture,
+    compare,
+    first_chunk_comparison,
+    first_dynamic_chunk_end,
+    layout_comparison,
+    stats_comparison,
+)
+from .parsers import (
+    PERCPU_EVENT_FIELDS,
+    PTDUMP_LEVELS,
+    TRACE_COLUMNS,
+    VMALLOC_FLAGS,
+    CaptureParseError,
+    FirstChunkInfo,
+    memory_lines,
+    parse_dmesg,
+    parse_percpu_stats,
+    parse_ptdump,
+    parse_trace,
+    parse_vmallocinfo,
+    parse_vmcoreinfo,
+    percpu_events,
+    percpu_first_chunk,
+    percpu_stats_section,
+    ptdump_markers,
+    vmcoreinfo_numbers,
 )
 from .qemu import (
     DEFAULT_KERNEL_PACKAGE,
@@ -19,19 +52,50 @@ from .qemu import (
     capture_local,
     capture_qemu,
 )
+from .report import format_comparison, format_value
 
 __all__ = [
+    "COMPARISON_COLUMNS",
     "DEFAULT_KERNEL_PACKAGE",
     "DEFAULT_WORK",
+    "PERCPU_EVENT_FIELDS",
+    "PTDUMP_LEVELS",
+    "SOURCES",
+    "TRACE_COLUMNS",
+    "VMALLOC_FLAGS",
+    "VMCOREINFO_SYMBOLS",
+    "CaptureBundle",
+    "CaptureComparison",
     "CaptureError",
+    "CaptureParseError",
+    "FirstChunkInfo",
+    "ParsedCapture",
     "QemuPlan",
     "capture_local",
     "capture_qemu",
     "compare",
+    "config_facts",
     "derive_config",
+    "first_chunk_comparison",
+    "first_dynamic_chunk_end",
     "format_comparison",
     "format_value",
+    "kernel_version_from_release",
+    "layout_comparison",
     "load_bundle",
+    "memory_lines",
+    "parse_dmesg",
+    "parse_percpu_stats",
+    "parse_ptdump",
+    "parse_trace",
+    "parse_vmallocinfo",
+    "parse_vmcoreinfo",
+    "percpu_events",
+    "percpu_first_chunk",
+    "percpu_stats_section",
     "preemption_model",
+    "ptdump_markers",
     "save_bundle",
+    "stats_comparison",
+    "vmcoreinfo_numbers",
 ]

@@ -1,0 +1,31 @@
+"""The capture bundles shipped in data/captures/.
+
+They were made by `make capture`: Debian's arm64 kernel 6.12.117+deb12-arm64 (4K pages,
+CONFIG_ARM64_VA_BITS=52, NR_CPUS=512) booted under qemu-system-aarch64 7.2 with `-M virt`:
+- debian-6.12.117-max-smp4: `-cpu max` (LPA2: runs with 52-bit VA), 4 CPUs, KASLR on;
+- debian-6.12.117-a72-smp8-nokaslr: `-cpu cortex-a72` (no LPA2: 48-bit VA), 8 CPUs,
+  nokaslr;
+and by `make capture-ptdump` (the same source rebuilt with CONFIG_PTDUMP_DEBUGFS and
+CONFIG_PERCPU_STATS): debian-6.12.117-ptdump-a72-smp4 and -ptdump-max-smp4, 4 CPUs.
+All ran a workload creating and removing 200 memory cgroups.
+"""
+
+import pytest
+
+from percpu_explorer.captures import load_bundle
+
+from ..conftest import DATA
+
+CAPTURES = DATA / "captures"
+MAX4 = CAPTURES / "debian-6.12.117-max-smp4"
+A72 = CAPTURES / "debian-6.12.117-a72-smp8-nokaslr"
+# debian-6.12.117-ptdump-{a72,max}-smp4: linux-source-6.12 (6.12.117) built with the
+# package's config plus CONFIG_PTDUMP_DEBUGFS and CONFIG_PERCPU_STATS (`make capture-ptdump`).
+PTDUMP_A72 = CAPTURES / "debian-6.12.117-ptdump-a72-smp4"
+PTDUMP_MAX = CAPTURES / "debian-6.12.117-ptdump-max-smp4"
+BUNDLES = sorted(p for p in CAPTURES.iterdir() if (p / "meta.json").is_file())
+
+
+@pytest.fixture(scope="module", params=BUNDLES, ids=lambda p: p.name)
+def bundle(request):
+    return load_bundle(request.param)
