@@ -9,7 +9,8 @@
 # %%
 from percpu_explorer import KernelConfig, compute_layout
 from percpu_explorer.kernel.layout import configs_table, layout_table
-from percpu_explorer.ui.plots import address_space_map, readable, set_renderer
+from percpu_explorer.ui.plots import address_space_map, set_renderer
+from percpu_explorer.ui.tables import readable
 
 set_renderer()  # figures survive in exported HTML as well as in JupyterLab
 
@@ -48,8 +49,8 @@ explorer
 
 # %%
 table = configs_table("7.1", kasan=("none",))
-readable(table[["config", "PGDIR_SIZE", "PERCPU_SIZE", "vmalloc_mainline", "vmalloc_lost",
-                "patched_sane", "patched_problems"]])
+sizes = ["PGDIR_SIZE", "PERCPU_SIZE", "vmalloc_mainline", "vmalloc_lost"]
+readable(table[["config", *sizes, "patched_sane", "patched_problems"]], sizes=sizes)
 
 # %% [markdown]
 # Where the layout breaks, the model says why, in the kernel's own numbers:

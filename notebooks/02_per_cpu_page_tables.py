@@ -8,7 +8,7 @@
 
 # %%
 from percpu_explorer import KernelConfig
-from percpu_explorer.kernel.pgtable import (
+from percpu_explorer.kernel import (
                    build_first_chunk,
                    first_chunk_va,
                    format_walk,

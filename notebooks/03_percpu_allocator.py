@@ -7,9 +7,9 @@
 
 # %%
 from percpu_explorer import KernelConfig
-from percpu_explorer.captures.bundle import compare, load_bundle
+from percpu_explorer.captures import compare, load_bundle
 from percpu_explorer.kernel.units import format_size
-from percpu_explorer.percpu.allocator import (
+from percpu_explorer.percpu import (
  PercpuAllocator,
  boot_lines,
  build_alloc_info,
@@ -22,9 +22,9 @@ from percpu_explorer.ui.plots import (
  chunk_map_heatmap,
  chunks_figure,
  offsets_figure,
- readable,
  set_renderer,
 )
+from percpu_explorer.ui.tables import readable
 
 set_renderer()
 ai = build_alloc_info(101464, nr_cpus=4)  # Debian 6.12's static size, 4 CPUs

@@ -2,8 +2,8 @@
 computation plus figure) in well under 100 ms; the other figures under 300 ms."""
 
 from percpu_explorer import KernelConfig, compute_layout
-from percpu_explorer.kernel.pgtable import build_first_chunk, first_chunk_va
-from percpu_explorer.percpu.allocator import boot_percpu
+from percpu_explorer.kernel import build_first_chunk, first_chunk_va
+from percpu_explorer.percpu import boot_percpu
 from percpu_explorer.ui import plots
 
 CFG = KernelConfig(page_size="4K", va_bits=48)

@@ -157,3 +157,17 @@ def test_resolve_workload_of_the_mixed_example_agrees_under_both_schemes():
     assert today.ok and local.ok
     assert today.values["value"].tolist() == local.values["value"].tolist()
     assert repr(today).startswith("WorkloadResolution(today, ")
+
+
+def test_cycles_by_instruction_class_sum_to_the_totals():
+    from percpu_explorer.thiscpu import cost_by_class
+
+    for preempt in ("none", "full"):
+        cost = price_workload(read_workload(TINY), "neoverse-n1", preempt=preempt)
+        classes = cost_by_class(cost)
+        assert list(classes.columns) == ["variant", "class", "cycles"]
+        per_variant = classes.groupby("variant")["cycles"].sum()
+        for row in cost.totals.itertuples():
+            assert per_variant[row.variant] == pytest.approx(row.cycles, rel=1e-12)
+        assert ("resched" in set(classes["class"])) == (preempt == "full")
+        assert {"mrs_tpidr", "lse_atomic"} <= set(classes["class"])

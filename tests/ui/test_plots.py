@@ -9,15 +9,14 @@ import plotly.io as pio
 import pytest
 
 from percpu_explorer import KernelConfig, compute_layout, valid_configs
-from percpu_explorer.kernel.pgtable import build_first_chunk, first_chunk_va
-from percpu_explorer.percpu.allocator import (
+from percpu_explorer.kernel import build_first_chunk, first_chunk_va, format_size
+from percpu_explorer.percpu import (
     PCPU_MIN_ALLOC_SIZE,
     boot_percpu,
     run_history,
     synthetic_history,
 )
-from percpu_explorer.thiscpu.cost import price_workload
-from percpu_explorer.thiscpu.interleave import explore, op_pair, preemption_points
+from percpu_explorer.thiscpu import explore, op_pair, preemption_points, price_workload
 from percpu_explorer.thiscpu.workloads import synthetic
 from percpu_explorer.ui import plots
 
@@ -125,7 +124,6 @@ def test_connectors_link_the_shrunk_vmalloc_area():
     assert [e + low for e in ends] == [float(mainline.symbols["VMALLOC_END"]),
                                        float(patched.symbols["VMALLOC_END"])]
     lost = mainline.symbols["VMALLOC_END"] - patched.symbols["VMALLOC_END"]
-    from percpu_explorer.kernel.units import format_size
     assert f"shrank by {format_size(lost)}" in lines.hovertext[0]
     # the same region has the same colour in both columns
     old, new = trace(fig, "mainline (schematic)"), trace(fig, "patched (RFC 02/11) (schematic)")
@@ -212,6 +210,8 @@ def test_chunks_figure_places_each_chunk_at_its_offset(booted):
         fig.layout.xaxis.title.text.rsplit("(", 1)[1].rstrip(")")]
     for base, off in zip(bars.base, frame["offset_from_base"], strict=True):
         assert math.isclose(base * unit, off)
+    for base, width, end in zip(bars.base, bars.x, frame["end_offset_from_base"], strict=True):
+        assert math.isclose((base + width) * unit, end)  # the bar spans every unit
 
 
 def test_heatmap_allocated_cells_match_the_allocator(booted):
@@ -374,16 +374,3 @@ def test_to_png_writes_an_image(tmp_path):
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", header[16:24])
     assert width > 0 and height > 0
-
-
-def test_readable_formats_addresses_and_sizes_for_display():
-    from percpu_explorer.kernel.layout import layout_table
-    from percpu_explorer.ui.plots import readable
-
-    table = layout_table(compute_layout(KernelConfig()))
-    shown = readable(table)
-    vmalloc = shown[shown["use"] == "vmalloc"].iloc[0]
-    # 4K/48 v6.16+ ptdump: vmalloc() end 0xfffffdffbf800000; memory.rst-style sizes
-    assert (vmalloc["end"], vmalloc["last"]) == ("0xfffffdffbf800000", "0xfffffdffbf7fffff")
-    assert shown[shown["use"] == "modules"].iloc[0]["size"] == "2GB"
-    assert table["start"].dtype != object  # the model's frame keeps integers

@@ -4,6 +4,7 @@ interleavings, workloads and their pricing.
 
 from .cost import (
     WorkloadCost,
+    cost_by_class,
     cost_to_dict,
     price_workload,
     resolve_workload,
@@ -28,6 +29,7 @@ from .ops import (
     SchemeVariant,
     core_profile,
     core_profile_from_dict,
+    default_size,
     insn_cost,
     op_cost,
     op_sequence,
@@ -55,7 +57,9 @@ __all__ = [
     "WorkloadCost",
     "core_profile",
     "core_profile_from_dict",
+    "cost_by_class",
     "cost_to_dict",
+    "default_size",
     "explore",
     "generate",
     "insn_cost",

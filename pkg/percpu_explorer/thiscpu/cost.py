@@ -4,7 +4,8 @@ end up, and what share of kernel time the series' saving could explain.
 Pricing (`price_workload`, vectorised): each event costs `ops.op_cost()` of its (flavour, op, size)
 under each scheme variant. Events are counted per (CPU, op/size key) and per (variable,
 key) with two bincounts, and the counts are multiplied by the cost table, so the run time
-does not grow with the number of variants.
+does not grow with the number of variants. `cost_by_class` splits a priced workload's
+cycles by instruction class.
 
 Resolution (`resolve_workload`): each variable gets a real percpu allocation
 (`percpu.boot_percpu`);
@@ -43,6 +44,7 @@ from .ops import (
     LocalScheme,
     SchemeVariant,
     core_profile,
+    insn_cost,
     op_cost,
     op_sequence,
     sizes_for,
@@ -442,3 +444,27 @@ def cost_to_dict(result: WorkloadCost, view: ReviewerView | None = None,
                                 "values": v.values.to_dict("records")}
                             for k, v in semantic.items()}
     return data
+
+
+def cost_by_class(cost: WorkloadCost) -> pd.DataFrame:
+    """Cycles of a priced workload per variant and instruction class (the ops.Insn cost
+    classes, plus "resched" for the preempt_schedule_notrace() path): each (flavour, op,
+    size) count of `cost.per_op` times the class costs of its sequence under the variant.
+    The cycles of a variant sum to its `cost.totals["cycles"]`."""
+    s = cost.settings
+    rows = []
+    for v in s.variants:
+        acc: dict[str, float] = {}
+        for r in cost.per_op.itertuples():
+            seq = op_sequence(r.op, int(r.size), flavour=r.flavour, scheme=v.scheme,
+                              atomics=v.atomics, preempt=s.preempt, kernel=s.kernel,
+                              local=s.local)
+            for insn in seq.insns:
+                acc[insn.cls] = acc.get(insn.cls, 0.0) + r.ops * insn_cost(
+                    insn, s.core, s.lse_execution)
+            resched = op_cost(seq, s.core, lse_execution=s.lse_execution,
+                              resched_probability=s.resched_probability).resched
+            if resched:
+                acc["resched"] = acc.get("resched", 0.0) + r.ops * resched
+        rows += [{"variant": v.label, "class": c, "cycles": n} for c, n in acc.items()]
+    return pd.DataFrame(rows, columns=["variant", "class", "cycles"])

@@ -673,10 +673,10 @@ def safety_table(ops: tuple[tuple[str, int], ...] | None = None, *,
     pair on 2 CPUs for today's this_cpu_* and __this_cpu_* under PREEMPT_FULL, the local
     scheme's this_cpu_*, and under PREEMPT_NONE (no preempt count) with an interrupt on
     CPU0. Default ops: every op at 8 bytes, cmpxchg128 and the hypothetical 16-byte read."""
-    from .ops import OPS
+    from .ops import OPS, default_size
 
     if ops is None:
-        ops = (*((op, 16 if op == "cmpxchg128" else 8) for op in OPS), ("read", 16))
+        ops = (*((op, default_size(op)) for op in OPS), ("read", 16))
     rows = []
     for op, size in ops:
         kw = dict(operand=5, kernel=kernel, local=local)

@@ -76,6 +76,11 @@ def sizes_for(op: str) -> tuple[int, ...]:
     return SIZES
 
 
+def default_size(op: str) -> int:
+    """The size an op is looked at when none is given: 8 bytes, 16 for cmpxchg128."""
+    return 16 if op == "cmpxchg128" else 8
+
+
 def check_op_size(op: str, size: int) -> None:
     """ValueError unless `size` is allowed for `op`."""
     allowed = sizes_for(op)

@@ -26,24 +26,22 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..kernel import (
+    CHOICE_FIELDS,
     DEFAULT_KERNEL,
-    DEFAULT_UNIT_SIZE,
     KASAN_MODES,
-    MAINLINE_RELEASES,
+    KERNEL_RELEASES,
     NR_CPUS_RANGE,
     PAGE_SIZE_NAMES,
     PAGE_SIZES,
-    RAM_BASE,
     KernelConfig,
     KernelPageTables,
     Walk,
     build_first_chunk,
     compute_layout,
-    first_chunk_va,
     kasan_choices,
-    parse_kernel_version,
-    parse_size,
-    phys_to_virt,
+    local_percpu_supported,
+    resolve_choices,
+    unit_addresses,
     va_bits_choices,
     vabits_actual_choices,
 )
@@ -67,9 +65,8 @@ from ..thiscpu import (
 )
 from . import plots
 
-KERNELS: tuple[str, ...] = tuple(f"{a}.{b}" for a, b in MAINLINE_RELEASES)
-PANEL_KEYS: tuple[str, ...] = ("kernel", "page_size", "va_bits", "vabits_actual", "kasan",
-                               "local_percpu", "nr_cpus")
+KERNELS: tuple[str, ...] = KERNEL_RELEASES
+PANEL_KEYS: tuple[str, ...] = CHOICE_FIELDS
 DEFAULT_NR_CPUS = 4
 # data/workloads of the repository (an editable install); pass workload_dir otherwise.
 WORKLOAD_DIR = WORKLOADS_DIR
@@ -79,14 +76,7 @@ _WARN_STYLE = "color:#b35900"
 
 
 def _local_allowed(kernel: str) -> bool:
-    return parse_kernel_version(kernel).at_least(6, 9)
-
-
-def _pick(current: Any, choices: tuple[Any, ...], preferred: Any) -> Any:
-    """Keep `current` if still offered, else `preferred` if offered, else the first."""
-    if current in choices:
-        return current
-    return preferred if preferred in choices else choices[0]
+    return local_percpu_supported(kernel)
 
 
 def _choose(name: str, value: Any, choices: tuple[Any, ...], why: str) -> Any:
@@ -97,57 +87,11 @@ def _choose(name: str, value: Any, choices: tuple[Any, ...], why: str) -> Any:
 
 
 def resolve_panel(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """Panel values after `changes`, parents first: an explicit value must be among its
-    choices (ValueError naming them otherwise); a dependant not given keeps its value if
-    still offered, else moves to the nearest offered one (48 bits, no KASAN, mainline)."""
-    unknown = sorted(set(changes) - set(PANEL_KEYS))
-    if unknown:
-        raise ValueError(f"unknown control(s) {unknown}; the panel has {list(PANEL_KEYS)}")
-    v = {**current}
-    if "kernel" in changes:
-        kernel = str(changes["kernel"])
-        v["kernel"] = _choose("kernel", kernel, KERNELS, "(a mainline release)")
-    if "page_size" in changes:
-        size = changes["page_size"]
-        size = parse_size(size) if isinstance(size, str) else size
-        names = tuple(PAGE_SIZE_NAMES[p] for p in PAGE_SIZES)
-        if size not in PAGE_SIZES:
-            raise ValueError(f"page_size {changes['page_size']!r} is not an arm64 granule; "
-                             f"choose one of {', '.join(names)}")
-        v["page_size"] = size
-    kernel, page = v["kernel"], v["page_size"]
-    va_choices = va_bits_choices(page, kernel)
-    if "va_bits" in changes:
-        v["va_bits"] = _choose("va_bits", changes["va_bits"], va_choices,
-                               f"with {PAGE_SIZE_NAMES[page]} pages in kernel {kernel}")
-    else:
-        v["va_bits"] = _pick(v["va_bits"], va_choices, 48)
-    actual_choices = vabits_actual_choices(page, v["va_bits"])
-    if changes.get("vabits_actual") is not None:
-        v["vabits_actual"] = _choose("vabits_actual", changes["vabits_actual"], actual_choices,
-                                     f"for a {v['va_bits']}-bit kernel with "
-                                     f"{PAGE_SIZE_NAMES[page]} pages")
-    else:
-        v["vabits_actual"] = _pick(v["vabits_actual"], actual_choices, v["va_bits"])
-    modes = kasan_choices(page, v["va_bits"], kernel)
-    if "kasan" in changes:
-        v["kasan"] = _choose("kasan", changes["kasan"], modes,
-                             f"with {PAGE_SIZE_NAMES[page]}/{v['va_bits']} in kernel {kernel}")
-    else:
-        v["kasan"] = _pick(v["kasan"], modes, "none")
-    if changes.get("local_percpu") and not _local_allowed(kernel):
-        raise ValueError(f"local_percpu (RFC 02/11) needs the v6.9+ layout; kernel {kernel} "
-                         "predates it. Choose a kernel from 6.9 on")
-    if "local_percpu" in changes:
-        v["local_percpu"] = bool(changes["local_percpu"])
-    v["local_percpu"] = v["local_percpu"] and _local_allowed(kernel)
-    if "nr_cpus" in changes:
-        low, high = NR_CPUS_RANGE
-        n = changes["nr_cpus"]
-        if not isinstance(n, int) or isinstance(n, bool) or not low <= n <= high:
-            raise ValueError(f"nr_cpus {n!r} is outside CONFIG_NR_CPUS's range {low}..{high}")
-        v["nr_cpus"] = n
-    return v
+    """Panel values after `changes`, as `kernel.resolve_choices` applies the Kconfig
+    rules parents first: an explicit value must pass them (ValueError naming the
+    choices otherwise); a dependant not given keeps its value if still offered, else
+    moves to the nearest offered one (48 bits, no KASAN, mainline)."""
+    return resolve_choices(current, changes)
 
 
 class ControlPanel:
@@ -497,13 +441,15 @@ class PageTableExplorer(Explorer):
             except ValueError:
                 raise ValueError(f"custom VA {text!r} is not a number; write it like "
                                  "0xffff800080000000") from None
-        unit = DEFAULT_UNIT_SIZE
-        if choice.startswith("percpu unit"):
-            return phys_to_virt(kpt, RAM_BASE + cpu * unit)
         if choice.startswith("VMALLOC_START"):
             return kpt.layout.symbols["VMALLOC_START"]
-        local, global_ = first_chunk_va(kpt, unit)
-        return local if choice.startswith("Local") else global_ + cpu * unit
+        unit = unit_addresses(kpt, cpu)
+        if choice.startswith("percpu unit"):
+            return unit.linear
+        va = unit.local if choice.startswith("Local") else unit.global_
+        if va is None:
+            raise ValueError(f"the {choice} exists only with local percpu (RFC 02/11)")
+        return va
 
     def _build(self, cfg: KernelConfig) -> go.Figure:
         kpt = build_first_chunk(cfg)

@@ -1,0 +1,243 @@
+"""Percpu allocator figures: the chunks in the VA space, one chunk's allocation map
+with its block hints, and the offsets a replayed request history (`percpu.run_history`)
+returns, request by request. Every number comes from `percpu.PercpuAllocator`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ...kernel import fmt_addr, fmt_end, format_size
+from ...percpu import PCPU_MIN_ALLOC_SIZE, PercpuAllocator
+from .common import PROBLEM_COLOR, TOP_LEGEND, axis_unit, wrap
+
+
+def chunks_figure(alloc: PercpuAllocator) -> go.Figure:
+    """The allocator's chunks in the VA space, as offsets from pcpu_base_addr: one bar per
+    chunk spanning all its units (marker at its start, visible at any scale), coloured by
+    how full it is; hover: base address, slot, free and contiguous bytes, population."""
+    frame = alloc.chunks_frame()
+    if frame.empty:
+        raise ValueError("the allocator has no chunks")
+    offs = [int(o) for o in frame["offset_from_base"]]
+    ends = [int(e) for e in frame["end_offset_from_base"]]
+    unit_name, unit = axis_unit(max(abs(v) for v in [*offs, *ends, 1]))
+    labels = [f"chunk {i} ({k})" for i, k in zip(frame["id"], frame["kind"], strict=True)]
+    used = [1 - f / u for f, u in zip(frame["free_bytes"], frame["unit_size"], strict=True)]
+    hover = [
+        "<br>".join([
+            f"<b>{lab}</b>", f"base {fmt_addr(int(r.base_addr))}",
+            f"offset from pcpu_base_addr {int(r.offset_from_base):+#x} "
+            f"({format_size(int(r.offset_from_base))})",
+            f"{int(r.nr_pages)} pages per unit, {alloc.nr_units} units, slot {r.slot}",
+            f"free {int(r.free_bytes)} B, largest free run {int(r.contig_bytes)} B",
+            f"{int(r.nr_alloc)} allocations, {int(r.nr_populated)} pages populated, "
+            f"{int(r.empty_pop_pages)} empty populated" + (", isolated" if r.isolated else "")])
+        for lab, r in zip(labels, frame.itertuples(), strict=True)]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(
+        y=labels, x=[(e - o) / unit for o, e in zip(offs, ends, strict=True)],
+        base=[o / unit for o in offs], orientation="h", name="chunk (all units)",
+        marker={"color": used, "colorscale": "Blues", "cmin": 0, "cmax": 1,
+                "colorbar": {"title": {"text": "share used"}}},
+        hovertext=hover, hoverinfo="text"))
+    fig.add_trace(go.Scatter(
+        y=labels, x=[o / unit for o in offs], mode="markers", name="chunk start",
+        marker={"symbol": "line-ns-open", "size": 16, "color": "#333"},
+        hovertext=hover, hoverinfo="text"))
+    area = "Global Percpu area" if alloc.local else "vmalloc"
+    fig.update_layout(
+        title={"text": f"Percpu chunks of {alloc.cfg.label()}, {alloc.nr_units} units of "
+               f"{format_size(alloc.unit_size)}<br><sup>pcpu_base_addr "
+               f"{fmt_addr(alloc.base_addr)}; new chunks go to {area} "
+               f"[{fmt_addr(alloc.vm.start)}, {fmt_end(alloc.vm.end)})</sup>"},
+        hovermode="closest", height=220 + 40 * len(frame),
+        legend={"orientation": "h", "y": -0.3})
+    fig.update_xaxes(title_text=f"offset from pcpu_base_addr ({unit_name})")
+    fig.update_yaxes(title_text="chunk", autorange="reversed")
+    return fig
+
+
+def _bits(value: int, nbits: int) -> np.ndarray:
+    """An int bitmap as a 0/1 array, bit 0 first."""
+    raw = np.frombuffer(value.to_bytes((nbits + 7) // 8 or 1, "little"), dtype=np.uint8)
+    return np.unpackbits(raw, bitorder="little")[:nbits]
+
+
+def _default_granularity(page_size: int) -> int:
+    g = PCPU_MIN_ALLOC_SIZE
+    while page_size // g > 1024:
+        g *= 2
+    return g
+
+
+def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
+                      granularity: int | None = None) -> go.Figure:
+    """One chunk's allocation map (the same in every unit) as a heatmap: a row per page,
+    a cell per `granularity` bytes (default 4, the allocator's PCPU_MIN_ALLOC_SIZE, or
+    coarser so a row has at most 1024 cells), coloured by the share allocated. Blank
+    cells lie outside the chunk's map (start_offset/end_offset: the static or reserved
+    area). A strip shows populated pages; lines mark each block's contig hint (solid),
+    scan hint (dotted) and the chunk's contig hint (thick)."""
+    chunk = next((c for c in alloc.chunks if c.id == chunk_id), None)
+    if chunk is None:
+        raise ValueError(f"no chunk {chunk_id}; chunks are {[c.id for c in alloc.chunks]}")
+    frame = alloc.chunks_frame()
+    totals = frame[frame["id"] == chunk_id].iloc[0]
+    page = alloc.page_size
+    g = _default_granularity(page) if granularity is None else granularity
+    if g % PCPU_MIN_ALLOC_SIZE or page % g:
+        raise ValueError(f"granularity {g} must be a multiple of {PCPU_MIN_ALLOC_SIZE} "
+                         f"dividing the page size {page}")
+    nbits = chunk.map_bits
+    bits = _bits(chunk.alloc_map, nbits).astype(float)
+    visible = np.ones(nbits, dtype=bool)
+    visible[: chunk.start_offset // PCPU_MIN_ALLOC_SIZE] = False
+    if chunk.end_offset:
+        visible[nbits - chunk.end_offset // PCPU_MIN_ALLOC_SIZE:] = False
+    per_cell = g // PCPU_MIN_ALLOC_SIZE
+    cells_per_row = page // g
+    alloc_cells = np.where(visible, bits, 0).reshape(-1, per_cell).sum(axis=1)
+    seen_cells = visible.reshape(-1, per_cell).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(seen_cells > 0, alloc_cells / np.maximum(seen_cells, 1), np.nan)
+    z = share.reshape(chunk.nr_pages, cells_per_row)
+    populated = _bits(chunk.populated, chunk.nr_pages).astype(float).reshape(-1, 1)
+    x = np.arange(cells_per_row) * g + g / 2  # heatmap x is the cell's centre
+    y = np.arange(chunk.nr_pages)
+
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.04, 0.96], shared_yaxes=True,
+                        horizontal_spacing=0.01)
+    fig.add_trace(go.Heatmap(
+        z=populated, x=["populated"], y=y, zmin=0, zmax=1, showscale=False,
+        colorscale=[[0, "#f2f2f2"], [1, "#555555"]], name="populated",
+        hovertemplate="page %{y}: populated %{z}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Heatmap(
+        z=z, x=x, y=y, zmin=0, zmax=1, name="allocation map",
+        colorscale=[[0, "#f7fbff"], [1, "#08306b"]],
+        colorbar={"title": {"text": "share allocated"}},
+        hovertemplate=(f"page %{{y}}, the {g} B around byte %{{x}} of the page<br>"
+                       "allocated %{z:.0%}<extra></extra>")), row=1, col=2)
+    bb = alloc.block_bits
+    for name, attr, dash, width, color in (
+            ("block contig hint", "contig", "solid", 2, "#e6550d"),
+            ("block scan hint", "scan", "dot", 2, "#31a354")):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for i, md in enumerate(chunk.md_blocks):
+            hint = getattr(md, f"{attr}_hint")
+            if hint:
+                start = getattr(md, f"{attr}_hint_start")
+                xs += [start * PCPU_MIN_ALLOC_SIZE, (start + hint) * PCPU_MIN_ALLOC_SIZE, None]
+                ys += [i, i, None]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name,
+                                 line={"dash": dash, "width": width, "color": color},
+                                 hoverinfo="skip"), row=1, col=2)
+    xs, ys = [], []
+    md = chunk.chunk_md
+    lo, hi = md.contig_hint_start, md.contig_hint_start + md.contig_hint
+    while md.contig_hint and lo < hi:
+        row, col = divmod(lo, bb)
+        end = min(hi, (row + 1) * bb)
+        xs += [col * PCPU_MIN_ALLOC_SIZE, (col + end - lo) * PCPU_MIN_ALLOC_SIZE, None]
+        ys += [row + 0.3, row + 0.3, None]
+        lo = end
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="chunk contig hint",
+                             line={"width": 4, "color": "#de2d26"}, hoverinfo="skip"),
+                  row=1, col=2)
+    fig.update_layout(
+        title={"text": f"Allocation map of chunk {chunk.id} ({chunk.kind}), one unit: "
+               f"{chunk.nr_pages} pages of {format_size(page)}<br><sup>"
+               f"{totals['alloc_bytes']} B allocated, {totals['free_bytes']} B free, "
+               f"largest free run {totals['contig_bytes']} B; {totals['nr_populated']} "
+               f"pages populated; cell = {g} B</sup>"},
+        height=220 + max(14 * chunk.nr_pages, 200), hovermode="closest",
+        legend={"orientation": "h", "y": -0.15})
+    fig.update_yaxes(title_text="page in the unit", autorange="reversed", row=1, col=1)
+    fig.update_xaxes(title_text="page", row=1, col=1)
+    fig.update_xaxes(title_text="byte offset in the page (B)", range=[0, page], row=1, col=2)
+    return fig
+
+
+def offsets_figure(decisions: pd.DataFrame) -> go.Figure:
+    """The offset from pcpu_base_addr of every allocation of a replayed history (the
+    frame `run_history()` returns), request by request, coloured by chunk; frees
+    at the offset they release, failed requests in red. A slider steps a cursor
+    through the history."""
+    if decisions.empty:
+        raise ValueError("no decisions to draw: run_history() returned an empty frame")
+    frame = decisions.reset_index(drop=True)
+    errors = frame["error"].notna() if "error" in frame else pd.Series(False, index=frame.index)
+    offset_of: dict[Any, int] = {}
+    a_x, a_y, a_c, a_h, f_x, f_y, f_h, e_x, e_h = ([] for _ in range(9))
+    for i, r in enumerate(frame.to_dict("records")):
+        if errors[i]:
+            e_x.append(i)
+            e_h.append(f"#{i} {r['op']} id {r['id']}: <b>failed</b><br>{wrap(str(r['error']))}")
+        elif r["op"] == "alloc":
+            off = int(r["offset_from_base"])
+            offset_of[r["id"]] = off
+            a_x.append(i)
+            a_y.append(off)
+            a_c.append(int(r["chunk_id"]))
+            a_h.append(f"#{i} alloc id {r['id']}: {r['size']} B, align {r['align']}<br>"
+                       f"chunk {r['chunk_id']} (base {fmt_addr(int(r['chunk_base']))}) "
+                       f"off {r['off']:#x}<br>ptr {fmt_addr(int(r['ptr']))}<br>"
+                       f"offset from base {off:+#x}"
+                       + (f"<br>{r['chunks_created']} chunk(s) created"
+                          if r.get("chunks_created") else "")
+                       + (f", {r['pages_populated']} page(s) populated"
+                          if r.get("pages_populated") else ""))
+        elif r["id"] in offset_of:
+            off = offset_of[r["id"]]
+            f_x.append(i)
+            f_y.append(off)
+            f_h.append(f"#{i} free id {r['id']} ({r['size']} B) at offset {off:+#x}"
+                       + (f"<br>{r['chunks_destroyed']} chunk(s) destroyed"
+                          if r.get("chunks_destroyed") else ""))
+    unit_name, unit = axis_unit(max([abs(v) for v in a_y] + [1]))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=a_x, y=[v / unit for v in a_y], mode="markers", name="alloc",
+        marker={"color": a_c, "colorscale": "Viridis", "size": 7,
+                "colorbar": {"title": {"text": "chunk id"}}, "showscale": True},
+        hovertext=a_h, hoverinfo="text"))
+    fig.add_trace(go.Scatter(
+        x=f_x, y=[v / unit for v in f_y], mode="markers", name="free",
+        marker={"symbol": "x-thin-open", "size": 8, "color": "#555"},
+        hovertext=f_h, hoverinfo="text"))
+    fig.add_trace(go.Scatter(
+        x=e_x, y=[0] * len(e_x), mode="markers", name="failed",
+        marker={"symbol": "x", "size": 10, "color": PROBLEM_COLOR},
+        hovertext=e_h, hoverinfo="text"))
+    n = len(frame)
+    fig.update_layout(
+        title={"text": f"Offsets from pcpu_base_addr over a replayed history ({n} requests)"},
+        hovermode="closest", margin={"t": 110},
+        legend=TOP_LEGEND,
+        shapes=[{"type": "line", "xref": "x", "yref": "paper", "x0": n - 1, "x1": n - 1,
+                 "y0": 0, "y1": 1, "line": {"color": "#888", "dash": "dot"}}],
+        sliders=[_cursor_slider(frame, errors)] if n <= 2000 else [])
+    fig.update_xaxes(title_text="request (replay order)", range=[-1, n])
+    fig.update_yaxes(title_text=f"offset from pcpu_base_addr ({unit_name})")
+    return fig
+
+
+def _cursor_slider(frame: pd.DataFrame, errors: pd.Series) -> dict[str, Any]:
+    """A slider moving one cursor line (relayout of shapes[0]) through the requests."""
+    steps = []
+    for i, r in enumerate(frame.to_dict("records")):
+        what = "failed" if errors[i] else (
+            f"chunk {r['chunk_id']}, offset {int(r['offset_from_base']):+#x}"
+            if r["op"] == "alloc" else "freed")
+        steps.append({"method": "relayout", "label": str(i),
+                      "args": [{"shapes[0].x0": i, "shapes[0].x1": i,
+                                "title.text": f"Request {i}: {r['op']} id {r['id']}, "
+                                              f"{r.get('size')} B → {what}"}]})
+    return {"active": len(steps) - 1, "steps": steps, "pad": {"t": 50},
+            "currentvalue": {"prefix": "request "}}

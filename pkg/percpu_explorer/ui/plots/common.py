@@ -1,0 +1,84 @@
+"""What every figure shares: the colours, plotly's renderer (`set_renderer`), static
+images (`to_png`), and the axis helpers (binary-unit scale, hex address ticks).
+
+Addresses print with `kernel.fmt_addr` (an exclusive end with `kernel.fmt_end`) and
+sizes with `kernel.format_size`, in the binary units of memory.rst (`BINARY_UNITS`).
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from ...kernel import BINARY_UNITS, fmt_end, roundup
+
+PROBLEM_COLOR = "#d62728"  # red: a region a layout problem names, a wrong-CPU update
+OK_COLOR = "#2ca02c"
+GUARD_COLOR = "#e0e0e0"
+NA_COLOR = "#c7c7c7"  # a case that cannot happen
+SHARED_COLOR = "#1f77b4"
+PRIVATE_COLOR = "#ff7f0e"
+# A horizontal legend above the plot, right-aligned.
+TOP_LEGEND = {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1, "xanchor": "right"}
+
+
+def wrap(text: str, width: int = 90) -> str:
+    """`text` wrapped at `width` characters with plotly's <br> line breaks."""
+    return "<br>".join(textwrap.wrap(text, width)) or text
+
+
+def axis_unit(span: float) -> tuple[str, int]:
+    """The largest binary unit not above `span` bytes (B below 1KB), for an axis that
+    shows byte counts in one unit: (name, bytes per unit)."""
+    for name, shift in BINARY_UNITS:
+        if span >= 1 << shift:
+            return name, 1 << shift
+    return "B", 1
+
+
+def hex_ticks(lo: int, hi: int, base: int, count: int = 8) -> tuple[list[float], list[str]]:
+    """Tick positions (offsets from `base`) at power-of-two aligned addresses in [lo, hi],
+    about `count` of them, labelled in hex (`hi` may be the exclusive end 2**64)."""
+    span = max(hi - lo, 1)
+    step = 1 << max((span // count).bit_length() - 1, 0)
+    while span // step > count:
+        step <<= 1
+    addrs = range(roundup(lo, step), hi + 1, step)
+    return [float(a - base) for a in addrs], [fmt_end(a) for a in addrs]
+
+
+def set_renderer(renderer: str | None = None) -> str:
+    """Set plotly's default renderer so figures show in JupyterLab *and* survive
+    `nbconvert --to html` (the plain plotly MIME type alone is dropped there).
+
+    Default: $PLOTLY_RENDERER, else "plotly_mimetype+notebook". Returns the renderer set.
+    """
+    chosen = renderer or os.environ.get("PLOTLY_RENDERER") or "plotly_mimetype+notebook"
+    pio.renderers.default = chosen
+    return chosen
+
+
+def to_png(fig: go.Figure, path: str | os.PathLike[str], *, scale: float = 2.0) -> Path:
+    """Write `fig` as a PNG with kaleido and the system Chromium (never a downloaded one).
+
+    Raises RuntimeError naming what is missing: the kaleido package, or a Chromium
+    executable ($BROWSER_PATH, else /usr/bin/chromium).
+    """
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        raise RuntimeError("to_png needs the kaleido package, which is not installed "
+                           "(pip install kaleido)") from None
+    browser = os.environ.get("BROWSER_PATH") or "/usr/bin/chromium"
+    if not Path(browser).is_file():
+        raise RuntimeError(f"to_png needs a system Chromium: {browser} does not exist; set "
+                           "BROWSER_PATH to a Chrome/Chromium executable (kaleido must not "
+                           "download a browser)")
+    os.environ["BROWSER_PATH"] = browser
+    out = Path(path)
+    fig.write_image(str(out), format="png", scale=scale)
+    return out

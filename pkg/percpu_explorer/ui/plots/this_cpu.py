@@ -1,0 +1,195 @@
+"""this_cpu_*() figures: a priced workload (`thiscpu.WorkloadCost`) per scheme variant,
+instruction class, CPU and op; and where a preemption or an interrupt makes an update go
+to the wrong CPU (`thiscpu.preemption_points()`, `thiscpu.explore()`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ...thiscpu import Exploration, WorkloadCost, cost_by_class
+from .common import NA_COLOR, OK_COLOR, PROBLEM_COLOR, TOP_LEGEND, wrap
+
+
+def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
+    """A cost replay: total cycles per scheme variant stacked by instruction class,
+    cycles per CPU and per op (flavour, op, size) for each variant."""
+    classes = cost_by_class(cost)
+    labels = list(cost.totals["variant"])
+    fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]],
+                        vertical_spacing=0.18, horizontal_spacing=0.1,
+                        subplot_titles=("total, by instruction class", "per CPU",
+                                        "per op (flavour, op, size)"))
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94",
+               "#f7b6d2", "#dbdb8d", "#9edae5")
+    order = classes.groupby("class", sort=False)["cycles"].sum().sort_values(ascending=False)
+    for i, cls in enumerate(order.index):
+        part = classes[classes["class"] == cls].set_index("variant")["cycles"]
+        y = [float(part.get(lab, 0.0)) for lab in labels]
+        fig.add_trace(go.Bar(
+            x=labels, y=y, name=cls, legendgroup="class",
+            legendgrouptitle={"text": "instruction class"},
+            marker={"color": palette[i % len(palette)]},
+            hovertemplate=f"{cls}: %{{y:,.0f}} cycles<extra>%{{x}}</extra>"), row=1, col=1)
+    variant_colors = dict(zip(labels, ("#08519c", "#6baed6", "#a50f15", "#fb6a4a",
+                                       "#54278f", "#9e9ac8"), strict=False))
+    per_op = cost.per_op
+    op_labels = [f"{f} {o} {s}B" for f, o, s in
+                 zip(per_op["flavour"], per_op["op"], per_op["size"], strict=True)]
+    for lab in labels:
+        color = variant_colors.get(lab, "#444")
+        fig.add_trace(go.Bar(
+            x=[f"CPU {c}" for c in cost.per_cpu["cpu"]], y=cost.per_cpu[lab], name=lab,
+            legendgroup="variant", legendgrouptitle={"text": "variant"},
+            marker={"color": color}, offsetgroup=lab,
+            hovertemplate=f"{lab}: %{{y:,.0f}} cycles<extra>%{{x}}</extra>"), row=1, col=2)
+        fig.add_trace(go.Bar(
+            x=op_labels, y=per_op[lab], name=lab, legendgroup="variant", showlegend=False,
+            marker={"color": color}, offsetgroup=lab,
+            customdata=per_op["ops"],
+            hovertemplate=(f"{lab}: %{{y:,.0f}} cycles over %{{customdata:,}} ops"
+                           "<extra>%{x}</extra>")), row=2, col=1)
+    fig.update_layout(
+        barmode="relative", hovermode="closest", height=760,
+        title={"text": f"Cost replay: {cost.events:,} this_cpu ops on {cost.nr_cpus} CPUs, "
+               f"core {cost.settings.core.name}, preempt={cost.settings.preempt}<br><sup>"
+               + ", ".join(f"{r.variant} {r.cycles_per_op:.2f}" for r in
+                           cost.totals.itertuples()) + " cycles/op</sup>"})
+    # Bars of one offsetgroup stack, different offsetgroups stand side by side: the
+    # classes stack into one bar per variant, the per-CPU and per-op bars are grouped.
+    for trace in fig.data:
+        if trace.legendgroup == "class":
+            trace.offsetgroup = "total"
+    fig.update_xaxes(title_text="scheme variant", row=1, col=1)
+    fig.update_xaxes(title_text="CPU", row=1, col=2)
+    fig.update_xaxes(title_text="op", row=2, col=1)
+    for row, col in ((1, 1), (1, 2), (2, 1)):
+        fig.update_yaxes(title_text="cycles", row=row, col=col)
+    return fig
+
+
+_VERDICT_OK = ("ok",)
+_MOVE_RE = re.compile(r"^(?:(?P<irq>irq) on CPU(?P<icpu>\d+): (?P<iop>.*)"
+                      r"|(?P<mtask>\S+) migrates CPU(?P<src>\d+) -> CPU(?P<dst>\d+)"
+                      r"|(?P<task>[^@]+)@CPU(?P<cpu>\d+): (?P<insn>.*))$")
+
+
+def _verdict_of(outcome: str) -> str:
+    return outcome.split(" (", 1)[0]
+
+
+def interleaving_figure(data: pd.DataFrame | Exploration, verdict: str | None = None
+                        ) -> go.Figure:
+    """Where a preemption makes an update go to the wrong CPU.
+
+    From `interleave.preemption_points()`: task A's instructions along a timeline and,
+    at each point between two of them, the outcome if A is preempted there (task B
+    runs on CPU0, A resumes on CPU1) and if an interrupt runs there; red points end
+    in a lost, misplaced or torn update, grey ones cannot happen.
+    From `interleave.explore()`/`random_schedules()`: the example schedule reaching
+    `verdict` (default: the first that is not "ok") as instructions on CPU lanes.
+    """
+    if isinstance(data, Exploration):
+        return _schedule_figure(data, verdict)
+    points = data
+    n = len(points)
+    insns = list(points["after"].iloc[1:])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=[i + 0.5 for i in range(len(insns))], y=["task A on CPU0"] * len(insns),
+        mode="markers", marker={"symbol": "square", "size": 10, "color": "#6baed6"},
+        hovertext=[f"instruction {i + 1}: {t}" for i, t in enumerate(insns)],
+        hoverinfo="text", name="instruction"))
+    lanes = (("migrate", "preempted, resumes on CPU1"), ("irq", "interrupt on CPU0"))
+    for column, lane in lanes:
+        outcomes = list(points[column])
+        colors = [NA_COLOR if o == "-" else OK_COLOR if _verdict_of(o) in _VERDICT_OK
+                  else PROBLEM_COLOR for o in outcomes]
+        fig.add_trace(go.Scatter(
+            x=list(points["point"]), y=[lane] * n, mode="markers",
+            marker={"size": 13, "color": colors, "line": {"color": "#333", "width": 1}},
+            hovertext=[f"point {p} (after {a}):<br>"
+                       + ("cannot happen here (preemption disabled)" if o == "-" else o)
+                       for p, a, o in zip(points["point"], points["after"], outcomes,
+                                          strict=True)],
+            hoverinfo="text", name=lane))
+    bad = sum(_verdict_of(o) not in (*_VERDICT_OK, "-")
+              for col, _ in lanes for o in points[col])
+    fig.update_layout(
+        title={"text": "Preemption and interrupt points of one this_cpu op"
+               f"<br><sup>{bad} point(s) in red lose or misplace an update; grey: cannot "
+               "happen (preempt count raised)</sup>"},
+        hovermode="closest", height=560, margin={"b": 200},
+        legend=TOP_LEGEND)
+    # Points sit on whole numbers (point p follows p instructions); each instruction is
+    # labelled on the axis between the points around it.
+    fig.update_xaxes(title_text="task A's instructions in order (points lie between them)",
+                     range=[-0.5, n - 0.5], tickvals=[i + 0.5 for i in range(len(insns))],
+                     ticktext=insns, tickangle=-50, showgrid=False)
+    fig.update_yaxes(title_text="case", categoryorder="array",
+                     categoryarray=[lane for _, lane in reversed(lanes)] + ["task A on CPU0"])
+    return fig
+
+
+def _schedule_figure(result: Exploration, verdict: str | None) -> go.Figure:
+    examples = result.examples
+    if verdict is None:
+        verdict = next((v for v in sorted(examples) if v != "ok"), "ok")
+    if verdict not in examples:
+        raise ValueError(f"no example schedule reaches {verdict!r}; verdicts seen: "
+                         f"{sorted(examples)}")
+    moves = examples[verdict]
+    xs, ys, texts, who = [], [], [], []
+    mx: list[float | None] = []
+    my: list[str | None] = []
+    mh: list[str | None] = []
+    for step, move in enumerate(moves):
+        m = _MOVE_RE.match(move)
+        if m is None:
+            continue
+        if m["irq"]:
+            xs.append(step)
+            ys.append(f"CPU{m['icpu']}")
+            texts.append(f"irq: {m['iop']}")
+            who.append("irq")
+        elif m["mtask"]:
+            mx += [step, step, None]
+            my += [f"CPU{m['src']}", f"CPU{m['dst']}", None]
+            mh += [move, move, None]
+        else:
+            xs.append(step)
+            ys.append(f"CPU{m['cpu']}")
+            texts.append(f"{m['task']}: {m['insn']}")
+            who.append(m["task"])
+    names = sorted(set(who))
+    palette = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b")
+    fig = go.Figure()
+    for i, name in enumerate(names):
+        idx = [k for k, w in enumerate(who) if w == name]
+        fig.add_trace(go.Scatter(
+            x=[xs[k] for k in idx], y=[ys[k] for k in idx], mode="markers",
+            marker={"size": 11, "color": palette[i % len(palette)]}, name=f"task {name}",
+            hovertext=[f"step {xs[k]}: {texts[k]} on {ys[k]}" for k in idx],
+            hoverinfo="text"))
+    fig.add_trace(go.Scatter(x=mx, y=my, mode="lines+markers", name="migration",
+                             line={"color": PROBLEM_COLOR if verdict != "ok" else "#444",
+                                   "dash": "dash"},
+                             hovertext=mh, hoverinfo="text"))
+    cpus = sorted({y for y in ys} | {y for y in my if y}, reverse=True)
+    fig.update_layout(
+        title={"text": f"Schedule reaching “{verdict}”<br><sup>{wrap(result.summary(), 120)}"
+               "</sup>"},
+        hovermode="closest", height=360 + 60 * len(cpus), margin={"b": 220},
+        legend=TOP_LEGEND)
+    steps = sorted(xs + [x for x in mx if x is not None])
+    labels = {x: f"{x}: {t}" for x, t in zip(xs, texts, strict=True)}
+    labels.update({x: f"{x}: {h}" for x, h in zip(mx, mh, strict=True) if x is not None})
+    fig.update_xaxes(title_text="step of the schedule", tickvals=steps,
+                     ticktext=[labels[x] for x in steps], tickangle=-50)
+    fig.update_yaxes(title_text="CPU", categoryorder="array", categoryarray=cpus)
+    return fig
