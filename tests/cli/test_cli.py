@@ -79,7 +79,8 @@ def test_configs_for_an_old_kernel_has_no_patch(cli):
         (["layout", "--format", "yaml"],
          "format 'yaml' is unknown; choose one of table, csv, json"),
         (["layout", "--va-bits", "forty"], "argument --va-bits: invalid int value: 'forty'"),
-        (["layout", "--kernel", "6.8", "--local-percpu"], "local_percpu applies RFC patch 02/11"),
+        (["layout", "--kernel", "6.8", "--local-percpu"],
+         "local_percpu: RFC patch 02/11 is written for the v6.9+ layout"),
     ],
 )
 def test_bad_values_exit_2_with_one_line(capsys, argv, message):

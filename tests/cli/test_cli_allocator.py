@@ -5,7 +5,7 @@ import json
 import pytest
 
 from percpu_explorer.cli import main
-from percpu_explorer.percpu.allocator import PercpuAllocator, build_alloc_info, run_history
+from percpu_explorer.percpu import PercpuAllocator, build_alloc_info, run_history
 
 
 def test_first_chunk_prints_the_kernels_boot_lines(cli):

@@ -1,0 +1,106 @@
+"""Claims held against real kernels: the capture bundles shipped as package data
+(`data/captures`), one per distinct configuration, give the offsets a real kernel
+handed out (claim 3) and a real layout with what the patch makes of it (claim 6)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from ..captures import compare, derive_config, load_bundle, preemption_model
+from ..kernel import format_size
+from ..paths import CAPTURES_DIR
+from .common import CLAIM_BY_ID, NO_CAPTURE, ClaimResult
+
+
+def default_captures_dir() -> Path:
+    """The capture bundles shipped as package data (`data/captures`)."""
+    return CAPTURES_DIR
+
+
+@functools.lru_cache(maxsize=8)
+def compare_capture(path: Path) -> Any:
+    """captures.compare of one bundle, once per path."""
+    return compare(load_bundle(path))
+
+
+def pick_captures(folder: Path) -> tuple[Path, ...]:
+    """One bundle per distinct configuration (the first by name): both Debian 4K/52 boots,
+    on 52-bit and on 48-bit hardware."""
+    chosen: dict[str, Path] = {}
+    for path in sorted(p for p in folder.iterdir() if (p / "meta.json").is_file()):
+        try:
+            label = derive_config(load_bundle(path)).label()
+        except ValueError:
+            continue
+        chosen.setdefault(label, path)
+    return tuple(chosen.values())
+
+
+def capture_preempt_note(bundles: tuple[Path, ...]) -> str:
+    """What the first capture's kernel config says about preemption (e.g. Debian's)."""
+    for path in bundles:
+        facts = load_bundle(path).meta.get("config") or {}
+        model = preemption_model(facts)
+        if model:
+            return (f"The captured kernel ({path.name}) is built with {model}: its "
+                    "this_cpu ops run this way today.")
+    return ""
+
+
+def no_capture(claim_id: str, folder: Path | None) -> ClaimResult:
+    """The row standing for a claim's capture rows when no bundle is there."""
+    where = f" ({folder} is absent or holds no bundle)" if folder is not None else ""
+    return ClaimResult(CLAIM_BY_ID[claim_id], "capture", "assumption",
+                       f"{NO_CAPTURE}{where}: the rows above rest on the models alone, "
+                       "not checked against a real kernel here.", "captures")
+
+
+def claim_offsets_capture(path: Path) -> ClaimResult:
+    """The offsets a real kernel handed out (its percpu trace), against its vmalloc size."""
+    claim = CLAIM_BY_ID["3"]
+    comp = compare_capture(path)
+    rows = comp.replay.rows if comp.replay is not None else None
+    if rows is None or comp.first_chunk is None:
+        return ClaimResult(claim, f"capture {path.name}", "holds with caveat",
+                           f"{NO_CAPTURE}: the capture has no percpu trace", f"captures {path}")
+    allocs = rows[rows["event"] == "percpu_alloc_percpu"]
+    addrs = [int(b) + int(o) for b, o in zip(allocs["real_base"], allocs["real_off"],
+                                             strict=True)]
+    spread = max(addrs) - min(addrs)
+    sym = comp.layout.symbols
+    vm = sym["VMALLOC_END"] - sym["VMALLOC_START"]
+    matched = comp.replay.all_matched
+    text = (f"Real {comp.config.label()} kernel {comp.config.kernel}: its {len(addrs)} traced "
+            f"allocations span {format_size(spread)} ({spread:#x}) from the first chunk in the "
+            f"linear map to chunks at the top of vmalloc, "
+            f"{'more' if spread >= vm else 'less'} than vmalloc's {format_size(vm)}; the "
+            f"allocator model {'agrees on every' if matched else 'DISAGREES on some'} "
+            f"allocation, free and chunk.")
+    return ClaimResult(claim, f"{comp.config.label()} (capture {path.name})",
+                       "holds" if spread >= vm and matched else "holds with caveat", text,
+                       f"captures.compare(data/captures/{path.name}).replay",
+                       numbers={"real_offset_spread": spread, "vmalloc_size": vm,
+                                "allocations": len(addrs)})
+
+
+def claim_fits_capture(path: Path) -> ClaimResult:
+    """A real kernel's layout (checked value by value) and what the patch makes of it."""
+    claim = CLAIM_BY_ID["6"]
+    comp = compare_capture(path)
+    agree = f"{comp.agreed}/{len(comp.layout_rows)}"
+    if comp.rfc_layout is None:
+        text = f"the patch cannot apply: {comp.rfc_error}"
+        verdict = "cannot hold"
+    else:
+        codes = ", ".join(sorted({f.code for f in comp.rfc_layout.problems}))
+        text = ("the patched layout of the same configuration is "
+                + (f"broken ({codes})" if codes else "sane"))
+        verdict = "cannot hold" if codes else "holds"
+    evidence = (f"Real {comp.config.label()} kernel {comp.config.kernel} (Debian's arm64 "
+                f"configuration): the model matches {agree} of its layout values; {text}.")
+    return ClaimResult(claim, f"{comp.config.label()} (capture {path.name})", verdict, evidence,
+                       f"captures.compare(data/captures/{path.name})",
+                       numbers={"layout_values_agreed": comp.agreed,
+                                "layout_values": len(comp.layout_rows)})

@@ -1,0 +1,112 @@
+"""`capture` (a real arm64 kernel's layout, page tables and percpu trace, under QEMU
+or on this machine) and `compare` (the model held against a capture bundle)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..captures import (
+    DEFAULT_KERNEL_PACKAGE,
+    DEFAULT_WORK,
+    CaptureError,
+    QemuPlan,
+    capture_local,
+    capture_qemu,
+    compare,
+    format_comparison,
+    format_value,
+    load_bundle,
+    save_bundle,
+)
+from .common import TABLE_FORMATS, add_format, check_format
+
+
+def add_capture_options(parser: argparse.ArgumentParser) -> None:
+    """Options of `capture`: where from (--qemu or --local), the boot, the output."""
+    plan = QemuPlan()
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--qemu", action="store_true",
+                       help="boot Debian's arm64 kernel under qemu-system-aarch64")
+    where.add_argument("--local", action="store_true",
+                       help="read this machine's files (arm64, as root)")
+    parser.add_argument("--out", required=True, help="bundle folder to write")
+    parser.add_argument("--cpu", default=plan.cpu,
+                        help="QEMU -cpu: max (52-bit VA, LPA2) or e.g. cortex-a72 (48-bit)")
+    parser.add_argument("--smp", type=int, default=plan.smp, help="QEMU -smp CPU count")
+    parser.add_argument("--memory", type=int, default=plan.memory_mb, help="guest MiB")
+    parser.add_argument("--kaslr", action=argparse.BooleanOptionalAction, default=True,
+                        help="boot with KASLR (--no-kaslr adds nokaslr)")
+    parser.add_argument("--cgroups", type=int, default=plan.cgroups,
+                        help="memory cgroups the workload creates and removes (0: none)")
+    parser.add_argument("--kernel-package", default=DEFAULT_KERNEL_PACKAGE,
+                        help="Debian arm64 kernel package to fetch")
+    parser.add_argument("--kernel-image", default=None,
+                        help="a locally built arm64 Image instead of the package")
+    parser.add_argument("--kernel-config", default=None, help=".config of --kernel-image")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="first rebuild the package's kernel from Debian's linux-source with "
+                             "CONFIG_PTDUMP_DEBUGFS and CONFIG_PERCPU_STATS (about half an hour)")
+    parser.add_argument("--timeout", type=int, default=plan.timeout_s,
+                        help="seconds the boot may take")
+    parser.add_argument("--work", default=str(DEFAULT_WORK), help="scratch folder")
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def cmd_capture(args: argparse.Namespace) -> str:
+    try:
+        if args.local:
+            bundle = capture_local(progress=_progress)
+        else:
+            plan = QemuPlan(
+                cpu=args.cpu, smp=args.smp, memory_mb=args.memory, kaslr=args.kaslr,
+                cgroups=args.cgroups, timeout_s=args.timeout, kernel_package=args.kernel_package,
+                kernel_image=Path(args.kernel_image) if args.kernel_image else None,
+                kernel_config=Path(args.kernel_config) if args.kernel_config else None,
+                rebuild=args.rebuild)
+            bundle = capture_qemu(plan, Path(args.work), progress=_progress)
+    except CaptureError as exc:
+        raise ValueError(f"capture failed: {exc}") from None
+    folder = save_bundle(bundle, args.out)
+    absent = bundle.meta.get("absent") or []
+    return (f"saved capture bundle {folder} ({', '.join(sorted(bundle.texts))})"
+            + (f"; absent: {', '.join(absent)}" if absent else ""))
+
+
+def cmd_compare(args: argparse.Namespace) -> str:
+    check_format(args.format, TABLE_FORMATS)
+    try:
+        result = compare(load_bundle(args.bundle))
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
+    rows = result.layout_rows.assign(
+        model=result.layout_rows["model"].map(_capture_value),
+        real=result.layout_rows["real"].map(_capture_value))
+    if args.format == "json":
+        return rows.to_json(orient="records", indent=2)
+    if args.format == "csv":
+        return rows.to_csv(index=False).rstrip("\n")
+    return format_comparison(result)
+
+
+def _capture_value(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else format_value(value)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """`capture` and `compare`."""
+    p = sub.add_parser("capture", help="capture a real arm64 kernel (QEMU or this machine)")
+    add_capture_options(p)
+    p.set_defaults(func=cmd_capture)
+
+    p = sub.add_parser("compare", help="hold the model against a capture bundle")
+    p.add_argument("bundle", help="capture bundle folder, e.g. data/captures/<name>")
+    add_format(p, TABLE_FORMATS)
+    p.set_defaults(func=cmd_compare)

@@ -1,0 +1,245 @@
+"""`ops` (this_cpu_*() instruction sequences and costs per scheme), `interleave`
+(outcomes of an op at every preemption point) and `cost`, alias `replay` (what a
+this_cpu workload costs under each scheme)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import pandas as pd
+
+from ..thiscpu import (
+    ATOMICS,
+    CORE_PROFILES,
+    DEFAULT_CORE,
+    OPS,
+    PREEMPT_MODELS,
+    SCHEMES,
+    LocalScheme,
+    SchemeVariant,
+    core_profile,
+    core_profile_from_dict,
+    cost_to_dict,
+    default_size,
+    explore,
+    op_cost,
+    op_pair,
+    op_sequence,
+    ops_table,
+    preemption_points,
+    price_workload,
+    read_workload,
+    resolve_workload,
+    reviewer_view,
+    safety_table,
+    sizes_for,
+)
+from .common import PROG, TABLE_FORMATS, add_format, add_kernel_option, check_format
+
+COST_FORMATS = ("table", "json")
+
+
+def _choices(value: str | None, choices: tuple[str, ...]) -> tuple[str, ...]:
+    return choices if value is None else tuple(v.strip() for v in value.split(","))
+
+
+def core_from_arg(value: str) -> Any:
+    """--core: a named profile, or a JSON file with a user profile."""
+    if value in CORE_PROFILES or not value.endswith(".json"):
+        return core_profile(value)
+    try:
+        with open(value) as f:
+            return core_profile_from_dict(json.load(f))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{value}: cannot read a core profile: {exc}") from None
+
+
+def add_ops_options(p: argparse.ArgumentParser) -> None:
+    """Preemption model, kernel, core profile and what the local scheme is assumed to be."""
+    p.add_argument("--preempt", default="full", help=f"one of {', '.join(PREEMPT_MODELS)}")
+    add_kernel_option(p)
+    p.add_argument("--core", default=DEFAULT_CORE,
+                   help="core profile: neoverse-n1, neoverse-v2, ampereone or a JSON file")
+    p.add_argument("--lse-execution", default="auto", help="auto, near or far")
+    p.add_argument("--resched-probability", type=float, default=None,
+                   help="share of preempt_enable_notrace() calls that reschedule")
+    p.add_argument("--local-offset", default="variable",
+                   help="assumed local address formation: variable or constant")
+    p.add_argument("--local-bracket", action="store_true",
+                   help="assume the local scheme keeps today's preemption bracket")
+    p.add_argument("--local-raw-cpu", action="store_true",
+                   help="assume raw_cpu_*/__this_cpu_* also use the local address")
+
+
+def local_from_args(args: argparse.Namespace) -> LocalScheme:
+    """The assumed local scheme of --local-offset, --local-bracket and --local-raw-cpu."""
+    return LocalScheme(offset=args.local_offset, bracket=args.local_bracket,
+                       raw_cpu_local=args.local_raw_cpu)
+
+
+def cmd_ops(args: argparse.Namespace) -> str:
+    check_format(args.format, TABLE_FORMATS)
+    core = core_from_arg(args.core)
+    local = local_from_args(args)
+    schemes = _choices(args.scheme, SCHEMES)
+    atomics = _choices(args.atomics, ATOMICS[:2])
+    if args.op is None:
+        variants = tuple(SchemeVariant(s, a) for s in schemes for a in atomics)
+        frame = ops_table(flavour=args.flavour, preempt=args.preempt, kernel=args.kernel,
+                          core=core, lse_execution=args.lse_execution, variants=variants,
+                          local=local, resched_probability=args.resched_probability)
+        if args.format == "json":
+            return frame.to_json(orient="records", indent=2)
+        if args.format == "csv":
+            return frame.to_csv(index=False).rstrip("\n")
+        wide = frame.pivot_table(index=["op", "size"], columns="variant", values="cycles",
+                                 sort=False)
+        return (f"cycles per op, core {core.name}, {args.flavour}_*, preempt={args.preempt}, "
+                f"kernel {args.kernel}\n{local.describe()}\n\n" + wide.round(2).to_string())
+    if args.op not in OPS:
+        raise ValueError(f"op {args.op!r} is unknown; choose one of {', '.join(OPS)}")
+    sizes = sizes_for(args.op) if args.size is None else (args.size,)
+    rows, blocks = [], [local.describe(), ""]
+    for size in sizes:
+        for scheme in schemes:
+            for atom in atomics:
+                seq = op_sequence(args.op, size, flavour=args.flavour, scheme=scheme,
+                                  atomics=atom, preempt=args.preempt, kernel=args.kernel,
+                                  local=local)
+                cost = op_cost(seq, core, lse_execution=args.lse_execution,
+                               resched_probability=args.resched_probability)
+                rows.append({"op": args.op, "size": size, "flavour": args.flavour,
+                             "scheme": scheme, "atomics": atom, "preempt": args.preempt,
+                             "kernel": seq.kernel, "core": core.name,
+                             "instructions": seq.texts(), "cycles": cost.cycles,
+                             "resched_cycles": cost.resched, "notes": list(seq.notes)})
+                blocks += [seq.format(), f"  cost on {core.name}: {cost.cycles:.2f} cycles "
+                           f"(of which rare preempt_schedule path {cost.resched:.3f})", ""]
+    if args.format == "json":
+        return json.dumps(rows, indent=2)
+    if args.format == "csv":
+        frame = pd.DataFrame(rows).assign(instructions=lambda f: f["instructions"].map("; ".join),
+                                          notes=lambda f: f["notes"].map("; ".join))
+        return frame.to_csv(index=False).rstrip("\n")
+    return "\n".join(blocks).rstrip("\n")
+
+
+def cmd_interleave(args: argparse.Namespace) -> str:
+    check_format(args.format, TABLE_FORMATS)
+    local = local_from_args(args)
+    if args.all:
+        table = safety_table(kernel=args.kernel, local=local)
+        if args.format == "json":
+            return table.to_json(orient="records", indent=2)
+        if args.format == "csv":
+            return table.to_csv(index=False).rstrip("\n")
+        return ("Exhaustive verdicts of an op pair on 2 CPUs (<= 1 migration per task): "
+                "PREEMPT_FULL without and PREEMPT_NONE with an interrupt on CPU0.\n"
+                + local.describe() + "\n\n" + table.to_string(index=False))
+    size = args.size if args.size is not None else default_size(args.op)
+    common = dict(flavour=args.flavour, scheme=args.scheme, atomics=args.atomics,
+                  preempt=args.preempt, kernel=args.kernel, local=local)
+    seq = op_sequence(args.op, size, **common)
+    points = preemption_points(args.op, size, **common)
+    result = explore(op_pair(args.op, size, irq=args.irq, **common))
+    if args.format == "json":
+        return json.dumps({"sequence": seq.texts(), "points": points.to_dict("records"),
+                           "safe": result.safe, "verdicts": dict(result.verdicts),
+                           "states": result.states,
+                           "examples": {k: list(v) for k, v in result.examples.items()},
+                           "assumption": local.describe()}, indent=2)
+    if args.format == "csv":
+        return points.to_csv(index=False).rstrip("\n")
+    lines = [seq.format(), "", local.describe() if args.scheme == "local" else "",
+             "Each point: (migrate) A is preempted there, B runs the same op on CPU0, A "
+             "resumes on CPU1; (irq) an interrupt on CPU0 runs this_cpu_add(v, 100) there.",
+             "Copies start at v@CPU0=0x10, v@CPU1=0x20 (cmpxchg family: both = --old).", "",
+             points.to_string(index=False), "",
+             "Exhaustive: tasks A (CPU0) and B (CPU1), one op each, every schedule with up to "
+             "one migration per task" + (" and an interrupt on CPU0" if args.irq else "") + ":",
+             "  " + result.summary()]
+    for verdict, path in result.examples.items():
+        if verdict != "ok":
+            lines += [f"  a schedule giving '{verdict}':"] + [f"    {p}" for p in path]
+    return "\n".join(lines)
+
+
+def cmd_cost(args: argparse.Namespace) -> str:
+    check_format(args.format, COST_FORMATS)
+    core = core_from_arg(args.core)
+    local = local_from_args(args)
+    workload = read_workload(args.workload, nr_cpus=args.nr_cpus)
+
+    def progress(done: int, total: int) -> None:
+        if args.progress:
+            print(f"{PROG}: replayed {done}/{total} events", file=sys.stderr)
+
+    result = price_workload(workload, core, preempt=args.preempt, kernel=args.kernel,
+                            lse_execution=args.lse_execution, local=local,
+                            resched_probability=args.resched_probability, progress=progress)
+    view = reviewer_view(result, ghz=args.ghz, sys_share=args.sys_share)
+    semantic = ({s: resolve_workload(workload, s, local=local, progress=progress)
+                 for s in ("today", "local")} if args.semantic else None)
+    if args.format == "json":
+        return json.dumps(cost_to_dict(result, view, semantic), indent=2, default=str)
+    t = result.totals
+    lines = [f"{args.workload}: {result.events} this_cpu ops on {result.nr_cpus} CPUs over "
+             f"{result.duration_ns} ns", "", "Assumptions:"]
+    lines += [f"  - {a}" for a in result.settings.assumptions()]
+    lines += ["", "Per scheme:",
+              t[["variant", "cycles", "cycles_per_op", "saving_cycles", "saving_pct"]]
+              .round(3).to_string(index=False), "", "Per op:",
+              result.per_op.round(2).to_string(index=False), "", "Per CPU:",
+              result.per_cpu.round(2).to_string(index=False), "", "Per variable:",
+              result.per_variable.round(2).to_string(index=False), "", view.text()]
+    if semantic:
+        lines.append("")
+        for name, sem in semantic.items():
+            verdict = "final per-CPU values equal the reference" if sem.ok else "PROBLEMS"
+            lines.append(f"Semantic replay ({name}): {verdict}")
+            lines += [f"  - {p}" for p in sem.problems[:20]]
+    return "\n".join(lines)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """`ops`, `interleave` and `cost` (alias `replay`)."""
+    p = sub.add_parser("ops", help="this_cpu_*() instruction sequences and costs per scheme")
+    p.add_argument("--op", default=None, help="one op (default: a table of all ops)")
+    p.add_argument("--size", type=int, default=None, help="bytes: 1, 2, 4, 8 (16: cmpxchg128)")
+    p.add_argument("--flavour", default="this_cpu", help="this_cpu, __this_cpu or raw_cpu")
+    p.add_argument("--scheme", default=None, help="today, local or both (default both)")
+    p.add_argument("--atomics", default=None, help="lse, llsc or plain (default lse,llsc)")
+    add_ops_options(p)
+    add_format(p, TABLE_FORMATS)
+    p.set_defaults(func=cmd_ops)
+
+    p = sub.add_parser("interleave", help="outcomes of an op at every preemption point")
+    p.add_argument("--op", default="add", help="the op (default add)")
+    p.add_argument("--size", type=int, default=None, help="bytes (default 8; 16: cmpxchg128)")
+    p.add_argument("--flavour", default="this_cpu", help="this_cpu, __this_cpu or raw_cpu")
+    p.add_argument("--scheme", default="today", help="today or local")
+    p.add_argument("--atomics", default="lse", help="lse, llsc or plain")
+    p.add_argument("--irq", action="store_true",
+                   help="add an interrupt on CPU0 to the exhaustive search")
+    p.add_argument("--all", action="store_true",
+                   help="the verdict table of every op (claim 9; a few seconds)")
+    add_ops_options(p)
+    add_format(p, TABLE_FORMATS)
+    p.set_defaults(func=cmd_interleave)
+
+    p = sub.add_parser("cost", aliases=["replay"],
+                       help="cost of a this_cpu workload under each scheme")
+    p.add_argument("workload", help="workload file (.csv or .parquet), see data/workloads/")
+    p.add_argument("--nr-cpus", type=int, default=None, help="CPUs allowed in the file")
+    p.add_argument("--semantic", action="store_true",
+                   help="also replay values through the allocator and page tables")
+    p.add_argument("--ghz", type=float, default=3.0, help="clock for the reviewer's view")
+    p.add_argument("--sys-share", type=float, default=1.0,
+                   help="share of the workload's CPU time spent in the kernel")
+    p.add_argument("--progress", action="store_true", help="report progress on stderr")
+    add_ops_options(p)
+    add_format(p, COST_FORMATS)
+    p.set_defaults(func=cmd_cost)
