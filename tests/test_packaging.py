@@ -63,3 +63,67 @@ def test_notebooks_are_paired_and_in_sync():
         assert script.exists(), f"{ipynb.name} has no paired {script.name}"
         cells = [(c.cell_type, c.source) for c in jupytext.read(ipynb).cells]
         assert cells == [(c.cell_type, c.source) for c in jupytext.read(script).cells], ipynb.name
+
+
+# Which folders each part of the package may import (DEVELOPERS' layers: kernel at the
+# bottom, views at the top). Leaf modules (paths, errors) may be imported by everyone.
+LAYERS = {
+    "kernel": set(),
+    "percpu": {"kernel"},
+    "thiscpu": {"kernel", "percpu"},
+    "captures": {"kernel", "percpu"},
+    "ui": {"kernel", "percpu", "thiscpu", "captures"},
+    "claims": {"kernel", "percpu", "thiscpu", "captures"},
+    "exercises": {"kernel", "percpu", "thiscpu"},
+    "cli": {"kernel", "percpu", "thiscpu", "captures", "ui", "claims"},
+    "__init__": {"kernel"},
+}
+LEAVES = {"paths", "errors"}
+
+
+def _imports(path, package):
+    import ast
+
+    rel = path.relative_to(package).with_suffix("").parts
+    here = ("percpu_explorer", *rel[:-1])  # the package a relative import starts from
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = here[: len(here) - node.level + 1]
+            target = (*base, *(node.module.split(".") if node.module else ()))
+            names = [a.name for a in node.names] if not node.module else [None]
+            for name in names:
+                yield node.lineno, target + ((name,) if name else ())
+
+
+def test_folders_import_only_downwards_and_through_the_folder_package():
+    package = ROOT / "pkg" / "percpu_explorer"
+    bad = []
+    for path in package.rglob("*.py"):
+        own = path.relative_to(package).parts[0].removesuffix(".py")
+        if own in LEAVES:
+            continue
+        for line, target in _imports(path, package):
+            if len(target) < 2:
+                continue
+            folder = target[1]
+            if folder == own or folder in LEAVES:
+                continue
+            where = f"{path.relative_to(package)}:{line} imports {'.'.join(target)}"
+            if folder not in LAYERS.get(own, set()):
+                bad.append(f"{where}: {own} may not import {folder}")
+            elif len(target) > 2 and (package / folder / f"{target[2]}.py").exists():
+                bad.append(f"{where}: import from the folder package, not its module")
+    assert not bad, "\n".join(bad)
+
+
+def test_readme_layout_shows_every_folder_of_the_package():
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("## Layout of the repository"):]
+    block = block[block.index("```") + 3:]
+    block = block[:block.index("```")]
+    folders = sorted(p.name for p in (ROOT / "pkg" / "percpu_explorer").iterdir()
+                     if p.is_dir() and ((p / "__init__.py").exists() or p.name == "data"))
+    shown = [line.split()[0].rstrip("/") for line in block.splitlines() if line.startswith("  ")]
+    assert shown == [f for f in ["kernel", "percpu", "thiscpu", "captures", "ui", "claims",
+                                 "cli", "data"] if f in folders]
+    assert sorted(shown) == folders
