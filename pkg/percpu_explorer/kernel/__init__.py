@@ -57,6 +57,7 @@ from .scenarios import (
     SyncStream,
     UnitAddresses,
     build_first_chunk,
+    first_chunk_unit,
     first_chunk_va,
     pgtable_cost,
     pgtable_cost_summary,
@@ -65,6 +66,7 @@ from .scenarios import (
     skip_rule_boundary,
     sync_stream_table,
     unit_addresses,
+    unit_pa,
     vmalloc_sync_stream,
 )
 from .units import (
@@ -136,6 +138,7 @@ __all__ = [
     "compute_layout",
     "configs_table",
     "div_round_up",
+    "first_chunk_unit",
     "first_chunk_va",
     "fmt_addr",
     "fmt_end",
@@ -162,6 +165,7 @@ __all__ = [
     "sync_stream_table",
     "u64",
     "unit_addresses",
+    "unit_pa",
     "va_bits_choices",
     "vabits_actual_choices",
     "valid_configs",

@@ -47,6 +47,20 @@ def phys_to_virt(kpt: KernelPageTables, pa: int) -> int:
     return (kpt.geometry.va_start + pa - RAM_BASE) & MASK64
 
 
+def first_chunk_unit(page_size: int, unit_size: int = DEFAULT_UNIT_SIZE) -> int:
+    """The unit the scenarios give each CPU in the first chunk: unit_size rounded up to
+    pages (the kernel's unit_size is a whole number of pages, pcpu_build_alloc_info())."""
+    if not isinstance(unit_size, int) or isinstance(unit_size, bool) or unit_size <= 0:
+        raise ValueError(f"unit_size {unit_size!r} must be a positive number of bytes")
+    return roundup(unit_size, page_size)
+
+
+def unit_pa(cpu: int, unit: int) -> int:
+    """Where the scenarios put CPU `cpu`'s unit in memory: RAM_BASE + cpu * unit (assumed,
+    the units one after another as pcpu_embed_first_chunk() allocates them)."""
+    return RAM_BASE + cpu * unit
+
+
 @dataclass(frozen=True)
 class UnitAddresses:
     """Where one CPU's first-chunk unit lies once `build_first_chunk` has mapped it:
@@ -66,8 +80,8 @@ def unit_addresses(kpt: KernelPageTables, cpu: int, unit_size: int = DEFAULT_UNI
     """The addresses of CPU `cpu`'s first-chunk unit (unit_size rounded up to pages)."""
     if not 0 <= cpu < kpt.nr_cpus:
         raise ValueError(f"cpu {cpu} is outside 0..{kpt.nr_cpus - 1}")
-    unit = roundup(unit_size, kpt.config.page_size)
-    pa = RAM_BASE + cpu * unit
+    unit = first_chunk_unit(kpt.config.page_size, unit_size)
+    pa = unit_pa(cpu, unit)
     if not kpt.config.local_percpu:
         return UnitAddresses(cpu, pa, phys_to_virt(kpt, pa), None, None)
     local, glob = first_chunk_va(kpt, unit, placement)
@@ -87,13 +101,11 @@ def build_first_chunk(cfg: KernelConfig, nr_cpus: int | None = None, *,
     of the Global Percpu area (shared), before percpu_pgd_setup_done; then the
     per-CPU roots are set up.
     """
-    if not isinstance(unit_size, int) or unit_size <= 0:
-        raise ValueError(f"unit_size {unit_size!r} must be a positive number of bytes")
+    unit = first_chunk_unit(cfg.page_size, unit_size)
     kpt = KernelPageTables(cfg, nr_cpus, percpu_pgd_setup_done=False)
-    unit = roundup(unit_size, cfg.page_size)
     pmd = next(lv.entry_span for lv in kpt.geometry.levels if lv.hw_level == 2)
     lo = align_down(RAM_BASE, pmd)
-    hi = roundup(RAM_BASE + kpt.nr_cpus * unit, pmd)
+    hi = roundup(unit_pa(kpt.nr_cpus, unit), pmd)
     if cfg.local_percpu:
         sym = kpt.layout.symbols
         if kpt.nr_cpus * unit > sym["PERCPU_SIZE"]:
@@ -105,7 +117,7 @@ def build_first_chunk(cfg: KernelConfig, nr_cpus: int | None = None, *,
         if map_global:
             kpt.vmap_range(glob, glob + kpt.nr_cpus * unit, RAM_BASE)
         for cpu in range(kpt.nr_cpus):
-            kpt.vmap_range(local, local + unit, RAM_BASE + cpu * unit, cpu=cpu)
+            kpt.vmap_range(local, local + unit, unit_pa(cpu, unit), cpu=cpu)
     kpt.setup_percpu_pgd()
     return kpt
 
