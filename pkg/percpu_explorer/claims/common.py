@@ -12,14 +12,15 @@ import pandas as pd
 
 from ..kernel import (
     DEFAULT_PLACEMENT,
-    DEFAULT_UNIT_SIZE,
     KernelConfig,
     Layout,
     compute_layout,
     format_size,
     local_percpu_refusal,
     local_percpu_supported,
-    roundup,
+)
+from ..kernel import (
+    first_chunk_unit as kernel_first_chunk_unit,
 )
 from ..thiscpu import DEFAULT_LOCAL_SCHEME
 
@@ -150,4 +151,4 @@ def percent(part: float, whole: float) -> str:
 def first_chunk_unit(cfg: KernelConfig) -> int:
     """The first chunk's unit of the page-table scenarios: DEFAULT_UNIT_SIZE in pages,
     as build_first_chunk() maps it."""
-    return roundup(DEFAULT_UNIT_SIZE, cfg.page_size)
+    return kernel_first_chunk_unit(cfg.page_size)

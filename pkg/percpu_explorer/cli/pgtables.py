@@ -7,8 +7,8 @@ import argparse
 import json
 
 from ..kernel import (
-    RAM_BASE,
     build_first_chunk,
+    first_chunk_unit,
     first_chunk_va,
     fmt_addr,
     format_size,
@@ -16,8 +16,7 @@ from ..kernel import (
     parse_addr,
     pgtable_cost,
     pgtable_cost_summary,
-    phys_to_virt,
-    roundup,
+    unit_addresses,
 )
 from .common import (
     add_config_options,
@@ -51,9 +50,10 @@ def cmd_walk(args: argparse.Namespace) -> str:
     head = [f"arm64 kernel {cfg.kernel}, {cfg.label()}, {kpt.nr_cpus} CPUs, "
             + ("per-CPU roots (RFC patches 01-02/11)" if cfg.local_percpu
                else "one shared root (mainline)")]
-    unit = roundup(size, cfg.page_size)
+    unit = first_chunk_unit(cfg.page_size, size)
     head.append(f"first chunk ({format_size(unit)} per CPU): CPU N's unit in the linear "
-                f"map at {fmt_addr(phys_to_virt(kpt, RAM_BASE))} + N * {format_size(unit)}")
+                f"map at {fmt_addr(unit_addresses(kpt, 0, unit).linear)} + N * "
+                f"{format_size(unit)}")
     if cfg.local_percpu:
         local, glob = first_chunk_va(kpt, unit)
         head.append(f"  local (this_cpu) {fmt_addr(local)}-{fmt_addr(local + unit)}; "
