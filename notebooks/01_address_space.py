@@ -4,11 +4,11 @@
 # Where does each region of the arm64 kernel's virtual address space lie for a given
 # configuration, and what does RFC patch 02/11 ("arm64: mm: define percpu virtual space
 # area") change? Every number below comes from the kernel's own macros
-# (`asm/memory.h`, `pgtable.h`, `fixmap.h`), evaluated by `percpu_explorer.layout`.
+# (`asm/memory.h`, `pgtable.h`, `fixmap.h`), evaluated by `percpu_explorer.kernel` (`layout.py`).
 
 # %%
 from percpu_explorer import KernelConfig, compute_layout
-from percpu_explorer.kernel.layout import configs_table, layout_table
+from percpu_explorer.kernel import configs_table, layout_table
 from percpu_explorer.ui.plots import address_space_map, set_renderer
 from percpu_explorer.ui.tables import readable
 

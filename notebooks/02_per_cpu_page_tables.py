@@ -3,8 +3,8 @@
 #
 # How do per-CPU kernel page tables (RFC patch 01/11) and the Local Percpu area (02/11)
 # look, what does a translation walk through on each CPU, and what do they cost?
-# Everything comes from `percpu_explorer.pgtable`; what it assumes about the unpublished
-# patches is in that module's docstring and in `percpu_explorer.rfc`.
+# Everything comes from `percpu_explorer.kernel` (`pgtable`, `walk`, `scenarios`); what it
+# assumes about the unpublished patches is in those modules' docstrings and in `kernel.rfc`.
 
 # %%
 from percpu_explorer import KernelConfig

@@ -8,7 +8,7 @@
 # %%
 from percpu_explorer import KernelConfig
 from percpu_explorer.captures import compare, load_bundle
-from percpu_explorer.kernel.units import format_size
+from percpu_explorer.kernel import format_size
 from percpu_explorer.percpu import (
  PercpuAllocator,
  boot_lines,

@@ -398,7 +398,7 @@ class LayoutExplorer(Explorer):
 
 class PageTableExplorer(Explorer):
     """A page-table walk of a chosen address on a chosen CPU, over the tables of a kernel
-    booted with the percpu first chunk mapped (`pgtable.build_first_chunk`)."""
+    booted with the percpu first chunk mapped (`kernel.build_first_chunk`)."""
 
     name = "page tables"
     ADDRESSES = ("percpu unit (linear map)", "Local Percpu (first chunk)",
