@@ -52,7 +52,7 @@ def cmd_first_chunk(args: argparse.Namespace) -> str:
     ai = alloc.ai
     if args.format == "text":
         return "\n".join(boot_lines(ai))
-    probe_base = alloc.vm.get_vm_areas(alloc.group_offsets, alloc.group_sizes, ai.atom_size)
+    next_base = alloc.pool.next_base()
     data: dict[str, Any] = {
         "config": alloc.cfg.to_dict(),
         "boot_lines": boot_lines(ai),
@@ -63,10 +63,10 @@ def cmd_first_chunk(args: argparse.Namespace) -> str:
                    for g in ai.groups],
         "unit_offsets": {str(cpu): off for cpu, off in sorted(alloc.unit_offsets.items())},
         "first_chunk": {"pcpu_base_addr": fmt_addr(alloc.base_addr),
-                        "span": alloc.nr_units * ai.unit_size,
+                        "span": ai.span,
                         "where": "Global Percpu area" if alloc.local else "linear map"},
-        "first_dynamic_chunk": {"base_addr": fmt_addr(probe_base),
-                                "offset_from_base": probe_base - alloc.base_addr},
+        "first_dynamic_chunk": {"base_addr": fmt_addr(next_base),
+                                "offset_from_base": next_base - alloc.base_addr},
     }
     if alloc.local:
         data["first_chunk"]["local_base"] = fmt_addr(alloc.local_base)

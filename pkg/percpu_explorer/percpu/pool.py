@@ -63,6 +63,12 @@ class ChunkPool:
         self.record("create_chunk", chunk)
         return chunk
 
+    def next_base(self) -> int:
+        """Where pcpu_create_chunk() would put the next chunk now (nothing reserved)."""
+        units = self.pages.units
+        return self.space.find_vm_areas(units.group_offsets, units.group_sizes,
+                                        self.ai.atom_size)
+
     def destroy(self, chunk: Chunk) -> None:
         """pcpu_destroy_chunk(): give the vm areas back."""
         units = self.pages.units

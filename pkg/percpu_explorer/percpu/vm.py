@@ -87,8 +87,9 @@ class VmSpace:
             out.append((cursor, self.end))
         return [(s, e) for s, e in out if s < e]
 
-    def get_vm_areas(self, offsets: Sequence[int], sizes: Sequence[int], align: int) -> int:
-        """Reserve congruent areas; returns base (the address of offset 0)."""
+    def find_vm_areas(self, offsets: Sequence[int], sizes: Sequence[int], align: int) -> int:
+        """The base (address of offset 0) pcpu_get_vm_areas() would pick for congruent
+        areas, without reserving them; AreaExhausted when none fits."""
         last = max(range(len(offsets)), key=lambda i: offsets[i])
         last_end = offsets[last] + sizes[last]
         lo = align_up(self.start, align)
@@ -99,11 +100,16 @@ class VmSpace:
         candidates = self._bases(free, offsets, sizes, align, lo, hi)
         for base in candidates:
             if all(self._is_free(free, base + o, s) for o, s in zip(offsets, sizes, strict=True)):
-                for o, s in zip(offsets, sizes, strict=True):
-                    self.used.append((base + o, base + o + s))
-                self.used.sort()
                 return base
         raise AreaExhausted(self._exhausted(last_end))
+
+    def get_vm_areas(self, offsets: Sequence[int], sizes: Sequence[int], align: int) -> int:
+        """Reserve congruent areas; returns base (the address of offset 0)."""
+        base = self.find_vm_areas(offsets, sizes, align)
+        for o, s in zip(offsets, sizes, strict=True):
+            self.used.append((base + o, base + o + s))
+        self.used.sort()
+        return base
 
     def _bases(self, free: list[tuple[int, int]], offsets: Sequence[int],
                sizes: Sequence[int], align: int, lo: int, hi: int) -> Iterator[int]:
