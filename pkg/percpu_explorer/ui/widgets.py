@@ -37,13 +37,11 @@ from ..kernel import (
     KernelPageTables,
     Walk,
     build_first_chunk,
+    choices_for,
     compute_layout,
-    kasan_choices,
-    local_percpu_supported,
     resolve_choices,
     unit_addresses,
     va_bits_choices,
-    vabits_actual_choices,
 )
 from ..paths import WORKLOADS_DIR
 from ..percpu import (
@@ -73,10 +71,6 @@ WORKLOAD_DIR = WORKLOADS_DIR
 
 _ERROR_STYLE = "color:#d62728"
 _WARN_STYLE = "color:#b35900"
-
-
-def _local_allowed(kernel: str) -> bool:
-    return local_percpu_supported(kernel)
 
 
 def _choose(name: str, value: Any, choices: tuple[Any, ...], why: str) -> Any:
@@ -209,19 +203,17 @@ class ControlPanel:
     def _sync_widgets(self) -> None:
         """Push `_values` and their choices into the widgets without firing listeners."""
         v = self._values
+        offered = choices_for(v)
         self._quiet = True
         try:
             self.kernel.value = v["kernel"]
             self.page_size.value = v["page_size"]
-            self._set_dropdown(self.va_bits, va_bits_choices(v["page_size"], v["kernel"]),
-                               v["va_bits"])
-            actual = vabits_actual_choices(v["page_size"], v["va_bits"])
-            self._set_dropdown(self.vabits_actual, actual, v["vabits_actual"])
+            self._set_dropdown(self.va_bits, offered["va_bits"], v["va_bits"])
+            self._set_dropdown(self.vabits_actual, offered["vabits_actual"], v["vabits_actual"])
             self.vabits_actual.layout.display = "" if v["va_bits"] == 52 else "none"
-            self.vabits_actual.disabled = len(actual) == 1
-            self._set_dropdown(self.kasan, kasan_choices(v["page_size"], v["va_bits"],
-                                                         v["kernel"]), v["kasan"])
-            self.local_percpu.disabled = not _local_allowed(v["kernel"])
+            self.vabits_actual.disabled = len(offered["vabits_actual"]) == 1
+            self._set_dropdown(self.kasan, offered["kasan"], v["kasan"])
+            self.local_percpu.disabled = offered["local_percpu"] == (False,)
             self.local_percpu.value = v["local_percpu"]
             self.nr_cpus.value = v["nr_cpus"]
         finally:
