@@ -305,7 +305,7 @@ def test_schedule_timeline_of_an_exploration():
     fig = plots.interleaving_figure(result, "lost update")
     moves = result.examples["lost update"]
     drawn = sum(len(t.x) for t in fig.data if t.name.startswith("task "))
-    migrations = sum("migrates" in m for m in moves)
+    migrations = sum(m.kind == "migrate" for m in moves)
     assert drawn + migrations == len(moves)
     assert list(trace(fig, "migration").x).count(None) == migrations
     assert "lost update" in fig.layout.title.text

@@ -149,7 +149,7 @@ def cmd_interleave(args: argparse.Namespace) -> str:
         return json.dumps({"sequence": seq.texts(), "points": points.to_dict("records"),
                            "safe": result.safe, "verdicts": dict(result.verdicts),
                            "states": result.states,
-                           "examples": {k: list(v) for k, v in result.examples.items()},
+                           "examples": {k: list(map(str, v)) for k, v in result.examples.items()},
                            "assumption": local.describe()}, indent=2)
     if args.format == "csv":
         return points.to_csv(index=False).rstrip("\n")

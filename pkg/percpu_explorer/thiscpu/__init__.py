@@ -12,6 +12,7 @@ from .cost import (
 )
 from .interleave import (
     Exploration,
+    Step,
     explore,
     op_pair,
     preemption_points,
@@ -54,6 +55,7 @@ __all__ = [
     "Exploration",
     "LocalScheme",
     "SchemeVariant",
+    "Step",
     "WorkloadCost",
     "core_profile",
     "core_profile_from_dict",

@@ -438,17 +438,37 @@ def _merges(lengths: list[int]) -> Iterable[list[tuple[int, int]]]:
 # --- exploration ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class Step:
+    """One move of a schedule: a task runs an instruction on its CPU (kind "insn"), a
+    task migrates from `cpu` to `to_cpu` ("migrate"), or an interrupt runs `text` on
+    `cpu` ("irq", task "irq")."""
+
+    kind: str
+    task: str
+    cpu: int
+    text: str = ""
+    to_cpu: int | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "irq":
+            return f"irq on CPU{self.cpu}: {self.text}"
+        if self.kind == "migrate":
+            return f"{self.task} migrates CPU{self.cpu} -> CPU{self.to_cpu}"
+        return f"{self.task}@CPU{self.cpu}: {self.text}"
+
+
+@dataclass(frozen=True)
 class Exploration:
     """What every schedule of a scenario leads to.
 
     verdicts: verdict -> number of distinct end states. finals: each distinct end state.
-    examples: verdict -> one schedule (list of moves) that reaches it. states: states seen.
+    examples: verdict -> one schedule (its `Step`s) that reaches it. states: states seen.
     """
 
     scenario: Scenario
     verdicts: Mapping[str, int]
     outcomes: tuple[Outcome, ...]
-    examples: Mapping[str, tuple[str, ...]]
+    examples: Mapping[str, tuple[Step, ...]]
     states: int
     exhaustive: bool
 
@@ -471,15 +491,15 @@ class Exploration:
                 + ("; LL/SC retries seen" if self.retried else ""))
 
 
-def _describe(comp: _Compiled, s: State, move: tuple[str, int, int]) -> str:
+def _describe(comp: _Compiled, s: State, move: tuple[str, int, int]) -> Step:
     kind, k, cpu = move
     if kind == "irq":
-        return f"irq on CPU{cpu}: {comp.scen.irqs[k].call.op}"
+        return Step("irq", "irq", cpu, comp.scen.irqs[k].call.op)
     t = s.tasks[k]
     name = comp.scen.tasks[k].name
     if kind == "migrate":
-        return f"{name} migrates CPU{t.cpu} -> CPU{cpu}"
-    return f"{name}@CPU{t.cpu}: {comp.progs[k][t.call][t.insn].text}"
+        return Step("migrate", name, t.cpu, to_cpu=cpu)
+    return Step("insn", name, t.cpu, comp.progs[k][t.call][t.insn].text)
 
 
 def explore(scen: Scenario, *, max_states: int = 2_000_000) -> Exploration:
@@ -487,8 +507,8 @@ def explore(scen: Scenario, *, max_states: int = 2_000_000) -> Exploration:
     comp = _Compiled(scen)
     seen: set[State] = set()
     finals: dict[tuple, Outcome] = {}
-    examples: dict[str, tuple[str, ...]] = {}
-    path: list[str] = []
+    examples: dict[str, tuple[Step, ...]] = {}
+    path: list[Step] = []
     start = comp.initial()
     stack: list[tuple[State, list[tuple[str, int, int]], int]] = [(start, comp.moves(start), 0)]
     seen.add(start)
@@ -534,11 +554,11 @@ def random_schedules(scen: Scenario, runs: int = 1000, *, seed: int = 0) -> Expl
     comp = _Compiled(scen)
     rng = random.Random(seed)
     outcomes: list[Outcome] = []
-    examples: dict[str, tuple[str, ...]] = {}
+    examples: dict[str, tuple[Step, ...]] = {}
     steps = 0
     for _ in range(runs):
         s = comp.initial()
-        path: list[str] = []
+        path: list[Step] = []
         while not comp.finished(s):
             if len(path) > 100_000:
                 raise RuntimeError("a random schedule did not finish (livelock)")

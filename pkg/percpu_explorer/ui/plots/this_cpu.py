@@ -5,8 +5,6 @@ to the wrong CPU (`thiscpu.preemption_points()`, `thiscpu.explore()`).
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -74,11 +72,6 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
 
 
 _VERDICT_OK = ("ok",)
-_MOVE_RE = re.compile(r"^(?:(?P<irq>irq) on CPU(?P<icpu>\d+): (?P<iop>.*)"
-                      r"|(?P<mtask>\S+) migrates CPU(?P<src>\d+) -> CPU(?P<dst>\d+)"
-                      r"|(?P<task>[^@]+)@CPU(?P<cpu>\d+): (?P<insn>.*))$")
-
-
 def _verdict_of(outcome: str) -> str:
     return outcome.split(" (", 1)[0]
 
@@ -149,23 +142,15 @@ def _schedule_figure(result: Exploration, verdict: str | None) -> go.Figure:
     my: list[str | None] = []
     mh: list[str | None] = []
     for step, move in enumerate(moves):
-        m = _MOVE_RE.match(move)
-        if m is None:
-            continue
-        if m["irq"]:
-            xs.append(step)
-            ys.append(f"CPU{m['icpu']}")
-            texts.append(f"irq: {m['iop']}")
-            who.append("irq")
-        elif m["mtask"]:
+        if move.kind == "migrate":
             mx += [step, step, None]
-            my += [f"CPU{m['src']}", f"CPU{m['dst']}", None]
-            mh += [move, move, None]
+            my += [f"CPU{move.cpu}", f"CPU{move.to_cpu}", None]
+            mh += [str(move), str(move), None]
         else:
             xs.append(step)
-            ys.append(f"CPU{m['cpu']}")
-            texts.append(f"{m['task']}: {m['insn']}")
-            who.append(m["task"])
+            ys.append(f"CPU{move.cpu}")
+            texts.append(f"{move.task}: {move.text}")
+            who.append(move.task)
     names = sorted(set(who))
     palette = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b")
     fig = go.Figure()
