@@ -58,6 +58,8 @@ def test_unguarded_add_exact_outcomes_at_each_preemption_point():
     assert migrate[1].startswith("misplaced (v@CPU0=0x15")        # offset of CPU0 kept
     assert migrate[3] == "lost update (v@CPU0=0x11 v@CPU1=0x20)"  # B's +4 overwritten
     assert migrate[5] == "ok (v@CPU0=0x15 v@CPU1=0x20)"
+    # the verdict columns carry the same verdicts, for views that colour by them
+    assert pts["migrate_verdict"].tolist()[:4] == ["ok", "misplaced", "misplaced", "lost update"]
 
 
 def test_today_bracket_forbids_preemption_between_offset_and_access():
@@ -66,6 +68,7 @@ def test_today_bracket_forbids_preemption_between_offset_and_access():
     inc = texts.index("str w11, [x10, #TI_PREEMPT]")
     dec = len(texts) - 1 - texts[::-1].index("str w11, [x10, #TI_PREEMPT]")
     assert not pts["preemptible"][inc:dec].any()
+    assert pts["migrate_verdict"][inc:dec].isna().all()  # cannot happen inside the bracket
     assert pts["preemptible"][:inc].all() and pts["preemptible"][dec:].all()
     assert set(pts["migrate"]) - {"-"} <= {"ok (v@CPU0=0x14 v@CPU1=0x21)",
                                          "ok (v@CPU0=0x15 v@CPU1=0x20)"}

@@ -621,7 +621,8 @@ def preemption_points(op: str = "add", size: int = 8, *, flavour: str = "this_cp
     (1) A is preempted there, task B runs the same op on CPU0, and A resumes on CPU1;
     (2) an interrupt handler on CPU0 runs this_cpu_add(v, 100) there.
     One row per point: the instruction before it, whether A may be preempted there, the
-    final copies and verdict of each case ("-" when the case cannot happen there)."""
+    final copies and verdict of each case ("-" when the case cannot happen there), and
+    each case's verdict alone (`migrate_verdict`, `irq_verdict`; missing when it cannot)."""
     call = OpCall(op, size, flavour, operand, old)
     other = OpCall(op, size, flavour, operand << 2 if op not in _CAS_OPS else operand, old)
     base = dict(nr_cpus=2, scheme=scheme, atomics=atomics, preempt=preempt, kernel=kernel,
@@ -635,8 +636,11 @@ def preemption_points(op: str = "add", size: int = 8, *, flavour: str = "this_cp
         row = {"point": point, "after": insns[point - 1].text if point else "(start)"}
         mig = _run_to_point(migrate_scen, point, "migrate")
         row["preemptible"] = mig is not None
+        irq = _run_to_point(irq_scen, point, "irq")
         row["migrate"] = _fmt_outcome(mig)
-        row["irq"] = _fmt_outcome(_run_to_point(irq_scen, point, "irq"))
+        row["irq"] = _fmt_outcome(irq)
+        row["migrate_verdict"] = None if mig is None else mig.verdict
+        row["irq_verdict"] = None if irq is None else irq.verdict
         rows.append(row)
     return pd.DataFrame(rows)
 

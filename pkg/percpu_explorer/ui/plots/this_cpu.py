@@ -71,9 +71,6 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     return fig
 
 
-_VERDICT_OK = ("ok",)
-def _verdict_of(outcome: str) -> str:
-    return outcome.split(" (", 1)[0]
 
 
 def interleaving_figure(data: pd.DataFrame | Exploration, verdict: str | None = None
@@ -101,8 +98,8 @@ def interleaving_figure(data: pd.DataFrame | Exploration, verdict: str | None = 
     lanes = (("migrate", "preempted, resumes on CPU1"), ("irq", "interrupt on CPU0"))
     for column, lane in lanes:
         outcomes = list(points[column])
-        colors = [NA_COLOR if o == "-" else OK_COLOR if _verdict_of(o) in _VERDICT_OK
-                  else PROBLEM_COLOR for o in outcomes]
+        colors = [NA_COLOR if pd.isna(v) else OK_COLOR if v == "ok" else PROBLEM_COLOR
+                  for v in points[f"{column}_verdict"]]
         fig.add_trace(go.Scatter(
             x=list(points["point"]), y=[lane] * n, mode="markers",
             marker={"size": 13, "color": colors, "line": {"color": "#333", "width": 1}},
@@ -111,8 +108,8 @@ def interleaving_figure(data: pd.DataFrame | Exploration, verdict: str | None = 
                        for p, a, o in zip(points["point"], points["after"], outcomes,
                                           strict=True)],
             hoverinfo="text", name=lane))
-    bad = sum(_verdict_of(o) not in (*_VERDICT_OK, "-")
-              for col, _ in lanes for o in points[col])
+    bad = sum(not pd.isna(v) and v != "ok"
+              for col, _ in lanes for v in points[f"{col}_verdict"])
     fig.update_layout(
         title={"text": "Preemption and interrupt points of one this_cpu op"
                f"<br><sup>{bad} point(s) in red lose or misplace an update; grey: cannot "
