@@ -8,7 +8,7 @@ PORT   ?= 8888
 # JupyterLab refuses to start as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: run test lint bench clean venv capture capture-deps capture-ptdump app load chromium
+.PHONY: run test lint bench clean venv capture capture-deps capture-ptdump app load chromium fuzz
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -31,9 +31,20 @@ venv: $(VENV)/.installed-lab
 run: $(VENV)/.installed-lab
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --port=$(PORT) $(ROOT_FLAG)
 
+# tests/fuzz runs its quick profile here (FUZZ_PROFILE=quick: a fixed set, well under a minute).
 test: $(VENV)/.installed-test chromium
 	$(PY) -m ruff check pkg tests notebooks
-	$(PY) -m pytest --nbmake tests notebooks --benchmark-min-rounds=3 --benchmark-max-time=0.05 --benchmark-warmup=off --output=test-results
+	FUZZ_PROFILE=quick $(PY) -m pytest --nbmake tests notebooks --benchmark-min-rounds=3 --benchmark-max-time=0.05 --benchmark-warmup=off --output=test-results
+
+# Every subcommand and file reader fuzzed at length (issue 13): random cases each run, each
+# in a child process under FUZZ_MEMORY_MB of address space and FUZZ_CASE_SECONDS; the
+# report at the end counts the cases. FUZZ_EXAMPLES per test (default 600: about 20 minutes).
+FUZZ_EXAMPLES    ?= 600
+FUZZ_MEMORY_MB   ?= 3072
+FUZZ_CASE_SECONDS ?= 60
+fuzz: $(VENV)/.installed-test
+	FUZZ_PROFILE=long FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_MEMORY_MB=$(FUZZ_MEMORY_MB) \
+	  FUZZ_CASE_SECONDS=$(FUZZ_CASE_SECONDS) $(PY) -m pytest tests/fuzz -p no:cacheprovider
 
 # The classroom app (issue 8): Voila dashboards of notebooks/ on HOST:APP_PORT (loopback
 # unless told: make app HOST=0.0.0.0). Ctrl-C (or SIGTERM) stops it and its kernels.

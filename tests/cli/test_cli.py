@@ -73,14 +73,39 @@ def test_configs_for_an_old_kernel_has_no_patch(cli):
     ("argv", "message"),
     [
         (["layout", "--page-size", "8K"],
-         "page size 8192 is not an arm64 granule; choose one of 4K, 16K, 64K"),
-        (["layout", "--va-bits", "52", "--vabits-actual", "56"], "vabits_actual 56"),
-        (["layout", "--kernel", "4.19"], "kernel version 4.19 is not modelled"),
+         "argument --page-size: '8K' is not an arm64 granule; choose one of 4K, 16K, 64K"),
+        (["layout", "--va-bits", "52", "--vabits-actual", "56"],
+         "argument --vabits-actual: '56' is outside 36..52"),
+        (["layout", "--va-bits", "47"],
+         "argument --va-bits: va_bits 47 is not offered with 4K pages in kernel 7.1; "
+         "choose one of 39, 48, 52"),
+        (["layout", "--kernel", "4.19"], "argument --kernel: kernel version 4.19 is not modelled"),
         (["layout", "--format", "yaml"],
-         "format 'yaml' is unknown; choose one of table, csv, json"),
-        (["layout", "--va-bits", "forty"], "argument --va-bits: invalid int value: 'forty'"),
+         "argument --format: format 'yaml' is unknown; choose one of table, csv, json"),
+        (["layout", "--va-bits", "forty"], "argument --va-bits: 'forty' is not a whole number"),
         (["layout", "--kernel", "6.8", "--local-percpu"],
-         "local_percpu: RFC patch 02/11 is written for the v6.9+ layout"),
+         "argument --local-percpu: local_percpu: RFC patch 02/11 is written for the v6.9+ "
+         "layout"),
+        # Issue 13's reproductions, each now one line naming the value and what is valid.
+        (["configs", "--kasan", "bogus"],
+         "argument --kasan: 'bogus' is unknown; choose one of none, generic, sw-tags"),
+        # CONFIG_NR_CPUS: arch/arm64/Kconfig "range 2 4096".
+        (["layout", "--nr-cpus", "4097"], "argument --nr-cpus: '4097' is outside 2..4096"),
+        (["first-chunk", "--static-size", "40000", "--nr-cpus", "4", "--reserved-size", "-1"],
+         "argument --reserved-size: '-1' is negative"),
+        # struct pcpu_chunk (mm/percpu-internal.h) counts a unit's bytes in an int.
+        (["first-chunk", "--static-size", "40000", "--nr-cpus", "4", "--dyn-size",
+          "999999999999"], "outside 0..2147483647"),
+        (["first-chunk", "--static-size", "99999999999999999", "--nr-cpus", "4"],
+         "argument --static-size: '99999999999999999' is 99999999999999999 bytes, outside "
+         "1..2147483647"),
+        (["walk", "0xffff800000000000", "--cpu", "7", "--nr-cpus", "4"],
+         "argument --cpu: cpu 7 is outside 0..3"),
+        (["walk", "0x1ffff800000000000"], "does not fit in 64 bits"),
+        (["ops", "--resched-probability", "nan"],
+         "argument --resched-probability: 'nan' is not a number; use one in [0, 1]"),
+        (["ops", "--core", "no-such-core"], "argument --core: 'no-such-core' is unknown"),
+        (["cost", "no-such-file.csv"], "no-such-file.csv: no such workload file"),
     ],
 )
 def test_bad_values_exit_2_with_one_line(capsys, argv, message):

@@ -18,11 +18,15 @@ def test_request_files_are_validated_line_by_line(tmp_path):
                     "free,1,,,,\n")
     with pytest.raises(ValueError) as exc:
         read_requests(str(path))
-    lines = str(exc.value).splitlines()
-    assert lines == [
-        f"{path}:3: size 'eight' is not a number",
-        f"{path}:4: op 'grab' is not alloc or free",
-        f"{path}:5: reserved 'maybe' is not 0/1/true/false",
+    # One line for the command line (the first problem and how many follow); every
+    # problem as FILE:LINE:COLUMN in `problems`.
+    assert "\n" not in str(exc.value)
+    assert str(exc.value).startswith(f"{path}:3:3: size 'eight' is not a number")
+    assert "2 more problems" in str(exc.value)
+    assert exc.value.problems == [
+        f"{path}:3:3: size 'eight' is not a number (a size_t: 0 to 2**64 - 1)",
+        f"{path}:4:1: op 'grab' is not alloc or free",
+        f"{path}:5:5: reserved 'maybe' is not 0/1/true/false",
     ]
     with pytest.raises(ValueError, match=r"missing column\(s\) \['id'\]"):
         validate_requests(pd.DataFrame({"op": ["alloc"]}))

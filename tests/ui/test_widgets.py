@@ -250,11 +250,30 @@ def test_replay_offers_files_and_generators():
     assert "file:tiny.csv" in keys and "generate:vm-events" in keys
     explorer.set(workload="file:tiny.csv", core=explorer.controls["core"].options[-1])
     assert explorer.error is None and len(explorer.cost.totals) > 1
-    explorer.set(workload="generate:percpu-ref", preempt="none")
+    explorer.set(kernel="6.12", workload="generate:percpu-ref", preempt="none")
     assert "preempt=none" in explorer.figure.layout.title.text
     assert explorer.workload(explorer.config)["cpu"].max() <= 1
     with pytest.raises(ValueError, match="workload"):
         explorer.set(workload="file:missing.csv")
+
+
+def test_replay_offers_only_the_preemption_models_the_kernel_builds():
+    # kernel/Kconfig.preempt after 7dadeaa6e851 (v7.0): arm64 has only full, lazy and rt;
+    # v6.12 offers none, voluntary, full and rt (arm64 PREEMPT_LAZY came in v6.16)
+    explorer = CostExplorer(nr_cpus=2, kernel="6.12")
+    assert tuple(explorer.controls["preempt"].options) == ("none", "voluntary", "full", "rt")
+    explorer.set(preempt="voluntary")
+    explorer.set(kernel="7.1")  # voluntary is gone: back to full, and the figure says so
+    assert tuple(explorer.controls["preempt"].options) == ("full", "lazy", "rt")
+    assert explorer.controls["preempt"].value == "full"
+    assert "preempt=full" in explorer.figure.layout.title.text and explorer.error is None
+    with pytest.raises(ValueError, match="preempt 'none' is not offered"):
+        explorer.set(preempt="none")
+    # VHE only changes which register the listing reads: the price stays
+    before = explorer.cost.totals["cycles"].tolist()
+    explorer.set(vhe=False)
+    assert explorer.cost.totals["cycles"].tolist() == before
+    assert not explorer.cost.settings.vhe
 
 
 def test_widget_composes_panel_controls_and_figure():

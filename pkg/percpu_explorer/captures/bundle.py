@@ -22,12 +22,14 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..kernel import KernelConfig
+from ..errors import InputError, one_line, shown
+from ..kernel import KernelConfig, available_memory, check_memory, format_size
 from .parsers import parse_vmcoreinfo, vmcoreinfo_numbers
 
 SOURCES: tuple[str, ...] = (
@@ -83,21 +85,69 @@ def save_bundle(bundle: CaptureBundle, folder: str | Path) -> Path:
 
 
 def load_bundle(folder: str | Path) -> CaptureBundle:
-    """Read a bundle folder written by `save_bundle`."""
+    """Read a bundle folder written by `save_bundle`. InputError (one line, naming the
+    file) for a folder that is not a bundle, a meta.json that is not a JSON object, a
+    .gz that is not gzip, or a text too large for this machine's memory."""
     folder = Path(folder)
     meta_file = folder / "meta.json"
     if not meta_file.is_file():
-        raise FileNotFoundError(f"{folder} is not a capture bundle: no meta.json")
-    meta = json.loads(meta_file.read_text())
+        raise InputError(f"{folder} is not a capture bundle: no meta.json (capture one with "
+                         "`percpu-explorer capture`, or use a folder of data/captures)")
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InputError(f"{meta_file}: not a readable JSON file: "
+                         f"{one_line(str(exc)) or type(exc).__name__}") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{meta_file}: holds a JSON {type(meta).__name__}, not the object of "
+                         "capture facts (kernel_release, config, ...)")
     meta.setdefault("name", folder.name)
     texts: dict[str, str] = {}
-    for path in sorted(folder.iterdir()):
+    try:
+        paths = sorted(folder.iterdir())
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot list the bundle: {one_line(str(exc))}") from None
+    for path in paths:
         if path.name.endswith(".txt.gz"):
-            texts[path.name.removesuffix(".txt.gz")] = gzip.decompress(
-                path.read_bytes()).decode("utf-8", "replace")
+            texts[path.name.removesuffix(".txt.gz")] = _read_gzip_text(path)
         elif path.name.endswith(".txt"):
-            texts[path.name.removesuffix(".txt")] = path.read_text(errors="replace")
+            texts[path.name.removesuffix(".txt")] = _read_text(path)
     return CaptureBundle(meta=meta, texts=texts)
+
+
+# A capture text is a few MB (the trace of a boot is the largest); memory bounds the rest.
+_TEXT_FACTOR = 12  # bytes of memory per byte of text, with the parsed frames
+
+
+def _read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        check_memory(size * _TEXT_FACTOR, f"reading {path}", "trim the capture text")
+        return path.read_bytes().decode("utf-8", "replace")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {one_line(str(exc))}") from None
+
+
+def _read_gzip_text(path: Path) -> str:
+    """A .txt.gz text, decompressed in pieces so that a small file that expands beyond
+    this machine's memory is refused before it is."""
+    free = available_memory()
+    limit = (free // _TEXT_FACTOR) if free is not None else 1 << 30
+    pieces: list[bytes] = []
+    total = 0
+    try:
+        with gzip.open(path, "rb") as f:
+            while piece := f.read(1 << 20):
+                total += len(piece)
+                if total > limit:
+                    raise InputError(f"{path}: decompresses to more than "
+                                     f"{format_size(limit)}, more than this machine can "
+                                     "parse; trim the capture text")
+                pieces.append(piece)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: not a readable gzip file: "
+                         f"{one_line(str(exc)) or type(exc).__name__}") from None
+    return b"".join(pieces).decode("utf-8", "replace")
 
 
 # --- kernel config facts ---------------------------------------------------------------
@@ -146,7 +196,8 @@ def kernel_version_from_release(release: str) -> str:
     """`uname -r` to the version `KernelConfig` takes: "6.12.117+deb12-arm64" -> "6.12.117"."""
     match = _RELEASE_RE.match(release.strip())
     if not match:
-        raise ValueError(f"kernel release {release!r} does not start with a version number")
+        raise InputError(f"kernel release {shown(release)} does not start with a version "
+                         "number (as `uname -r` prints it, e.g. 6.12.117+deb12-arm64)")
     major, minor, sub = match.groups()
     return f"{major}.{minor}" + (f".{sub}" if sub else "")
 
@@ -167,6 +218,9 @@ def derive_config(bundle: CaptureBundle,
     `vmcoreinfo` is the note's numbers as `vmcoreinfo_numbers` gives them, when the
     caller has parsed it already; without it the bundle's text is parsed here."""
     facts = bundle.meta.get("config") or {}
+    if not isinstance(facts, dict):
+        raise InputError(f"capture {bundle.name!r}: meta.json's config is a "
+                         f"{type(facts).__name__}, not the object of CONFIG_ facts")
     missing = [k for k in ("CONFIG_ARM64_VA_BITS", "CONFIG_NR_CPUS") if not facts.get(k)]
     if missing:
         raise ValueError(f"capture {bundle.name!r} lacks the config facts {missing}; "
@@ -184,9 +238,16 @@ def derive_config(bundle: CaptureBundle,
     vabits_actual = vmcoreinfo.get("vabits_actual") if vmcoreinfo is not None else None
     version = bundle.meta.get("kernel_version") or kernel_version_from_release(
         str(bundle.meta.get("kernel_release", "")))
+    numbers = {}
+    for key in ("CONFIG_ARM64_VA_BITS", "CONFIG_NR_CPUS"):
+        text = str(facts[key]).strip()
+        if not text.isdigit() or len(text) > 6:
+            raise InputError(f"capture {bundle.name!r}: meta.json's config {key} is "
+                             f"{shown(facts[key])}, not a number")
+        numbers[key] = int(text)
     return KernelConfig(
-        page_size=page_size, va_bits=int(facts["CONFIG_ARM64_VA_BITS"]),
-        vabits_actual=vabits_actual, kasan=kasan, nr_cpus=int(facts["CONFIG_NR_CPUS"]),
+        page_size=page_size, va_bits=numbers["CONFIG_ARM64_VA_BITS"],
+        vabits_actual=vabits_actual, kasan=kasan, nr_cpus=numbers["CONFIG_NR_CPUS"],
         kvm=_yes(facts, "CONFIG_KVM"), kpti=_yes(facts, "CONFIG_UNMAP_KERNEL_AT_EL0"),
         ghes=_yes(facts, "CONFIG_ACPI_APEI_GHES"), sdei=_yes(facts, "CONFIG_ARM_SDE_INTERFACE"),
         relocatable=_yes(facts, "CONFIG_RELOCATABLE"), kernel=version)

@@ -9,12 +9,15 @@ and the allocator's final state against percpu_stats.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import pandas as pd
 
+from ..errors import InputError
 from ..kernel import KernelConfig, Layout, compute_layout
 from ..percpu import PercpuBuild, TraceReplay, boot_lines, build_alloc_info, replay_trace
 from .bundle import CaptureBundle, derive_config
@@ -265,6 +268,7 @@ class CaptureComparison:
     first_chunk_rows: pd.DataFrame | None = None
     replay: TraceReplay | None = None
     stats_rows: pd.DataFrame | None = None
+    unit_count_source: str | None = None
 
     @property
     def agreed(self) -> int:
@@ -301,16 +305,62 @@ def compare(capture: CaptureBundle | ParsedCapture) -> CaptureComparison:
         rfc_error = str(exc)
     replay: TraceReplay | None = None
     stats_rows: pd.DataFrame | None = None
+    unit_source: str | None = None
     if events is not None and first is not None and len(events):
-        ai = build_alloc_info(first.static_size, nr_cpus=first.nr_units,
+        nr_units = first.nr_units
+        if not nr_units:
+            nr_units, unit_source = unit_count(capture)
+        ai = build_alloc_info(first.static_size, nr_cpus=nr_units,
                               page_size=cfg.page_size, reserved_size=first.reserved_size,
                               dyn_size=first.dyn_size, atom_size=first.atom_size)
         replay = replay_trace(events, ai, cfg)
+        if unit_source is not None:
+            replay = dataclasses.replace(replay, assumptions=(
+                *replay.assumptions, f"{nr_units} units (the log lacks its pcpu-alloc: lines): "
+                f"the CPU count from {unit_source}"))
         if capture.percpu_stats is not None:
             stats_rows = stats_comparison(replay, capture.percpu_stats)
     return CaptureComparison(capture.name, cfg, layout, layout_comparison(capture),
                              first, events, rfc, rfc_error, first_chunk_comparison(capture),
-                             replay, stats_rows)
+                             replay, stats_rows, unit_source)
+
+
+_RCU_CPU_IDS = re.compile(r"RCU restricting CPUs from NR_CPUS=\d+ to nr_cpu_ids=(\d+)")
+_SMP_UP = re.compile(r"^smp: Brought up \d+ nodes?, (\d+) CPUs?")
+MISSING_UNITS = ("its kernel log has the 'percpu: Embedded' line but not the 'pcpu-alloc:' "
+                 "lines that list the units (KERN_DEBUG: a console log at the default loglevel "
+                 "hides them), and no other line gives the CPU count; capture the log with "
+                 "`dmesg` (the ring buffer keeps them) or boot with ignore_loglevel")
+
+
+def unit_count(capture: CaptureBundle | ParsedCapture) -> tuple[int, str]:
+    """The first chunk's unit count when the log lacks its `pcpu-alloc:` lines, and the
+    line it was taken from: nr_cpu_ids from RCU's "restricting CPUs" line (the possible
+    CPUs, one unit each), else the CPUs online (the trace header's #P, "smp: Brought up",
+    /proc/cpuinfo), else the highest CPU of the trace plus one. InputError naming the
+    missing lines when the capture shows none of these."""
+    capture = ParsedCapture.of(capture)
+    messages = [] if capture.dmesg is None else list(capture.dmesg["message"])
+    for message in messages:
+        match = _RCU_CPU_IDS.search(message)
+        if match and int(match[1]) > 0:
+            return int(match[1]), f"kernel log: {message.strip()}"
+    trace = capture.trace
+    if trace is not None and trace.attrs.get("nr_cpus"):
+        return int(trace.attrs["nr_cpus"]), "trace header #P (CPUs online)"
+    for message in messages:
+        match = _SMP_UP.search(message)
+        if match and int(match[1]) > 0:
+            return int(match[1]), f"kernel log: {message.strip()} (CPUs online)"
+    cpuinfo = capture.bundle.texts.get("cpuinfo")
+    if cpuinfo:
+        count = sum(line.split(":")[0].strip() == "processor" for line in cpuinfo.splitlines())
+        if count:
+            return count, "cpuinfo processors (CPUs online)"
+    if trace is not None and trace["cpu"].notna().any():
+        return (int(trace["cpu"].max()) + 1,
+                "the trace's highest CPU + 1 (a lower bound of the CPUs)")
+    raise InputError(f"capture {capture.name!r}: {MISSING_UNITS}")
 
 
 # Fields of percpu_stats that count or describe allocations the trace cannot show: those

@@ -22,16 +22,18 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import InputError
 from ..kernel import UNIT_SHIFT
 
 
-class CaptureParseError(ValueError):
+class CaptureParseError(InputError):
     """A line a parser cannot read: `source`, 1-based `line` number and its `text`."""
 
     def __init__(self, source: str, line: int, text: str, why: str) -> None:
         self.source = source
         self.line = line
         self.text = text
+        self.why = why
         super().__init__(f"{source} line {line}: {why}: {text[:120]!r}")
 
 

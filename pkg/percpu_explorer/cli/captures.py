@@ -4,6 +4,7 @@ or on this machine) and `compare` (the model held against a capture bundle)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,16 +15,27 @@ from ..captures import (
     DEFAULT_KERNEL_PACKAGE,
     DEFAULT_WORK,
     CaptureError,
+    CaptureParseError,
     QemuPlan,
     capture_local,
     capture_qemu,
     compare,
+    comparison_to_dict,
     format_comparison,
     format_value,
     load_bundle,
     save_bundle,
 )
-from .common import TABLE_FORMATS, add_format, check_format
+from ..errors import InputError
+from ..kernel import NR_CPUS_RANGE
+from .common import TABLE_FORMATS, add_format, check_format, int_in, matching, path_text
+
+# QEMU's -cpu: a model name with optional properties (max, cortex-a72, max,lpa2=off).
+QEMU_CPU = matching(r"[A-Za-z0-9][A-Za-z0-9._,=+-]{0,63}", "a QEMU -cpu model, e.g. max or "
+                    "cortex-a72")
+# A Debian package name (Debian Policy 5.6.1): lower case, digits, + - and dots.
+DEBIAN_PACKAGE = matching(r"[a-z0-9][a-z0-9.+-]{1,99}", "a Debian package name, e.g. "
+                          "linux-image-6.12.117+deb12-arm64-unsigned")
 
 
 def add_capture_options(parser: argparse.ArgumentParser) -> None:
@@ -34,26 +46,34 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                        help="boot Debian's arm64 kernel under qemu-system-aarch64")
     where.add_argument("--local", action="store_true",
                        help="read this machine's files (arm64, as root)")
-    parser.add_argument("--out", required=True, help="bundle folder to write")
-    parser.add_argument("--cpu", default=plan.cpu,
+    parser.add_argument("--out", type=path_text("--out"), required=True,
+                        help="bundle folder to write")
+    parser.add_argument("--cpu", type=QEMU_CPU, default=plan.cpu,
                         help="QEMU -cpu: max (52-bit VA, LPA2) or e.g. cortex-a72 (48-bit)")
-    parser.add_argument("--smp", type=int, default=plan.smp, help="QEMU -smp CPU count")
-    parser.add_argument("--memory", type=int, default=plan.memory_mb, help="guest MiB")
+    parser.add_argument("--smp", type=int_in(1, NR_CPUS_RANGE[1], "QEMU -smp CPUs, at most "
+                                              "NR_CPUS"), default=plan.smp,
+                        help="QEMU -smp CPU count")
+    parser.add_argument("--memory", type=int_in(128, 1 << 20, "guest MiB"),
+                        default=plan.memory_mb, help="guest MiB")
     parser.add_argument("--kaslr", action=argparse.BooleanOptionalAction, default=True,
                         help="boot with KASLR (--no-kaslr adds nokaslr)")
-    parser.add_argument("--cgroups", type=int, default=plan.cgroups,
+    parser.add_argument("--cgroups", type=int_in(0, 100_000, "memory cgroups"),
+                        default=plan.cgroups,
                         help="memory cgroups the workload creates and removes (0: none)")
-    parser.add_argument("--kernel-package", default=DEFAULT_KERNEL_PACKAGE,
+    parser.add_argument("--kernel-package", type=DEBIAN_PACKAGE, default=DEFAULT_KERNEL_PACKAGE,
                         help="Debian arm64 kernel package to fetch")
-    parser.add_argument("--kernel-image", default=None,
+    parser.add_argument("--kernel-image", type=path_text("--kernel-image"), default=None,
                         help="a locally built arm64 Image instead of the package")
-    parser.add_argument("--kernel-config", default=None, help=".config of --kernel-image")
+    parser.add_argument("--kernel-config", type=path_text("--kernel-config"), default=None,
+                        help=".config of --kernel-image")
     parser.add_argument("--rebuild", action="store_true",
                         help="first rebuild the package's kernel from Debian's linux-source with "
                              "CONFIG_PTDUMP_DEBUGFS and CONFIG_PERCPU_STATS (about half an hour)")
-    parser.add_argument("--timeout", type=int, default=plan.timeout_s,
+    parser.add_argument("--timeout", type=int_in(1, 7 * 86400, "seconds"),
+                        default=plan.timeout_s,
                         help="seconds the boot may take")
-    parser.add_argument("--work", default=str(DEFAULT_WORK), help="scratch folder")
+    parser.add_argument("--work", type=path_text("--work"), default=str(DEFAULT_WORK),
+                        help="scratch folder")
 
 
 def _progress(message: str) -> None:
@@ -74,7 +94,11 @@ def cmd_capture(args: argparse.Namespace) -> str:
             bundle = capture_qemu(plan, Path(args.work), progress=_progress)
     except CaptureError as exc:
         raise ValueError(f"capture failed: {exc}") from None
-    folder = save_bundle(bundle, args.out)
+    try:
+        folder = save_bundle(bundle, args.out)
+    except OSError as exc:
+        raise InputError(f"argument --out: cannot write the bundle to {args.out}: "
+                         f"{exc.strerror or exc}") from None
     absent = bundle.meta.get("absent") or []
     return (f"saved capture bundle {folder} ({', '.join(sorted(bundle.texts))})"
             + (f"; absent: {', '.join(absent)}" if absent else ""))
@@ -84,13 +108,19 @@ def cmd_compare(args: argparse.Namespace) -> str:
     check_format(args.format, TABLE_FORMATS)
     try:
         result = compare(load_bundle(args.bundle))
-    except FileNotFoundError as exc:
-        raise ValueError(str(exc)) from None
+    except CaptureParseError as exc:  # FILE:LINE of the bundle's text
+        folder = Path(args.bundle)
+        name = next(iter(sorted(folder.glob(f"{exc.source}.txt*"))), folder / exc.source)
+        raise InputError(f"{name}:{exc.line}: {exc.why}: {exc.text[:120]!r}") from None
+    except (FileNotFoundError, InputError) as exc:
+        if str(exc).startswith(str(args.bundle)):
+            raise InputError(str(exc)) from None
+        raise InputError(f"{args.bundle}: {exc}") from None
+    if args.format == "json":
+        return json.dumps(comparison_to_dict(result), indent=2)
     rows = result.layout_rows.assign(
         model=result.layout_rows["model"].map(_capture_value),
         real=result.layout_rows["real"].map(_capture_value))
-    if args.format == "json":
-        return rows.to_json(orient="records", indent=2)
     if args.format == "csv":
         return rows.to_csv(index=False).rstrip("\n")
     return format_comparison(result)

@@ -27,6 +27,7 @@ from .common import (
     add_kernel_option,
     check_format,
     config_from_args,
+    one_of,
 )
 
 
@@ -105,6 +106,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("configs", help="every valid configuration, mainline vs patched")
     add_kernel_option(p)
-    p.add_argument("--kasan", default=None, help="only this KASAN mode (default: all)")
+    p.add_argument("--kasan", type=one_of(KASAN_MODES), default=None,
+                   help=f"only this KASAN mode: {', '.join(KASAN_MODES)} (default: all)")
     add_format(p, TABLE_FORMATS)
     p.set_defaults(func=cmd_configs)

@@ -18,24 +18,37 @@ from ..percpu import (
     read_requests,
     run_history,
 )
-from .common import add_config_options, add_format, check_format, config_from_args
+from .common import (
+    INT_MAX,
+    add_config_options,
+    add_format,
+    check_format,
+    config_from_args,
+    size_in,
+)
 
 FIRST_CHUNK_FORMATS = ("text", "json")
 ALLOC_TRACE_FORMATS = ("text", "csv", "json")
 
 
+# pcpu_build_alloc_info()'s sizes: a unit's bytes are an int in struct pcpu_chunk.
+STATIC_SIZE = size_in(1, INT_MAX, "__per_cpu_end - __per_cpu_start")
+RESERVED_SIZE = size_in(0, INT_MAX, "the reserved chunk, PERCPU_MODULE_RESERVE by default")
+DYN_SIZE = size_in(0, INT_MAX, "the dynamic reserve, PERCPU_DYNAMIC_RESERVE by default")
+
+
 def add_percpu_options(p: argparse.ArgumentParser, *, static_required: bool) -> None:
     """The sizes pcpu_build_alloc_info() takes."""
     g = p.add_argument_group("first chunk (pcpu_build_alloc_info)")
-    g.add_argument("--static-size", type=int, required=static_required,
+    g.add_argument("--static-size", type=STATIC_SIZE, required=static_required,
                    default=None if static_required else DEFAULT_STATIC_SIZE,
                    help="bytes of DEFINE_PER_CPU variables (__per_cpu_end - __per_cpu_start)"
                    + ("" if static_required
                       else f"; default {DEFAULT_STATIC_SIZE}, Debian's 6.12 arm64"))
-    g.add_argument("--reserved-size", type=int, default=None,
-                   help="reserved chunk bytes (default PERCPU_MODULE_RESERVE, 8K)")
-    g.add_argument("--dyn-size", type=int, default=None,
-                   help="dynamic reserve bytes (default PERCPU_DYNAMIC_RESERVE, 28K)")
+    g.add_argument("--reserved-size", type=RESERVED_SIZE, default=None,
+                   help="reserved chunk bytes, e.g. 8K (default PERCPU_MODULE_RESERVE, 8K)")
+    g.add_argument("--dyn-size", type=DYN_SIZE, default=None,
+                   help="dynamic reserve bytes, e.g. 28K (default PERCPU_DYNAMIC_RESERVE, 28K)")
 
 
 def _allocator(args: argparse.Namespace) -> PercpuAllocator:

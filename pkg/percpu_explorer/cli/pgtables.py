@@ -7,6 +7,7 @@ import argparse
 import json
 
 from ..kernel import (
+    NR_CPUS_RANGE,
     build_first_chunk,
     first_chunk_unit,
     first_chunk_va,
@@ -24,6 +25,7 @@ from .common import (
     add_unit_size_option,
     check_format,
     config_from_args,
+    int_in,
     unit_size,
 )
 
@@ -33,7 +35,7 @@ PGTABLE_FORMATS = ("table", "json")
 def cmd_walk(args: argparse.Namespace) -> str:
     check_format(args.format, PGTABLE_FORMATS)
     cfg = config_from_args(args)
-    va = parse_addr(args.address)
+    va = parse_addr(args.address, name="address")
     size = unit_size(args.unit_size)
     kpt = build_first_chunk(cfg, unit_size=size)
     walk = kpt.walk(args.cpu, va)
@@ -92,7 +94,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     """`walk` and `pgtables`."""
     p = sub.add_parser("walk", help="walk one address through one CPU's page tables")
     p.add_argument("address", help="kernel virtual address, e.g. 0xfffffd7fffffe000")
-    p.add_argument("--cpu", type=int, default=0, help="CPU whose root to walk (default 0)")
+    p.add_argument("--cpu", type=int_in(0, NR_CPUS_RANGE[1] - 1, "a CPU number"), default=0,
+                   help="CPU whose root to walk (default 0)")
     add_unit_size_option(p)
     add_config_options(p)
     add_format(p, PGTABLE_FORMATS)

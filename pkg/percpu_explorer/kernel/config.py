@@ -6,7 +6,9 @@ CONFIG_NR_CPUS and the options that add fixmap slots), the hardware's
 `vabits_actual`, the kernel version, and whether the RFC "local percpu" patch
 (02/11, "arm64: mm: define percpu virtual space area") is applied.
 Each Kconfig rule is checked once; `choices_for()` and `resolve_choices()` apply
-the same rules one field at a time, as a configuration panel offers them.
+the same rules one field at a time, as a configuration panel offers them. The preemption
+models a version builds (kernel/Kconfig.preempt) are `preempt_choices()`, checked by
+`check_preempt()` wherever a model is taken.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from ..errors import InputError, shown
 from .units import parse_size
 from .versions import MAINLINE_RELEASES, KernelVersion, parse_kernel_version
 
@@ -35,7 +38,10 @@ LOCAL_PERCPU_SINCE = (6, 9)
 _SINCE = ".".join(map(str, LOCAL_PERCPU_SINCE))
 LOCAL_PERCPU_LAYOUT = f"v{_SINCE}+ layout"
 
-# CONFIG_NR_CPUS: arch/arm64/Kconfig "range 2 4096".
+# CONFIG_NR_CPUS: arch/arm64/Kconfig `int "Maximum number of CPUs (2-4096)"`, `range 2
+# 4096` (the default became 512 with commit 3fbd56f0e7c1 "ARM64: Dynamically allocate
+# cpumasks and increase supported CPUs to 512"; 2025 source, blob 393d71124f5d, still has
+# this range). arm64 has no MAXSMP option, so a build allows at most 4096 CPUs.
 NR_CPUS_RANGE = (2, 4096)
 
 # The choices a configuration panel offers, parents first (each one's choices depend
@@ -95,48 +101,137 @@ def _choices(values: tuple[Any, ...], fmt: Any = str) -> str:
     return ", ".join(fmt(v) for v in values)
 
 
+# --- the preemption model (kernel/Kconfig.preempt, choice "Preemption Model") -----------
+# Names and the Kconfig symbol each one is. "none" and "voluntary" are modelled without
+# CONFIG_PREEMPT_COUNT (as Debian's arm64 6.12 build: PREEMPT_VOLUNTARY, no PREEMPT_DYNAMIC),
+# so preempt_disable/enable_notrace() are barrier() only; full, lazy and rt have a count.
+PREEMPT_MODELS: tuple[str, ...] = ("none", "voluntary", "full", "lazy", "rt")
+PREEMPT_KCONFIG: dict[str, str] = {"none": "PREEMPT_NONE", "voluntary": "PREEMPT_VOLUNTARY",
+                                   "full": "PREEMPT", "lazy": "PREEMPT_LAZY", "rt": "PREEMPT_RT"}
+# arch/arm64/Kconfig "select ARCH_SUPPORTS_RT": commit d8fccd9ca5f9 ("arm64: Allow to enable
+# PREEMPT_RT."), merged for v6.12.
+PREEMPT_RT_SINCE = (6, 12)
+# PREEMPT_LAZY came in v6.13 for architectures selecting ARCH_HAS_PREEMPT_LAZY; arm64 selects
+# it from v6.16: commit c8597e2dd8b6 ("arm64: enable PREEMPT_LAZY", arm64 updates for 6.16).
+PREEMPT_LAZY_SINCE = (6, 16)
+# Commit 7dadeaa6e851 ("sched: Further restrict the preemption modes", v7.0): PREEMPT_NONE
+# "depends on ARCH_NO_PREEMPT", PREEMPT_VOLUNTARY "depends on !ARCH_HAS_PREEMPT_LAZY", and
+# the choice defaults to PREEMPT_LAZY where the architecture has it. arm64 has it.
+PREEMPT_RESTRICTED_SINCE = (7, 0)
+PREEMPT_RESTRICTED_COMMIT = '7dadeaa6e851 ("sched: Further restrict the preemption modes")'
+
+
+def preempt_choices(kernel: str | KernelVersion = DEFAULT_KERNEL) -> tuple[str, ...]:
+    """The preemption models an arm64 kernel of this version can be built with.
+
+    Before v7.0: none, voluntary and full, plus rt from v6.12 and lazy from v6.16. From
+    v7.0 (7dadeaa6e851) arm64, which has PREEMPT_LAZY, offers only full, lazy and rt.
+    """
+    version = parse_kernel_version(kernel)
+    if version.at_least(*PREEMPT_RESTRICTED_SINCE):
+        return ("full", "lazy", "rt")
+    models = ["none", "voluntary", "full"]
+    if version.at_least(*PREEMPT_LAZY_SINCE):
+        models.append("lazy")
+    if version.at_least(*PREEMPT_RT_SINCE):
+        models.append("rt")
+    return tuple(models)
+
+
+def has_preempt_count(preempt: str) -> bool:
+    """Whether the model has CONFIG_PREEMPT_COUNT (full, lazy, rt); the modelled none and
+    voluntary kernels have none (include/linux/preempt.h: the bracket is barrier())."""
+    _check_model_name(preempt)
+    return preempt in ("full", "lazy", "rt")
+
+
+def _check_model_name(preempt: str) -> str:
+    if preempt not in PREEMPT_MODELS:
+        raise InputError(f"preempt {shown(preempt)} is unknown; choose one of "
+                         f"{_choices(PREEMPT_MODELS)}", field="preempt")
+    return preempt
+
+
+def check_preempt(preempt: str, kernel: str | KernelVersion = DEFAULT_KERNEL) -> str:
+    """`preempt` if arm64 offers it in `kernel`, else ValueError in one line naming the
+    commit that decides it and the valid choices."""
+    version = parse_kernel_version(kernel)
+    allowed = preempt_choices(version)
+    if preempt in allowed:
+        return preempt
+    if preempt not in PREEMPT_MODELS:
+        raise InputError(f"preempt {shown(preempt)} is unknown; choose one of "
+                         f"{_choices(allowed)} (the models arm64 kernel {version} offers)",
+                         field="preempt")
+    symbol = PREEMPT_KCONFIG[preempt]
+    if preempt in ("none", "voluntary"):
+        why = (f"since v7.0, commit {PREEMPT_RESTRICTED_COMMIT}, {symbol} depends on "
+               + ("ARCH_NO_PREEMPT, which arm64 does not select" if preempt == "none"
+                  else "!ARCH_HAS_PREEMPT_LAZY, and arm64 selects ARCH_HAS_PREEMPT_LAZY"))
+    elif preempt == "lazy":
+        why = ("arm64 selects ARCH_HAS_PREEMPT_LAZY from v6.16 (commit c8597e2dd8b6 "
+               "\"arm64: enable PREEMPT_LAZY\")")
+    else:
+        why = ("arm64 selects ARCH_SUPPORTS_RT from v6.12 (commit d8fccd9ca5f9 \"arm64: "
+               "Allow to enable PREEMPT_RT.\")")
+    raise InputError(f"preempt {preempt!r} is not offered by arm64 kernel {version}: {why}; "
+                     f"choose one of {_choices(allowed)}", field="preempt")
+
+
+def preempt_from_kconfig(facts: dict[str, str | None]) -> str | None:
+    """The model name of a kernel .config's preemption choice ({"CONFIG_PREEMPT_RT": "y",
+    ...}), or None when the facts name none of them."""
+    for name in ("rt", "lazy", "full", "voluntary", "none"):
+        if facts.get(f"CONFIG_{PREEMPT_KCONFIG[name]}") == "y":
+            return name
+    return None
+
+
 # --- the rules, each checked once: by KernelConfig and by resolve_choices() ------------
 
 def _check_page_size(page_size: int | str) -> int:
     """The page size in bytes ("4K" accepted) if it is an arm64 granule."""
-    size = parse_size(page_size) if isinstance(page_size, str) else page_size
-    if size not in PAGE_SIZES:
-        raise ValueError(
-            f"page size {size!r} is not an arm64 granule; choose one of "
-            f"{_choices(PAGE_SIZES, lambda p: PAGE_SIZE_NAMES[p])}"
+    size = parse_size(page_size, name="page_size") if isinstance(page_size, str) else page_size
+    if isinstance(size, bool) or size not in PAGE_SIZES:
+        raise InputError(
+            f"page size {shown(size)} is not an arm64 granule; choose one of "
+            f"{_choices(PAGE_SIZES, lambda p: PAGE_SIZE_NAMES[p])}", field="page_size"
         )
     return size
 
 
 def _check_va_bits(page_size: int, va_bits: int, version: KernelVersion) -> int:
     allowed = va_bits_choices(page_size, version)
-    if va_bits not in allowed:
-        raise ValueError(
-            f"va_bits {va_bits!r} is not offered with {PAGE_SIZE_NAMES[page_size]} pages in "
-            f"kernel {version}; choose one of {_choices(allowed)}"
+    if isinstance(va_bits, bool) or va_bits not in allowed:
+        raise InputError(
+            f"va_bits {shown(va_bits)} is not offered with {PAGE_SIZE_NAMES[page_size]} pages in "
+            f"kernel {version}; choose one of {_choices(allowed)}", field="va_bits"
         )
     return va_bits
 
 
 def _check_vabits_actual(page_size: int, va_bits: int, actual: int) -> int:
     allowed = vabits_actual_choices(page_size, va_bits)
-    if actual not in allowed:
-        raise ValueError(
-            f"vabits_actual {actual!r} is not possible for a {va_bits}-bit kernel with "
-            f"{PAGE_SIZE_NAMES[page_size]} pages; choose one of {_choices(allowed)}"
+    if isinstance(actual, bool) or actual not in allowed:
+        raise InputError(
+            f"vabits_actual {shown(actual)} is not possible for a {va_bits}-bit kernel with "
+            f"{PAGE_SIZE_NAMES[page_size]} pages; choose one of {_choices(allowed)}",
+            field="vabits_actual"
         )
     return actual
 
 
 def _check_kasan(page_size: int, va_bits: int, kasan: str, version: KernelVersion) -> str:
     if kasan not in KASAN_MODES:
-        raise ValueError(f"kasan {kasan!r} is unknown; choose one of {_choices(KASAN_MODES)}")
+        raise InputError(f"kasan {shown(kasan)} is unknown; choose one of "
+                         f"{_choices(KASAN_MODES)}", field="kasan")
     # Before the v6.9 layout, arch/arm64/Kconfig selected HAVE_ARCH_KASAN
     # "if !(ARM64_16K_PAGES && ARM64_VA_BITS_48)".
     if kasan not in kasan_choices(page_size, va_bits, version):
-        raise ValueError(
+        raise InputError(
             f"kasan {kasan!r} is not available with 16K pages and 48-bit VA in kernel "
-            f"{version} (HAVE_ARCH_KASAN excludes it before 6.9); choose kasan 'none'"
+            f"{version} (HAVE_ARCH_KASAN excludes it before 6.9); choose kasan 'none'",
+            field="kasan"
         )
     return kasan
 
@@ -144,13 +239,15 @@ def _check_kasan(page_size: int, va_bits: int, kasan: str, version: KernelVersio
 def _check_nr_cpus(nr_cpus: int) -> int:
     low, high = NR_CPUS_RANGE
     if not isinstance(nr_cpus, int) or isinstance(nr_cpus, bool) or not low <= nr_cpus <= high:
-        raise ValueError(f"nr_cpus {nr_cpus!r} is outside CONFIG_NR_CPUS's range {low}..{high}")
+        raise InputError(f"nr_cpus {shown(nr_cpus)} is outside CONFIG_NR_CPUS's range "
+                         f"{low}..{high} (arch/arm64/Kconfig)", field="nr_cpus")
     return nr_cpus
 
 
 def _check_local_percpu(local_percpu: bool, version: KernelVersion) -> bool:
     if local_percpu and not local_percpu_supported(version):
-        raise ValueError(f"local_percpu: {local_percpu_refusal(version)}, or local_percpu=False")
+        raise InputError(f"local_percpu: {local_percpu_refusal(version)}, or "
+                         "local_percpu=False", field="local_percpu")
     return bool(local_percpu)
 
 
@@ -200,10 +297,13 @@ class KernelConfig:
         _check_kasan(self.page_size, self.va_bits, self.kasan, version)
         _check_nr_cpus(self.nr_cpus)
         _check_local_percpu(self.local_percpu, version)
-        if self.struct_page_size % 8 or not 32 <= self.struct_page_size <= 256:
-            raise ValueError(
-                f"struct_page_size {self.struct_page_size} is not a plausible sizeof(struct page); "
-                f"use a multiple of 8 from 32 to 256 (64 on arm64 without debug options)"
+        size = self.struct_page_size
+        if isinstance(size, bool) or not isinstance(size, int) or size % 8 \
+                or not 32 <= size <= 256:
+            raise InputError(
+                f"struct_page_size {shown(size)} is not a plausible sizeof(struct page); "
+                f"use a multiple of 8 from 32 to 256 (64 on arm64 without debug options)",
+                field="struct_page_size"
             )
 
     @property
@@ -228,9 +328,12 @@ class KernelConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KernelConfig:
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        if not isinstance(data, dict):
+            raise InputError(f"a KernelConfig is a mapping of its fields, not "
+                             f"{type(data).__name__}; known fields: {sorted(known)}")
+        unknown = sorted(map(str, set(data) - known))
         if unknown:
-            raise ValueError(f"unknown KernelConfig field(s) {unknown}; known: {sorted(known)}")
+            raise InputError(f"unknown KernelConfig field(s) {unknown}; known: {sorted(known)}")
         return cls(**data)
 
     def label(self) -> str:
@@ -247,6 +350,10 @@ def valid_configs(
     kernel: str = DEFAULT_KERNEL, *, kasan: tuple[str, ...] = KASAN_MODES, **common: Any
 ) -> Iterator[KernelConfig]:
     """Every page size / VA bits / vabits_actual / KASAN combination the kernel allows."""
+    for mode in kasan:
+        if mode not in KASAN_MODES:
+            raise InputError(f"kasan {shown(mode)} is unknown; choose one of "
+                             f"{_choices(KASAN_MODES)}", field="kasan")
     for page_size in PAGE_SIZES:
         for va_bits in va_bits_choices(page_size, kernel):
             for actual in vabits_actual_choices(page_size, va_bits):
@@ -297,12 +404,12 @@ def resolve_choices(current: dict[str, Any], changes: dict[str, Any]) -> dict[st
     """
     unknown = sorted(set(changes) - set(CHOICE_FIELDS))
     if unknown:
-        raise ValueError(f"unknown control(s) {unknown}; the panel has {list(CHOICE_FIELDS)}")
+        raise InputError(f"unknown control(s) {unknown}; the panel has {list(CHOICE_FIELDS)}")
     v = {**current}
     if "kernel" in changes:
         kernel = str(changes["kernel"])
         if kernel not in KERNEL_RELEASES:
-            raise ValueError(f"kernel {kernel!r} is not offered (a mainline release); choose "
+            raise InputError(f"kernel {shown(kernel)} is not offered (a mainline release); choose "
                              f"one of {_choices(KERNEL_RELEASES)}")
         v["kernel"] = kernel
     if "page_size" in changes:

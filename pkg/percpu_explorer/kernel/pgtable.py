@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..errors import InputError, shown
 from .config import KernelConfig
 from .geometry import PGTBL_MODIFIED, check_kernel_va, pgtable_geometry
 from .layout import Layout, compute_layout, patched_sane_configs
@@ -179,8 +180,8 @@ class KernelPageTables:
 
     def _check_cpu(self, cpu: int) -> None:
         if not isinstance(cpu, int) or not 0 <= cpu < self.nr_cpus:
-            raise ValueError(f"cpu {cpu!r} is outside 0..{self.nr_cpus - 1} "
-                             f"(nr_cpus {self.nr_cpus})")
+            raise InputError(f"cpu {shown(cpu)} is outside 0..{self.nr_cpus - 1} "
+                             f"(nr_cpus {self.nr_cpus})", field="cpu")
 
     def in_local_area(self, start: int, end: int) -> bool:
         """Whether [start, end) meets the Local Percpu area (RFC patch 02/11)."""

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..errors import InputError, shown
 from .config import KernelConfig
 from .pgtable import KernelPageTables
+from .resources import check_memory
 from .rfc import DEFAULT_PLACEMENT, RfcPlacement
 from .units import MASK64, align_down, fmt_addr, format_size, roundup
 
@@ -51,8 +53,27 @@ def first_chunk_unit(page_size: int, unit_size: int = DEFAULT_UNIT_SIZE) -> int:
     """The unit the scenarios give each CPU in the first chunk: unit_size rounded up to
     pages (the kernel's unit_size is a whole number of pages, pcpu_build_alloc_info())."""
     if not isinstance(unit_size, int) or isinstance(unit_size, bool) or unit_size <= 0:
-        raise ValueError(f"unit_size {unit_size!r} must be a positive number of bytes")
+        raise InputError(f"unit_size {shown(unit_size)} must be a positive number of bytes",
+                         field="unit_size")
     return roundup(unit_size, page_size)
+
+
+# Memory the page-table model takes per descriptor it holds (measured: about 80-100
+# bytes per entry of a Python table, 512 CPUs x 64M units at 4K pages).
+MODEL_BYTES_PER_ENTRY = 100
+
+
+def first_chunk_model_bytes(cfg: KernelConfig, nr_cpus: int, unit: int, *,
+                            map_global: bool = True) -> int:
+    """Memory `build_first_chunk` would take: the linear map's block entries for the
+    units, and with local_percpu one page entry per unit page in each CPU's Local
+    Percpu area and (map_global) in the Global Percpu area."""
+    geometry_pmd = 1 << (cfg.page_shift + (cfg.page_shift - 3))  # a level-2 block
+    entries = -(-nr_cpus * unit // geometry_pmd) + 1
+    if cfg.local_percpu:
+        pages = -(-unit // cfg.page_size)
+        entries += nr_cpus * pages * (2 if map_global else 1)
+    return entries * MODEL_BYTES_PER_ENTRY
 
 
 def unit_pa(cpu: int, unit: int) -> int:
@@ -102,6 +123,11 @@ def build_first_chunk(cfg: KernelConfig, nr_cpus: int | None = None, *,
     per-CPU roots are set up.
     """
     unit = first_chunk_unit(cfg.page_size, unit_size)
+    check_memory(first_chunk_model_bytes(cfg, cfg.nr_cpus if nr_cpus is None else nr_cpus,
+                                         unit, map_global=map_global),
+                 f"mapping a first chunk of {format_size(unit)} per CPU on "
+                 f"{cfg.nr_cpus if nr_cpus is None else nr_cpus} CPUs",
+                 "use fewer CPUs (--nr-cpus) or a smaller unit (--unit-size)")
     kpt = KernelPageTables(cfg, nr_cpus, percpu_pgd_setup_done=False)
     pmd = next(lv.entry_span for lv in kpt.geometry.levels if lv.hw_level == 2)
     lo = align_down(RAM_BASE, pmd)
@@ -109,7 +135,7 @@ def build_first_chunk(cfg: KernelConfig, nr_cpus: int | None = None, *,
     if cfg.local_percpu:
         sym = kpt.layout.symbols
         if kpt.nr_cpus * unit > sym["PERCPU_SIZE"]:
-            raise ValueError(f"{kpt.nr_cpus} units of {format_size(unit)} do not fit the "
+            raise InputError(f"{kpt.nr_cpus} units of {format_size(unit)} do not fit the "
                              f"Global Percpu area ({format_size(sym['PERCPU_SIZE'])})")
     kpt.vmap_range(phys_to_virt(kpt, lo), phys_to_virt(kpt, hi), lo, blocks=True)
     if cfg.local_percpu:

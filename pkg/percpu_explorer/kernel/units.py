@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from ..errors import InputError, shown
+
 MASK64 = (1 << 64) - 1
 
 SZ_1K = 1 << 10
@@ -46,23 +48,30 @@ def fmt_addr(value: int) -> str:
     return f"0x{value & MASK64:016x}"
 
 
-def parse_addr(text: str | int) -> int:
+def parse_addr(text: str | int, *, name: str = "address") -> int:
     """Parse `0xffff800000000000` (or a decimal integer) into a 64-bit address."""
-    if isinstance(text, int):
+    if isinstance(text, int) and not isinstance(text, bool):
         value = text
+    elif not isinstance(text, str):
+        raise InputError(f"{name} {shown(text)} is not an address; write it as hex like "
+                         "0xffff800000000000", field=name)
     else:
         cleaned = text.strip().replace("_", "").replace("`", "")
-        try:
-            value = int(cleaned, 0)
-        except ValueError:
-            try:
-                value = int(cleaned, 16)
-            except ValueError:
-                raise ValueError(
-                    f"address {text!r} is not a number; write it as hex like 0xffff800000000000"
-                ) from None
+        value = None
+        if re.fullmatch(r"[+-]?(?:0[xX][0-9a-fA-F]+|[0-9a-fA-F]+)", cleaned or "-"):
+            digits = cleaned.lstrip("+-")
+            decimal = digits.isdigit() and (digits == "0" or not digits.startswith("0"))
+            base = 10 if decimal else 16
+            if len(digits) <= 40:  # longer ones are out of range anyway
+                value = int(cleaned, base)
+            else:
+                value = 1 << 64
+        if value is None:
+            raise InputError(f"{name} {shown(text)} is not a number; write it as hex like "
+                             "0xffff800000000000", field=name)
     if not 0 <= value <= MASK64:
-        raise ValueError(f"address {text!r} does not fit in 64 bits")
+        raise InputError(f"{name} {shown(text)} does not fit in 64 bits "
+                         "(0 to 0xffffffffffffffff)", field=name)
     return value
 
 
@@ -86,18 +95,33 @@ def format_size(nbytes: int) -> str:
 
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGTPE]?)(?:i?B)?\s*$", re.IGNORECASE)
+# size_t on arm64: every size the kernel takes is below 2**64.
+SIZE_MAX = MASK64
+SIZE_SYNTAX = "bytes like 4096, or with a binary unit: 4K, 16KB, 64KiB, 2M, 1G"
 
 
-def parse_size(text: str | int) -> int:
-    """Parse `4K`, `16K`, `64KB`, `2M` or a plain byte count into bytes."""
+def parse_size(text: str | int, *, name: str = "size") -> int:
+    """Parse `4K`, `16K`, `64KB`, `64KiB`, `2M` or a plain byte count into bytes.
+
+    Units are binary (K = 1024) and case-blind; a size is a size_t, so it is a whole
+    number from 0 to 2**64 - 1. Anything else raises InputError naming `name`."""
+    if isinstance(text, bool) or not isinstance(text, int | str):
+        raise InputError(f"{name} {shown(text)} is not a size; write {SIZE_SYNTAX}", field=name)
     if isinstance(text, int):
-        return text
-    match = _SIZE_RE.match(text)
-    if not match:
-        raise ValueError(f"size {text!r} is not understood; write it like 4K, 16K, 64K or 4096")
-    number, unit = int(match.group(1)), match.group(2).upper()
-    shift = UNIT_SHIFT[unit]
-    return number << shift
+        value = text
+    else:
+        match = _SIZE_RE.match(text)
+        if not match:
+            raise InputError(f"{name} {shown(text)} is not a size; write {SIZE_SYNTAX}", field=name)
+        digits = match.group(1).lstrip("0") or "0"
+        # 2**64 has 20 digits: a longer number is out of range (and int() would refuse
+        # very long ones with a message of its own).
+        value = (int(digits) << UNIT_SHIFT[match.group(2).upper()] if len(digits) <= 20
+                 else SIZE_MAX + 1)
+    if not 0 <= value <= SIZE_MAX:
+        raise InputError(f"{name} {shown(text)} is outside a size_t (0 to 2**64 - 1 bytes)",
+                         field=name)
+    return value
 
 
 def fmt_end(end: int) -> str:

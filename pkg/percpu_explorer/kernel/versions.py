@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import InputError, shown
+
 # Mainline releases whose arm64 layout is modelled, oldest first.
 # v5.17 removed the BPF JIT region below the modules; older kernels are not modelled.
 MAINLINE_RELEASES: tuple[tuple[int, int], ...] = (
@@ -72,20 +74,22 @@ def parse_kernel_version(text: str | KernelVersion) -> KernelVersion:
     if isinstance(text, KernelVersion):
         version = text
     else:
-        match = _VERSION_RE.match(str(text))
+        match = _VERSION_RE.match(str(text)) if len(str(text)) < 40 else None
         if not match:
-            raise ValueError(
-                f"kernel version {text!r} is not understood; write it like 6.8, 6.12.117 or "
-                f"7.1-rc1 (modelled releases: {supported_range()})"
+            raise InputError(
+                f"kernel version {shown(text)} is not understood; write it like 6.8, 6.12.117 or "
+                f"7.1-rc1 (modelled releases: {supported_range()})", field="kernel"
             )
         major, minor, sub, rc = match.groups()
         version = KernelVersion(
             int(major), int(minor), int(sub) if sub else None, int(rc) if rc else None
         )
     if version.release not in MAINLINE_RELEASES:
-        raise ValueError(
-            f"kernel version {text} is not modelled; choose a release from {supported_range()} "
+        raise InputError(
+            f"kernel version {str(text).strip()} is not modelled; choose a release from "
+            f"{supported_range()} "
             f"(the arm64 layout before 5.17 had a BPF JIT region, and releases after "
-            f"{MAINLINE_RELEASES[-1][0]}.{MAINLINE_RELEASES[-1][1]} have not been checked)"
+            f"{MAINLINE_RELEASES[-1][0]}.{MAINLINE_RELEASES[-1][1]} have not been checked)",
+            field="kernel"
         )
     return version

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import pandas as pd
 
+from ..errors import shown
 from ..kernel import (
     DEFAULT_PLACEMENT,
+    SIZE_MAX,
     KernelConfig,
     KernelPageTables,
     Layout,
@@ -249,6 +252,7 @@ class PercpuAllocator:
     def alloc(self, size: int, align: int = PCPU_MIN_ALLOC_SIZE, *, reserved: bool = False,
               atomic: bool = False) -> Allocation:
         """pcpu_alloc(): a percpu area of size bytes (rounded up to 4) at align."""
+        size, align = _size_t("size", size), _size_t("align", align)
         if align < PCPU_MIN_ALLOC_SIZE:
             align = PCPU_MIN_ALLOC_SIZE
         size = roundup(size, PCPU_MIN_ALLOC_SIZE)
@@ -504,6 +508,18 @@ class PercpuAllocator:
     def allocations_frame(self) -> pd.DataFrame:
         """Live allocations with their pointers, offsets and chunk."""
         return stats.allocations_frame(self)
+
+
+def _size_t(name: str, value: object) -> int:
+    """`value` as pcpu_alloc()'s size_t arguments hold it (any integer type accepted)."""
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        number = -1
+    if isinstance(value, bool) or not 0 <= number <= SIZE_MAX:
+        raise PercpuError(f"{name} {shown(value)} is not a size_t (a whole number from 0 to "
+                          "2**64 - 1)")
+    return number
 
 
 def boot_percpu(

@@ -1,7 +1,9 @@
 """The errors of the percpu model."""
 
+from ..errors import InputError
 
-class PercpuError(ValueError):
+
+class PercpuError(InputError):
     """A request the kernel would refuse (it WARNs and returns NULL) or a bad free."""
 
 

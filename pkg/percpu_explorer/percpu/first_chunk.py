@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..kernel import align_up, div_round_up, roundup
+from ..errors import shown
+from ..kernel import NR_CPUS_RANGE, PAGE_SIZE_NAMES, PAGE_SIZES, align_up, div_round_up, roundup
 from .chunk import PCPU_MIN_ALLOC_SIZE
 from .errors import PercpuError
 
@@ -20,6 +21,12 @@ LOCAL_DISTANCE = 10  # include/linux/numa.h
 # Debian 6.12's arm64 static percpu size: its boot line "percpu: Embedded 34 pages/cpu
 # s101464 ..." (data/captures; tests/percpu/test_allocator_trace.py ties the two).
 DEFAULT_STATIC_SIZE = 101464
+# struct pcpu_chunk (mm/percpu-internal.h) counts a unit's free bytes in `int free_bytes`
+# and its map bits and offsets in ints: no unit, and so no part of one, exceeds INT_MAX.
+INT_MAX = (1 << 31) - 1
+# arm64's pcpu_embed_first_chunk() call (drivers/base/arch_numa.c) passes atom PAGE_SIZE;
+# other architectures pass a block size. The model takes atoms up to 1G (a 4K PUD block).
+MAX_ATOM_SIZE = 1 << 30
 
 
 # --- build-time sizes (include/linux/percpu.h) ------------------------------------------
@@ -156,14 +163,17 @@ def build_alloc_info(
     dividing an atom-aligned allocation, preferring fewer allocations while no more than
     a third of the units are wasted.
     """
-    if static_size <= 0:
-        raise PercpuError(f"static_size {static_size} must be positive (the kernel's "
-                          "__per_cpu_end - __per_cpu_start)")
-    if nr_cpus < 1:
-        raise PercpuError(f"nr_cpus {nr_cpus} must be at least 1")
+    if isinstance(page_size, bool) or page_size not in PAGE_SIZES:
+        raise PercpuError(f"page_size {shown(page_size)} is not an arm64 granule; choose one "
+                          f"of {', '.join(map(str, PAGE_SIZES))}")
+    _check_bytes("static_size", static_size, 1, "the kernel's __per_cpu_end - __per_cpu_start")
+    _check_count("nr_cpus", nr_cpus, 1, NR_CPUS_RANGE[1], "possible CPUs, at most NR_CPUS")
     reserved = build.module_reserve() if reserved_size is None else reserved_size
     dyn = build.dynamic_reserve(page_size) if dyn_size is None else dyn_size
     atom = page_size if atom_size is None else atom_size
+    _check_bytes("reserved_size", reserved, 0, "the reserved chunk for module percpu")
+    _check_bytes("dyn_size", dyn, 0, "the first chunk's dynamic reserve")
+    _check_count("atom_size", atom, page_size, MAX_ATOM_SIZE, "bytes")
     if atom % page_size or atom & (atom - 1):
         raise PercpuError(f"atom_size {atom} must be a power-of-two multiple of {page_size}")
     nodes = list(cpu_to_node) if cpu_to_node is not None else [0] * nr_cpus
@@ -172,6 +182,11 @@ def build_alloc_info(
 
     size_sum = pfn_align(static_size + reserved + max(dyn, build.dynamic_early_size(page_size)),
                          page_size)
+    if size_sum > INT_MAX:
+        raise PercpuError(
+            f"static {static_size} + reserved {reserved} + dynamic {dyn} bytes make a "
+            f"{size_sum}-byte unit ({PAGE_SIZE_NAMES[page_size]} pages), above {INT_MAX}, the "
+            "most struct pcpu_chunk's int free_bytes can count; use smaller sizes")
     dyn = size_sum - static_size - reserved
     min_unit_size = max(size_sum, pcpu_min_unit_size(page_size))
     alloc_size = roundup(min_unit_size, atom)
@@ -219,6 +234,16 @@ def build_alloc_info(
         unit += len(cpus)
     return AllocInfo(static_size, reserved, dyn, unit_size, atom, alloc_size, tuple(groups),
                      page_size, nr_cpus)
+
+
+def _check_count(name: str, value: object, low: int, high: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise PercpuError(f"{name} {shown(value)} is outside {low}..{high} ({what})")
+
+
+def _check_bytes(name: str, value: object, low: int, what: str) -> None:
+    _check_count(name, value, low, INT_MAX,
+                 f"bytes: {what}; a unit's bytes are an int in struct pcpu_chunk")
 
 
 def boot_lines(ai: AllocInfo) -> list[str]:

@@ -3,12 +3,15 @@ running a history through the allocator, and a synthetic boot-like history."""
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
 
+from ..errors import InputError, ProblemsError, one_line, shown, where
+from ..kernel import SIZE_MAX, check_memory
 from .allocator import PercpuAllocator
 from .chunk import PCPU_MIN_ALLOC_SIZE
 from .errors import PercpuError
@@ -19,39 +22,64 @@ REQUEST_COLUMNS = ("op", "id", "size", "align", "reserved", "atomic")
 def read_requests(path: str) -> pd.DataFrame:
     """A request history from CSV: columns op (alloc/free), id (names an allocation so
     a free can refer to it), size, align, reserved, atomic; size/align/flags only
-    for allocs. Bad rows raise ValueError naming the line and column."""
+    for allocs. Bad rows raise ProblemsError (an InputError), each problem as
+    FILE:LINE:COLUMN; blank lines are skipped but counted."""
+    check_memory(_file_size(path) * 40, f"reading {path}", "split the request history")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise ValueError(f"{path}: cannot read a request history: {exc}") from None
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                            encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such request history file") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        reason = one_line(str(exc)) or type(exc).__name__
+        raise InputError(f"{path}: cannot read a request history (CSV with a header "
+                         f"{','.join(REQUEST_COLUMNS)}): {reason}") from None
     return validate_requests(frame, source=str(path))
 
 
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except (OSError, ValueError):
+        return 0
+
+
+# Integer cells and their valid ranges: size and align are size_t; an id is a name that
+# fits the int64 column it is kept in.
+_INT_RANGES = {"id": (-(1 << 63), (1 << 63) - 1, "a 64-bit integer"),
+               "size": (0, SIZE_MAX, "a size_t: 0 to 2**64 - 1"),
+               "align": (0, SIZE_MAX, "a size_t: 0 to 2**64 - 1")}
+
+
 def _cell_int(value: Any, column: str) -> int | None:
-    """An integer cell: int, integral float, or text (decimal or 0x); None if empty."""
+    """An integer cell: int, integral float, or text (decimal or 0x); None if empty.
+    ValueError naming the cell when it is not a whole number in the column's range."""
+    low, high, what = _INT_RANGES[column]
+    number: int | float
     if value is None or (isinstance(value, float) and value != value):
         return None
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if value.is_integer():
-            return int(value)
-        raise ValueError(f"{column} {value!r} is not a whole number")
-    text = str(value).strip()
-    if not text:
-        return None
-    try:
-        return int(text, 0)
-    except ValueError:
+    if isinstance(value, bool | int):
+        number = int(value)
+    elif isinstance(value, float):
+        number = value
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
         try:
-            number = float(text)
+            number = int(text, 0) if len(text) <= 40 else float(text)
         except ValueError:
-            raise ValueError(f"{column} {text!r} is not a number") from None
+            try:
+                number = float(text)
+            except ValueError:
+                raise ValueError(f"{column} {shown(text)} is not a number ({what})") from None
+    if isinstance(number, float):
         if not number.is_integer():
-            raise ValueError(f"{column} {text!r} is not a whole number") from None
-        return int(number)
+            raise ValueError(f"{column} {shown(value)} is not a whole number ({what})")
+        number = int(number)
+    if not low <= number <= high:
+        raise ValueError(f"{column} {shown(value)} is out of range ({what})")
+    return number
 
 
 def _cell_flag(value: Any, column: str) -> bool:
@@ -64,49 +92,61 @@ def _cell_flag(value: Any, column: str) -> bool:
         return False
     if text in ("1", "true", "1.0"):
         return True
-    raise ValueError(f"{column} {value!r} is not 0/1/true/false")
+    raise ValueError(f"{column} {shown(value)} is not 0/1/true/false")
 
 
 def validate_requests(frame: pd.DataFrame, *, source: str = "requests") -> pd.DataFrame:
-    """Check and type a request history; one message per bad row (line numbers count
-    the CSV header as line 1), at most 20 listed."""
+    """Check and type a request history; ProblemsError listing every bad cell as
+    SOURCE:LINE:COLUMN (the CSV header is line 1)."""
     rows = _validated_rows(frame, source)
     out = pd.DataFrame(rows, columns=list(REQUEST_COLUMNS))
-    return out.astype({"id": "int64", "size": "Int64", "align": "Int64",
+    return out.astype({"id": "int64", "size": "object", "align": "object",
                        "reserved": "boolean", "atomic": "boolean"})
 
 
 def _validated_rows(frame: pd.DataFrame, source: str) -> list[dict[str, Any]]:
-    missing = [c for c in ("op", "id") if c not in frame.columns]
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{source}: a request history is a table (DataFrame or rows of "
+                         f"{', '.join(REQUEST_COLUMNS)}), not {type(frame).__name__}")
+    columns = [str(c) for c in frame.columns]
+    missing = [c for c in ("op", "id") if c not in columns]
     if missing:
-        raise ValueError(f"{source}: missing column(s) {missing}; expected "
-                         f"{list(REQUEST_COLUMNS)}")
+        raise InputError(f"{where(source, 1)}: missing column(s) {missing}; expected "
+                         f"{', '.join(REQUEST_COLUMNS)} (found {shown(columns)})")
+    position = {c: columns.index(c) + 1 for c in REQUEST_COLUMNS if c in columns}
+    frame = frame.set_axis(columns, axis=1)
     out, errors = [], []
     for i, row in enumerate(frame.to_dict("records")):
         line = i + 2
-        op = str(row.get("op", "")).strip()
+        if all(v is None or (isinstance(v, str) and not v.strip())
+               or (isinstance(v, float) and v != v) for v in row.values()):
+            continue  # a blank line
+        column = "op"
         try:
+            op = str(row.get("op", "")).strip()
             if op not in ("alloc", "free"):
-                raise ValueError(f"op {op!r} is not alloc or free")
+                raise ValueError(f"op {shown(op)} is not alloc or free")
+            column = "id"
             ident = _cell_int(row.get("id"), "id")
             if ident is None:
-                raise ValueError("id is empty")
+                raise ValueError("id is empty (each request names its allocation)")
             item: dict[str, Any] = {"op": op, "id": ident}
             if op == "alloc":
+                column = "size"
                 size = _cell_int(row.get("size"), "size")
                 if size is None:
-                    raise ValueError("size is empty")
+                    raise ValueError("size is empty (an alloc needs its size in bytes)")
+                column = "align"
                 align = _cell_int(row.get("align"), "align")
-                item.update(size=size, align=PCPU_MIN_ALLOC_SIZE if align is None else align,
-                            reserved=_cell_flag(row.get("reserved"), "reserved"),
-                            atomic=_cell_flag(row.get("atomic"), "atomic"))
+                item.update(size=size, align=PCPU_MIN_ALLOC_SIZE if align is None else align)
+                for column in ("reserved", "atomic"):
+                    item[column] = _cell_flag(row.get(column), column)
         except ValueError as exc:
-            errors.append(f"{source}:{line}: {exc}")
+            errors.append(f"{where(source, line, position.get(column))}: {exc}")
             continue
         out.append(item)
     if errors:
-        more = f"\n... and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise ValueError("\n".join(errors[:20]) + more)
+        raise ProblemsError(source, errors, consequence="nothing was replayed")
     return out
 
 

@@ -30,7 +30,7 @@ from ..kernel import (
     fmt_addr,
 )
 from .chunk import Chunk
-from .errors import AreaExhausted
+from .errors import AreaExhausted, PercpuError
 from .first_chunk import AllocInfo, UnitMap
 
 RAM_SIZE = 4 << 30  # where memblock's top-down allocation puts the first chunk, assumed
@@ -141,6 +141,11 @@ class VmSpace:
 
 def first_chunk_phys(ai: AllocInfo) -> int:
     """The first chunk's RAM: memblock allocates top-down, so near the top of RAM."""
+    if ai.span > RAM_SIZE:
+        raise PercpuError(
+            f"the first chunk's {ai.nr_units} units of {ai.unit_size} bytes span {ai.span} "
+            f"bytes, more than the {RAM_SIZE >> 30} GiB of RAM the model assumes (QEMU virt, "
+            f"at {fmt_addr(RAM_BASE)}); use fewer CPUs or smaller sizes")
     return align_down(RAM_BASE + RAM_SIZE - ai.span, ai.atom_size)
 
 

@@ -27,6 +27,7 @@ so that messages read the same. Validation reports every problem, one message ea
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,93 +35,147 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError, ProblemsError, one_line, shown
+from ..kernel import NR_CPUS_RANGE, check_memory
 from .ops import FLAVOURS, OPS, sizes_for
 
 REQUIRED_COLUMNS = ("time", "cpu", "task", "op", "size", "variable", "value")
 OPTIONAL_COLUMNS = ("flavour", "old")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
-MAX_PROBLEMS = 200  # messages listed in one error before "... and N more"
 
 
-class WorkloadError(ValueError):
-    """A workload file failed validation; `problems` holds one message per problem."""
+class WorkloadError(ProblemsError):
+    """A workload file failed validation; `problems` holds one message per problem, the
+    message is the first of them (one line) and how many follow."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        shown = problems[:MAX_PROBLEMS]
-        more = len(problems) - len(shown)
-        text = f"{source}: {len(problems)} problem(s); nothing was replayed\n" + "\n".join(shown)
-        if more:
-            text += f"\n... and {more} more"
-        super().__init__(text)
+        super().__init__(source, problems, consequence="nothing was replayed")
 
 
-def _as_int(series: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """(integers as Int64, mask of cells that are not whole numbers)."""
-    if pd.api.types.is_integer_dtype(series):
-        return series.astype("Int64"), pd.Series(False, index=series.index)
-    if pd.api.types.is_float_dtype(series):
-        bad = series.notna() & (series != np.floor(series))
-        return series.where(~bad).astype("Int64"), bad
+# Integer columns and their valid ranges (the CPU column's upper end is NR_CPUS - 1, or
+# nr_cpus - 1 when given); value and old are the op's 64-bit operands.
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_RANGES: dict[str, tuple[int, int]] = {
+    "time": (0, _INT64[1]), "cpu": (0, NR_CPUS_RANGE[1] - 1), "task": (0, _INT64[1]),
+    "size": (0, 16), "value": _INT64, "old": _INT64}
+_INT_TEXT = re.compile(r"^[+-]?\d+$")
+_HEX_TEXT = re.compile(r"^-?0[xX][0-9a-fA-F]+$")
+
+
+def _exact_int(text: object) -> int | float | None:
+    """One cell as a number: an exact int for integer or hex text, else a float; None
+    when it is not a number."""
+    t = str(text).strip()
+    try:
+        if _INT_TEXT.match(t) and len(t) <= 40:
+            return int(t)
+        if _HEX_TEXT.match(t) and len(t) <= 40:
+            return int(t, 16)
+        return float(t)
+    except ValueError:
+        return None
+
+
+def _cell_text(value: object) -> str:
+    text = str(value).strip()
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _as_int(series: pd.Series, low: int, high: int) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(integers as Int64, mask of cells that are not whole numbers, mask of whole
+    numbers outside low..high); both masked cells are NA in the integers."""
+    index = series.index
+    if pd.api.types.is_integer_dtype(series) or pd.api.types.is_float_dtype(series):
+        num = series.astype("float64") if pd.api.types.is_float_dtype(series) else series
+        bad = pd.Series(False, index=index)
+        if pd.api.types.is_float_dtype(series):
+            bad = num.notna() & (np.isinf(num) | (num != np.floor(num)))
+        out = num.notna() & ~bad & ((num < low) | (num > high))
+        return num.where(~bad & ~out).astype("Int64"), bad, out
     text = series.astype("string").str.strip()
     num = pd.to_numeric(text, errors="coerce")
-    hexa = text.str.match(r"^-?0[xX][0-9a-fA-F]+$", na=False)
-    if hexa.any():
-        num = num.astype("float64").astype(object)
-        num[hexa] = [int(v, 16) for v in text[hexa]]
-    num = pd.to_numeric(num, errors="coerce")
-    bad = text.notna() & (text != "") & (num.isna() | (num != np.floor(num)))
-    return num.where(~bad).astype("Int64"), bad
+    if pd.api.types.is_integer_dtype(num) and not text.str.match(_HEX_TEXT.pattern,
+                                                                  na=False).any():
+        bad = (text.notna() & (text != "") & num.isna()).fillna(False).astype(bool)
+        out = (num.notna() & ((num < low) | (num > high))).fillna(False).astype(bool)
+        return num.where(~out).astype("Int64"), bad, out
+    # Mixed, hex, float or very large: exact per cell.
+    cells = [None if v is pd.NA or v == "" else _exact_int(v) for v in text]
+    empty = text.isna() | (text == "")
+    bad = pd.Series([not e and (c is None or (isinstance(c, float) and not c.is_integer()))
+                     for c, e in zip(cells, empty, strict=True)], index=index)
+    out = pd.Series([not b and c is not None and not low <= c <= high
+                     for c, b in zip(cells, bad, strict=True)], index=index)
+    keep = [int(c) if c is not None and not b and not o else None
+            for c, b, o in zip(cells, bad, out, strict=True)]
+    return pd.Series(pd.array(keep, dtype="Int64"), index=index), bad, out
 
 
 def validate_workload(frame: pd.DataFrame, source: str = "<workload>", *,
-                      nr_cpus: int | None = None) -> pd.DataFrame:
+                      nr_cpus: int | None = None,
+                      lines: np.ndarray | None = None) -> pd.DataFrame:
     """Check a workload and return it typed (time/cpu/task/size/value int64, op,
     variable and flavour categorical, old Int64). Raises WorkloadError listing every
-    problem with its file, line and column."""
+    problem with its file, line and column (`lines`: each row's line in the file, by
+    default row + 2). CPUs are 0..nr_cpus-1, at most NR_CPUS - 1."""
+    try:
+        return _validate_workload(frame, source, nr_cpus, lines)
+    except UnicodeError as exc:  # a cell of a frame built in Python may hold any str
+        raise InputError(f"{source}: a cell holds text that is not valid Unicode "
+                         f"({exc.reason}); nothing was replayed") from None
+
+
+def _validate_workload(frame: pd.DataFrame, source: str, nr_cpus: int | None,
+                       lines: np.ndarray | None) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise InputError(f"{source}: a workload is a table (DataFrame) with columns "
+                         f"{', '.join(REQUIRED_COLUMNS)}, not {type(frame).__name__}")
+    check_nr_cpus(nr_cpus)
     problems: list[str] = []
-    cols = list(frame.columns)
+    cols = [str(c) for c in frame.columns]
+    frame = frame.set_axis(cols, axis=1)
     for name in REQUIRED_COLUMNS:
         if name not in cols:
             problems.append(f"{source}:1: missing column '{name}' (required: "
                             f"{', '.join(REQUIRED_COLUMNS)})")
     unknown = [c for c in cols if c not in COLUMNS]
     for c in unknown:
-        problems.append(f"{source}:1:{cols.index(c) + 1}: unknown column '{c}' (valid: "
+        problems.append(f"{source}:1:{cols.index(c) + 1}: unknown column {shown(c)} (valid: "
                         f"{', '.join(COLUMNS)})")
+    duplicated = sorted({c for c in cols if cols.count(c) > 1})
+    for c in duplicated:
+        problems.append(f"{source}:1: column '{c}' appears {cols.count(c)} times")
     if problems:
         raise WorkloadError(source, problems)
     frame = frame.reset_index(drop=True)
-    line = np.arange(len(frame)) + 2
+    line = np.arange(len(frame)) + 2 if lines is None else np.asarray(lines)
     bad_rows: list[tuple[int, int, str]] = []  # (row, column number, message)
 
     def report(mask: pd.Series | np.ndarray, column: str, message: Callable[[int], str]) -> None:
+        if isinstance(mask, pd.Series):
+            mask = mask.fillna(False)
         idx = np.flatnonzero(np.asarray(mask, dtype=bool))
         colno = cols.index(column) + 1
         bad_rows.extend((int(i), colno, message(int(i))) for i in idx)
 
     ints: dict[str, pd.Series] = {}
+    high_cpu = _RANGES["cpu"][1] if nr_cpus is None else nr_cpus - 1
     for name in ("time", "cpu", "task", "size", "value") + (("old",) if "old" in cols else ()):
-        values, bad = _as_int(frame[name])
-        report(bad, name, lambda i, n=name: f"column '{n}': {frame[n].iloc[i]!r} is not an "
-               "integer")
+        low, high = _RANGES[name] if name != "cpu" else (0, high_cpu)
+        values, bad, out = _as_int(frame[name], low, high)
+        report(bad, name, lambda i, n=name: f"column '{n}': {shown(frame[n].iloc[i])} is not "
+               "an integer")
+        report(out, name, lambda i, n=name, lo=low, hi=high: f"column '{n}': "
+               f"{'CPU ' if n == 'cpu' else ''}{_cell_text(frame[n].iloc[i])} is out of range "
+               f"(valid: {lo}..{hi})")
         if name != "old":
-            missing = values.isna() & ~bad
+            missing = values.isna() & ~bad & ~out
             report(missing, name, lambda i, n=name: f"column '{n}': empty (an integer is "
                    "required)")
         ints[name] = values
-    report(ints["time"] < 0, "time", lambda i: f"column 'time': {ints['time'][i]} is negative")
-    report(ints["task"] < 0, "task", lambda i: f"column 'task': {ints['task'][i]} is negative")
-    cpu_bad = ints["cpu"] < 0
-    if nr_cpus is not None:
-        cpu_bad = cpu_bad | (ints["cpu"] >= nr_cpus)
-    report(cpu_bad.fillna(False), "cpu",
-           lambda i: f"column 'cpu': CPU {ints['cpu'][i]} is out of range (valid: 0.."
-           f"{(nr_cpus or 1) - 1})")
     op = frame["op"].astype("string").str.strip()
     op_ok = op.isin(OPS)
-    report(~op_ok, "op", lambda i: f"column 'op': unknown op {frame['op'].iloc[i]!r} (valid: "
+    report(~op_ok, "op", lambda i: f"column 'op': unknown op {shown(frame['op'].iloc[i])} (valid: "
            f"{', '.join(OPS)})")
     sizes = ints["size"]
     size_ok = pd.Series(True, index=frame.index)
@@ -136,7 +191,7 @@ def validate_workload(frame: pd.DataFrame, source: str = "<workload>", *,
         fl = frame["flavour"].astype("string").str.strip().fillna("this_cpu")
         fl = fl.mask(fl == "", "this_cpu")
         report(~fl.isin(FLAVOURS), "flavour", lambda i: f"column 'flavour': unknown flavour "
-               f"{frame['flavour'].iloc[i]!r} (valid: {', '.join(FLAVOURS)})")
+               f"{shown(frame['flavour'].iloc[i])} (valid: {', '.join(FLAVOURS)})")
     else:
         fl = pd.Series("this_cpu", index=frame.index)
     if not bad_rows and len(frame):
@@ -168,18 +223,43 @@ def _file_sizes(op: str) -> tuple[int, ...]:
 
 
 def read_workload(path: str | Path, *, nr_cpus: int | None = None) -> pd.DataFrame:
-    """A validated workload from CSV (any suffix but .parquet) or Parquet."""
+    """A validated workload from CSV (any suffix but .parquet) or Parquet. Blank CSV lines
+    are skipped but counted, so that every problem names its line."""
     path = Path(path)
+    check_nr_cpus(nr_cpus)
+    try:
+        size = path.stat().st_size if path.is_file() else 0
+    except (OSError, ValueError):
+        size = 0
+    check_memory(size * (80 if path.suffix == ".parquet" else 40), f"reading {path}",
+                 "split the workload into smaller files")
+    lines = None
     try:
         if path.suffix == ".parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                                skip_blank_lines=False, encoding="utf-8-sig")
+            blank = (frame.apply(lambda c: c.str.strip()) == "").all(axis=1)
+            lines = np.flatnonzero(~blank.to_numpy()) + 2
+            frame = frame[~blank.to_numpy()]
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such workload file") from None
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read a workload: {exc}") from None
-    return validate_workload(frame, str(path), nr_cpus=nr_cpus)
+        raise InputError(f"{path}: no such workload file") from None
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
+            TypeError) as exc:
+        reason = one_line(str(exc)) or type(exc).__name__
+        raise InputError(f"{path}: cannot read a workload (CSV or Parquet with columns "
+                         f"{', '.join(REQUIRED_COLUMNS)}): {reason}") from None
+    return validate_workload(frame, str(path), nr_cpus=nr_cpus, lines=lines)
+
+
+def check_nr_cpus(nr_cpus: object) -> None:
+    """InputError unless `nr_cpus` is None or 1..NR_CPUS."""
+    high = NR_CPUS_RANGE[1]
+    if nr_cpus is not None and (isinstance(nr_cpus, bool) or not isinstance(nr_cpus, int)
+                                or not 1 <= nr_cpus <= high):
+        raise InputError(f"nr_cpus {shown(nr_cpus)} is outside 1..{high} (CPUs of the "
+                         "workload, at most NR_CPUS)", field="nr_cpus")
 
 
 def write_workload(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -278,11 +358,15 @@ def generate(pattern: str | Pattern, units: int, *, nr_cpus: int = 4, seed: int 
     exponential gaps of mean gap_ns between units on each CPU. Returns a validated frame."""
     if isinstance(pattern, str):
         if pattern not in PATTERNS:
-            raise ValueError(f"pattern {pattern!r} is unknown; choose one of "
+            raise InputError(f"pattern {shown(pattern)} is unknown; choose one of "
                              f"{', '.join(PATTERNS)}")
         pattern = PATTERNS[pattern]
-    if units < 0 or nr_cpus < 1:
-        raise ValueError(f"units ({units}) must be >= 0 and nr_cpus ({nr_cpus}) >= 1")
+    if isinstance(units, bool) or not isinstance(units, int) or units < 0:
+        raise InputError(f"units {shown(units)} must be a whole number >= 0", field="units")
+    check_nr_cpus(nr_cpus)
+    # Each unit makes a few rows of ~100 bytes in the frames built on the way.
+    check_memory(units * len(pattern.unit) * 400, f"generating {units} units of "
+                 f"{pattern.name}", "ask for fewer units")
     rng = np.random.default_rng(seed)
     cpu = rng.integers(0, nr_cpus, units).astype(np.int32)
     gaps = len(pattern.unit) + rng.exponential(pattern.gap_ns, units)

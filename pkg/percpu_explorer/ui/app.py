@@ -79,7 +79,8 @@ def voila_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # ::1 is IPv6
+    with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
 

@@ -39,6 +39,8 @@ from ..kernel import (
     build_first_chunk,
     choices_for,
     compute_layout,
+    parse_addr,
+    preempt_choices,
     resolve_choices,
     unit_addresses,
     va_bits_choices,
@@ -54,8 +56,9 @@ from ..percpu import (
 from ..thiscpu import (
     CORE_PROFILES,
     DEFAULT_CORE,
+    DEFAULT_PREEMPT,
+    DEFAULT_VHE,
     PATTERNS,
-    PREEMPT_MODELS,
     WorkloadCost,
     generate,
     price_workload,
@@ -427,12 +430,7 @@ class PageTableExplorer(Explorer):
         """The VA the `address` control names for `cpu`."""
         choice = self.controls["address"].value
         if choice == "custom":
-            text = self.controls["custom"].value.strip()
-            try:
-                return int(text, 0)
-            except ValueError:
-                raise ValueError(f"custom VA {text!r} is not a number; write it like "
-                                 "0xffff800080000000") from None
+            return parse_addr(self.controls["custom"].value, name="custom VA")
         if choice.startswith("VMALLOC_START"):
             return kpt.layout.symbols["VMALLOC_START"]
         unit = unit_addresses(kpt, cpu)
@@ -542,8 +540,21 @@ class CostExplorer(Explorer):
             "workload": W.Dropdown(options=choices, value=choices[0][1], description="workload"),
             "core": W.Dropdown(options=tuple(CORE_PROFILES), value=DEFAULT_CORE,
                                description="core"),
-            "preempt": W.Dropdown(options=PREEMPT_MODELS, value="full", description="preempt"),
+            "preempt": W.Dropdown(options=preempt_choices(self.panel.config.kernel),
+                                  value=DEFAULT_PREEMPT, description="preempt"),
+            "vhe": W.Checkbox(value=DEFAULT_VHE, description="VHE (offset in tpidr_el2)",
+                              indent=False),
         }
+
+    def _sync_controls(self, cfg: KernelConfig) -> None:
+        """Offer only the preemption models arm64 builds in the panel's kernel
+        (`kernel.preempt_choices`); keep the choice if still offered, else full."""
+        preempt = self.controls["preempt"]
+        offered = preempt_choices(cfg.kernel)
+        if tuple(preempt.options) != offered:
+            value = preempt.value if preempt.value in offered else DEFAULT_PREEMPT
+            preempt.options = offered
+            preempt.value = value
 
     def workload(self, cfg: KernelConfig) -> pd.DataFrame:
         """The chosen workload frame (cached)."""
@@ -560,7 +571,8 @@ class CostExplorer(Explorer):
 
     def _build(self, cfg: KernelConfig) -> go.Figure:
         cost = price_workload(self.workload(cfg), self.controls["core"].value,
-                           preempt=self.controls["preempt"].value, kernel=cfg.kernel)
+                              preempt=self.controls["preempt"].value, kernel=cfg.kernel,
+                              vhe=self.controls["vhe"].value)
         fig = plots.workload_cost_figure(cost)
         self.cost = cost  # only once the figure is drawn
         return fig
