@@ -6,6 +6,7 @@
 # scheme's sequence is an assumption (patch 11/11 is not public): `ops.DEFAULT_LOCAL_SCHEME`.
 
 # %%
+from percpu_explorer.kernel import preempt_choices
 from percpu_explorer.thiscpu.cost import price_workload, reviewer_view, summary_table
 from percpu_explorer.thiscpu.interleave import preemption_points, safety_table
 from percpu_explorer.thiscpu.ops import DEFAULT_LOCAL_SCHEME, op_cost, op_sequence
@@ -20,7 +21,15 @@ print(local)
 DEFAULT_LOCAL_SCHEME
 
 # %%
-(op_cost(today).cycles, op_cost(local).cycles)
+(op_cost(today).text(), op_cost(local).text())
+
+# %% [markdown]
+# Which preemption models a kernel builds decides whether there is a bracket to save: Debian's
+# 6.12 is PREEMPT_VOLUNTARY without a preempt count (the bracket is a compiler barrier); from
+# v7.0 (commit 7dadeaa6e851) arm64 builds only full, lazy and rt, all with a count.
+
+# %%
+{kernel: preempt_choices(kernel) for kernel in ("6.12", "7.1")}
 
 # %% [markdown]
 # Preempted and migrated at every instruction: `__this_cpu_add` without a guard loses or
@@ -54,7 +63,7 @@ CostExplorer()
 
 # %%
 view = reviewer_view(cost)
-view
+print(view.text())
 
 # %%
 assert op_cost(local).cycles < op_cost(today).cycles  # preemptible kernel: the saving exists

@@ -36,17 +36,17 @@ def test_next_offset_answer_is_what_the_allocator_returns_next():
 def test_lost_update_points_for_add():
     # __this_cpu_add is raw_cpu_add (include/linux/percpu-defs.h); arm64's asm/percpu.h
     # defines only this_cpu_*_N, so raw_cpu_add_8 is asm-generic's raw_cpu_generic_to_op:
-    # a plain ldr/add/str even with LSE. A migration after the address is formed from
-    # TPIDR_EL1 misplaces the update; one between the load and the store loses one.
+    # a plain ldr/add/str even with LSE, addressed [x0, x12] (register offset). A migration
+    # after the offset is read from TPIDR_EL2 (VHE) misplaces the update; one between the
+    # load and the store loses one.
     points = preemption_points("add", 8, flavour="__this_cpu", atomics="lse", preempt="full")
     bad = points[~points["migrate"].str.startswith("ok")]
-    assert list(bad["after"]) == ["mrs x12, tpidr_el1", "add x0, x0, x12", "ldr x3, [x0]",
-                                  "add x3, x3, x1"]
-    assert list(bad["migrate"].str.split().str[0]) == ["misplaced", "misplaced", "lost", "lost"]
+    assert list(bad["after"]) == ["mrs x12, tpidr_el2", "ldr x3, [x0, x12]", "add x3, x3, x1"]
+    assert list(bad["migrate"].str.split().str[0]) == ["misplaced", "lost", "lost"]
     ex = next(e for e in (lost_update_exercise(s) for s in range(40))
               if "__this_cpu_add() on a 8-byte" in e.question)
-    assert ex.answer == ("after 'mrs x12, tpidr_el1', after 'add x0, x0, x12', "
-                         "after 'ldr x3, [x0]', after 'add x3, x3, x1'")
+    assert ex.answer == ("after 'mrs x12, tpidr_el2', after 'ldr x3, [x0, x12]', "
+                         "after 'add x3, x3, x1'")
 
 
 def test_answers_are_hidden_until_opened():

@@ -114,8 +114,9 @@ def lost_update_exercise(seed: int) -> Exercise:
         "boundaries does a preemption and migration to another CPU lose or misplace an update?",
         where,
         "arm64 compiles __this_cpu_*() to a plain load/modify/store (asm-generic's "
-        "raw_cpu_generic_to_op). The address is computed from TPIDR_EL1 of the CPU the task "
-        "runs on; moved after that, the task updates the old CPU's copy; moved between the "
+        "raw_cpu_generic_to_op). The address is the CPU offset read from TPIDR_EL2 (TPIDR_EL1 "
+        "without VHE) of the CPU the task runs on, plus the variable; moved after that read, "
+        "the task updates the old CPU's copy; moved between the "
         "load and the store, it overwrites an update made meanwhile. this_cpu_*() brackets "
         "the sequence with "
         "preempt_disable()/enable(); the RFC's local mapping removes the address "

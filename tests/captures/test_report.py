@@ -1,5 +1,7 @@
 """The comparison as the command line prints it."""
 
+import json
+
 from percpu_explorer.captures import compare, format_comparison, format_value, load_bundle
 from percpu_explorer.cli import main
 
@@ -36,3 +38,37 @@ def test_report_of_a_bundle_with_every_text():
 def test_values_print_as_addresses_or_small_numbers():
     assert (format_value(None), format_value(4096)) == ("-", "4096")
     assert format_value(0xFFFF000000000000) == "0xffff000000000000"
+
+
+def test_cli_compare_json_carries_every_result_not_only_the_layout(capsys):
+    # The rebuilt kernel's bundle (debian-6.12.117-ptdump-a72-smp4): its trace has 3460
+    # percpu_alloc_percpu and 3067 percpu_free_percpu events, its dmesg the `percpu:` and
+    # `pcpu-alloc:` lines, and debugfs percpu_stats; the JSON holds the same results as the
+    # text report above.
+    assert main(["compare", str(PTDUMP_A72), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["bundle"] == PTDUMP_A72.name and data["config"]["kernel"] == "6.12.117"
+    assert (data["layout"]["agreed"], data["layout"]["total"]) == (22, 22)
+    assert data["layout"]["rows"][0].keys() >= {"source", "item", "model", "real", "match"}
+    first = data["first_chunk"]
+    assert first["log"]["kind"] == "Embedded" and first["log"]["nr_cpus"] == 4
+    assert (first["model"]["agreed"], first["model"]["total"]) == (10, 10)
+    assert data["events"]["percpu_alloc_percpu"] == 3460
+    replay = data["replay"]
+    assert (replay["allocs"], replay["allocs_matched"]) == (3460, 3460)
+    assert (replay["frees"], replay["frees_matched"]) == (3067, 3067)
+    assert replay["all_matched"] is True and replay["disagreements"] == []
+    assert replay["chunks_created"]["model"] == replay["chunks_created"]["kernel"]
+    assert replay["assumptions"]
+    stats = data["stats"]
+    assert (stats["agreed"], stats["total"]) == (35, 42)
+    nr_alloc = next(r for r in stats["rows"] if r["section"] == "global"
+                    and r["key"] == "nr_alloc")
+    assert (nr_alloc["model"], nr_alloc["real"]) == (3460, 3571)
+    assert data["rfc"]["sane"] is False and data["rfc"]["problems"]
+
+
+def test_compare_json_of_a_bundle_without_percpu_stats_says_null(capsys):
+    assert main(["compare", str(MAX4), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["stats"] is None and data["replay"]["all_matched"] is True

@@ -18,25 +18,28 @@ TINY = DATA / "workloads" / "tiny.csv"
 
 
 def test_tiny_cost_totals_hand_checked_preempt_none():
-    # Neoverse N1 profile, no preempt count (bracket = barrier()), kernel 7.1 (ldadd):
-    # today: 4 add/inc/sub + 1 or at (mrs 2 + add 1 + ld<op> 8 + 3 nops 0.75) = 5 x 11.75,
-    #   write mrs+str 3, 2 cmpxchg (mrs 2 + add 1 + nop 0.25 + cas 10) = 26.5, swp 11.75,
-    #   read mrs+ldr 6, 2 __this_cpu (mrs, add, ldr, add, str = 9) = 18  -> 124
-    # local (adrp 1 + ldr 4 [+ add 1]): 5 x 14.75 + write 6 + 2 x 16.25 + 14.75 + read 9
-    #   + the 2 __this_cpu ops unchanged 18 -> 154
+    # Neoverse N1 profile, no preempt count (bracket = barrier()), kernel 6.19 (the last
+    # release with PREEMPT_NONE, ldadd since 6.18):
+    # today: 2 add + 1 or at (mrs 2 + add 1 + ld<op> 8 + 3 nops 0.75) = 3 x 11.75, inc and
+    #   sub one more (mov #1 / neg) 2 x 12.75, write mrs+str 3, 2 cmpxchg (mrs 2 + add 1 +
+    #   nop 0.25 + cas 10) = 26.5, swp 11.75, read mrs+ldr 6, 2 __this_cpu (mrs, ldr, add,
+    #   str with register-offset addressing = 8) = 16  -> 124
+    # local (adrp 1 + ldr 4 [+ add 1]): 3 x 14.75 + 2 x 15.75 + write 6 + 2 x 16.25 + 14.75
+    #   + read 9 + the 2 __this_cpu ops unchanged 16 -> 154
     w = read_workload(TINY)
-    r = price_workload(w, "neoverse-n1", preempt="none")
+    r = price_workload(w, "neoverse-n1", preempt="none", kernel="6.19")
     totals = r.totals.set_index("variant")["cycles"]
     assert totals["today-lse"] == pytest.approx(124)
     assert totals["local-lse"] == pytest.approx(154)
     assert r.saving_per_op() == pytest.approx(-30 / 12)
-    assert r.per_cpu.set_index("cpu")["today-lse"].tolist() == pytest.approx([59, 65])
+    assert r.per_cpu.set_index("cpu")["today-lse"].tolist() == pytest.approx([60, 64])
     by_var = r.per_variable.set_index("variable")["today-lse"]
-    assert by_var["c"] == pytest.approx(18)
+    assert by_var["c"] == pytest.approx(16)
     # a link-time constant offset (mov + add) makes the local scheme cheaper again
-    const = price_workload(w, "neoverse-n1", preempt="none", local=LocalScheme(offset="constant"))
+    const = price_workload(w, "neoverse-n1", preempt="none", kernel="6.19",
+                           local=LocalScheme(offset="constant"))
     assert const.totals.set_index("variant")["cycles"]["local-lse"] == pytest.approx(
-        5 * 10.75 + 2 + 2 * 12.25 + 10.75 + 5 + 18)
+        3 * 10.75 + 2 * 11.75 + 2 + 2 * 12.25 + 10.75 + 5 + 16)
 
 
 def test_full_preemption_saving_per_add_hand_checked():
@@ -65,9 +68,9 @@ def test_price_workload_equals_a_row_by_row_sum():
     from percpu_explorer.thiscpu.ops import op_cost, op_sequence
 
     w = mix({"slub-fastpath": 30, "percpu-counter": 30, "vm-events": 30}, nr_cpus=3)
-    r = price_workload(w, "neoverse-v2", preempt="dynamic")
+    r = price_workload(w, "neoverse-v2", preempt="lazy")
     want = sum(op_cost(op_sequence(row.op, int(row.size), flavour=row.flavour,
-                                   scheme="local", atomics="llsc", preempt="dynamic"),
+                                   scheme="local", atomics="llsc", preempt="lazy"),
                        "neoverse-v2").cycles for row in w.itertuples())
     assert r.totals.set_index("variant").loc["local-llsc", "cycles"] == pytest.approx(want)
 
@@ -137,18 +140,26 @@ def test_reviewer_view_from_a_replay():
 
 
 def test_cli_replay_table_json_and_bad_file(tmp_path, capsys):
-    assert main(["replay", str(TINY), "--preempt", "none", "--semantic"]) == 0
+    assert main(["replay", str(TINY), "--preempt", "none", "--kernel", "6.19",
+                 "--semantic"]) == 0
     out = capsys.readouterr().out
     assert "Semantic replay (local): final per-CPU values equal the reference" in out
     assert "the local scheme saves nothing per op" in out
+    assert "cycles are estimates, shown in whole cycles" in out
     assert main(["replay", str(TINY), "--format", "json", "--preempt", "full"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["events"] == 12 and len(data["totals"]) == 4
+    assert "mrs_tpidr" in data["estimated_classes"]
+    assert all(float(t["cycles_per_op"]).is_integer() for t in data["totals"])
+    assert main(["replay", str(TINY), "--preempt", "none"]) == 2  # kernel 7.1: no NONE
+    assert "7dadeaa6e851" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     bad.write_text("time,cpu,task,op,size,variable,value\n0,0,0,add,3,v,1\n0,0,0,nop,8,v,x\n")
     assert main(["replay", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "bad.csv:2:5:" in err and "bad.csv:3:4:" in err and "bad.csv:3:7:" in err
+    # One line: the first problem and how many follow (issue 13); all are in
+    # WorkloadError.problems for a library caller.
+    assert err.count("\n") == 1 and "bad.csv:2:5:" in err and "2 more problems" in err
 
 
 def test_resolve_workload_of_the_mixed_example_agrees_under_both_schemes():
@@ -163,7 +174,8 @@ def test_cycles_by_instruction_class_sum_to_the_totals():
     from percpu_explorer.thiscpu import cost_by_class
 
     for preempt in ("none", "full"):
-        cost = price_workload(read_workload(TINY), "neoverse-n1", preempt=preempt)
+        cost = price_workload(read_workload(TINY), "neoverse-n1", preempt=preempt,
+                              kernel="6.19")
         classes = cost_by_class(cost)
         assert list(classes.columns) == ["variant", "class", "cycles"]
         per_variant = classes.groupby("variant")["cycles"].sum()
@@ -171,3 +183,34 @@ def test_cycles_by_instruction_class_sum_to_the_totals():
             assert per_variant[row.variant] == pytest.approx(row.cycles, rel=1e-12)
         assert ("resched" in set(classes["class"])) == (preempt == "full")
         assert {"mrs_tpidr", "lse_atomic"} <= set(classes["class"])
+
+
+def test_a_workload_without_ops_has_nothing_to_price(tmp_path, capsys):
+    empty = read_workload(TINY).iloc[:0]
+    with pytest.raises(ValueError, match="no this_cpu ops: nothing to price"):
+        price_workload(empty)
+    with pytest.raises(ValueError, match="nothing to replay"):
+        resolve_workload(empty)
+    path = tmp_path / "empty.csv"
+    path.write_text("time,cpu,task,op,size,variable,value\n")
+    for command in ("cost", "replay"):
+        assert main([command, str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"percpu-explorer: error: {path}: the workload has no this_cpu ops: "
+                       "nothing to price")
+
+
+def test_reviewer_view_prints_estimates_with_two_significant_figures():
+    text = reviewer_view(saving_cycles=17.25, ghz=3.0).text()
+    # 0.13 x 3e9 / 17.25 = 22.6 M ops per sys-second: shown as ~23
+    assert "~17 cycles saved per this_cpu op (an estimate" in text
+    assert "~23 M this_cpu ops per sys-second" in text and "22.6" not in text
+
+
+def test_vhe_changes_the_listing_not_the_price():
+    w = read_workload(TINY)
+    on = price_workload(w, "neoverse-n1", vhe=True)
+    off = price_workload(w, "neoverse-n1", vhe=False)
+    assert on.totals["cycles"].tolist() == off.totals["cycles"].tolist()
+    assert "tpidr_el2 (VHE)" in " ".join(on.settings.assumptions())
+    assert "tpidr_el1 (no VHE)" in " ".join(off.settings.assumptions())

@@ -52,7 +52,7 @@ from .qemu import (
     capture_local,
     capture_qemu,
 )
-from .report import format_comparison, format_value
+from .report import comparison_to_dict, format_comparison, format_value
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -74,6 +74,7 @@ __all__ = [
     "capture_local",
     "capture_qemu",
     "compare",
+    "comparison_to_dict",
     "config_facts",
     "derive_config",
     "first_chunk_comparison",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
 
 from ..kernel import fmt_addr
+from ..percpu import TraceReplay
 from .comparison import UNTRACED_NOTE, CaptureComparison
 
 
@@ -66,6 +68,86 @@ def format_comparison(result: CaptureComparison) -> str:
     elif result.rfc_error:
         lines.append(f"RFC patch 02/11 on this configuration: not applicable: {result.rfc_error}")
     return "\n".join(lines)
+
+
+def comparison_to_dict(result: CaptureComparison) -> dict[str, Any]:
+    """`compare()`'s whole result as JSON-ready data (what `compare --format json` prints):
+    the derived configuration; the layout rows (addresses as `format_value` text); the
+    first chunk as the kernel log gives it and the allocator model's field-by-field and
+    line-by-line comparison; the trace's events and their replay through the allocator
+    (counts, chunks created and destroyed, every disagreeing decision, assumptions); the
+    percpu_stats comparison; and RFC patch 02/11 on the same configuration. A part the
+    capture has no text for is null."""
+    cfg = result.config
+    return {
+        "bundle": result.bundle_name,
+        "config": {"label": cfg.label(), **cfg.to_dict()},
+        "layout": _rows(result.layout_rows, formatted=("model", "real")),
+        "first_chunk": _first_chunk(result),
+        "events": (None if result.events is None else
+                   {str(k): int(v) for k, v in result.events["event"].value_counts().items()}),
+        "replay": None if result.replay is None else _replay(result.replay),
+        "stats": (None if result.stats_rows is None else
+                  {**_rows(result.stats_rows), "note": f"a differing field {UNTRACED_NOTE}"}),
+        "rfc": ({"error": result.rfc_error} if result.rfc_layout is None else
+                {"sane": not result.rfc_layout.problems,
+                 "problems": [{"code": p.code, "message": p.message}
+                              for p in result.rfc_layout.problems]}),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready scalar: numpy numbers as Python numbers, NaN/NA as None."""
+    if value is None or (not isinstance(value, (tuple, list, dict, str)) and pd.isna(value)):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _rows(frame: pd.DataFrame, formatted: tuple[str, ...] = ()) -> dict[str, Any]:
+    """{"agreed", "total", "rows"} of a comparison table with a `match` column."""
+    rows = [{k: (None if v is None or (not isinstance(v, str) and pd.isna(v)) else
+                 format_value(v)) if k in formatted else _plain(v) for k, v in row.items()}
+            for row in frame.to_dict("records")]
+    return {"agreed": int(frame["match"].sum()) if len(frame) else 0, "total": len(frame),
+            "rows": rows}
+
+
+def _first_chunk(result: CaptureComparison) -> dict[str, Any] | None:
+    fc = result.first_chunk
+    if fc is None:
+        return None
+    log = {**{k: _plain(v) for k, v in asdict(fc).items()}, "nr_cpus": fc.nr_cpus}
+    rows = result.first_chunk_rows
+    return {"log": log, "model": None if rows is None or not len(rows) else _rows(rows)}
+
+
+def _replay(r: TraceReplay) -> dict[str, Any]:
+    wrong = r.rows[r.rows["match"].eq(False)]  # chunk events (match NaN) compare as lists
+    for column in ("real_base", "model_base"):
+        wrong = wrong.assign(**{column: wrong[column].map(_capture_addr)})
+    return {
+        "allocs": r.allocs, "allocs_matched": r.allocs_matched,
+        "frees": r.frees, "frees_matched": r.frees_matched,
+        "chunks_created": {"model": list(r.creates_model), "kernel": list(r.creates_real)},
+        "chunks_destroyed": {"model": list(r.destroys_model), "kernel": list(r.destroys_real)},
+        "chunk_event_lags": list(r.chunk_event_lags),
+        "all_matched": r.all_matched,
+        "events": len(r.rows),
+        "disagreements": [{k: _plain(v) for k, v in row.items()}
+                          for row in wrong.to_dict("records")],
+        "first_disagreement": (None if r.first_disagreement is None else
+                               {k: _plain(v) for k, v in r.first_disagreement.items()}),
+        "pre_trace": [list(area) for area in r.pre_trace],
+        "assumptions": list(r.assumptions),
+    }
+
+
+def _capture_addr(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else format_value(value)
 
 
 def format_value(value: Any) -> str:

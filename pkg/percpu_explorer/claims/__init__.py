@@ -1,84 +1,125 @@
-"""The reviewer's checklist: every checkable claim of the RFC series, evaluated by the models.
+"""The reviewer's checklist: every checkable claim of the RFC series, evaluated by the
+models and graded by the evidence it stands on.
 
 "[RFC v1 PATCH 0/11] Optimize this_cpu_*() ops for non-x86 (ARM64 for this series)"
 makes claims a reviewer wants to check (`CLAIMS`, in the series' and patch 02/11's own
-words). `evaluate_claims(kernel)` answers each one for every valid configuration of that
-kernel (no KASAN) where the answer depends on the configuration, and once where it does
-not, by calling the models: `layout` (areas, vmalloc), `pgtable` (per-CPU roots, the sync
-skip, shared TLB entries), `allocator` (offsets, capacity), `ops`/`interleave`/`cost`
-(preemption safety, cost, the sys-time saving) and, where a real kernel capture exists
-next to the package (`data/captures`), `captures.compare` (the Debian 6.12 4K/52 kernel).
+words, plus risks it does not mention). `evaluate_claims(kernel)` answers each one for
+every valid configuration of that kernel (no KASAN) where the answer depends on the
+configuration, once or once per kernel world where it does not, by calling the models:
+`layout` (areas, vmalloc), `pgtable` (per-CPU roots, the sync skip, shared TLB entries,
+KPTI, software PAN), `allocator` (offsets, capacity), `ops`/`interleave`/`cost`
+(preemption safety, the bracket, cost, the sys-time saving) and, where real kernel
+captures exist next to the package (`data/captures`), `captures.compare` (the Debian
+6.12 4K/52 kernel).
 
-Verdicts (`VERDICTS`):
-- "holds": the models confirm the claim for this configuration;
-- "holds with caveat": confirmed, with a limit the evidence names;
-- "fails": the models contradict the claim;
-- "cannot hold": the patched layout is broken here, so the claim cannot even be posed;
-- "assumption": the answer rests on what the model assumes about the unpublished
-  patches 03-11 (`rfc.DEFAULT_PLACEMENT`, `ops.DEFAULT_LOCAL_SCHEME`); the evidence shows
-  the numbers under that assumption.
-Rows whose answer uses an assumption name it in the `assumption` column.
+Every row carries a `basis` (`BASES`): "kernel arithmetic" (the kernel's own formulas
+for the configuration), "real kernel" (seen in a capture), "assumption" (rests on what
+the unpublished patches are assumed to do: `rfc.DEFAULT_PLACEMENT`, patch 01/11's sync
+mask, `ops.DEFAULT_LOCAL_SCHEME`, ...) or "estimate" (rests on estimated instruction
+costs). A bare outcome (`OUTCOMES`: holds, holds with caveat, fails, cannot hold, not
+checked) is a verdict only on the first two; on the others the verdict is conditional
+("fails if ...") and `depends_on` names the assumption or the estimated costs with the
+value at which the verdict flips. `ClaimResult` refuses anything else.
 
 CPU counts are kept small (`nr_cpus`, 4 by default) where page tables are built; the
-capacity question uses `capacity_cpus` (512, arm64's default CONFIG_NR_CPUS) and is
-pure arithmetic.
+area-size question uses `capacity_cpus` (512, arm64's default CONFIG_NR_CPUS, the
+worst case of possible CPUs) and is pure arithmetic.
 
-Modules: `common` (claims, rows, verdicts), `layout` (claims 1, 5, 6), `pgtables`
-(2, 7, 8a, 8b), `allocator` (3, 4), `thiscpu` (9a, 9b, 10), `captures` (the rows of
-real kernels) and `checklist` (`evaluate_claims`, `format_claims`, `claims_table`).
+Modules: `common` (claims, rows, grades), `layout` (claims 1, 5, 6), `pgtables`
+(2, 7, 8a, 8b, 8c), `allocator` (3, 4), `thiscpu` (9a, 9b, 9c, 10), `captures` (the rows
+of real kernels) and `checklist` (`evaluate_claims`, `format_claims`, `claims_table`,
+`verdict_counts`, `basis_counts`, `by_basis`).
 """
 
 from .allocator import HISTORY, claim_offsets, claim_same_offset
-from .captures import claim_fits_capture, claim_offsets_capture, default_captures_dir
-from .checklist import FORMATS, claims_table, evaluate_claims, format_claims, verdict_counts
+from .captures import (
+    claim_area_size_capture,
+    claim_fits_capture,
+    claim_offsets_capture,
+    default_captures_dir,
+)
+from .checklist import (
+    FORMATS,
+    basis_counts,
+    by_basis,
+    claims_table,
+    evaluate_claims,
+    format_claims,
+    verdict_counts,
+)
 from .common import (
+    BASES,
     CLAIMS,
     COLUMNS,
     DEFAULT_CAPACITY_CPUS,
+    HARD_BASES,
     NO_CAPTURE,
-    VERDICTS,
+    OUTCOMES,
     Claim,
     ClaimResult,
+    conditional,
 )
-from .layout import claim_area_size, claim_fits, claim_vmalloc_lost
-from .pgtables import claim_kpti, claim_pgd_sync, claim_shared_tlb, claim_skip_boundary
+from .layout import claim_area_size, claim_fits, claim_vmalloc_lost, max_possible_cpus
+from .pgtables import (
+    claim_kpti,
+    claim_pgd_sync,
+    claim_shared_tlb,
+    claim_skip_boundary,
+    claim_sw_pan,
+    local_mappings_at_end,
+)
 from .thiscpu import (
-    PREEMPT_LABELS,
+    World,
+    claim_bracket_rows,
     claim_op_cost,
+    claim_op_cost_rows,
     claim_preempt_safety,
     claim_sys_saving,
     claim_sys_saving_rows,
+    worlds,
 )
 
 __all__ = [
+    "BASES",
     "CLAIMS",
     "COLUMNS",
     "DEFAULT_CAPACITY_CPUS",
     "FORMATS",
+    "HARD_BASES",
     "HISTORY",
     "NO_CAPTURE",
-    "PREEMPT_LABELS",
-    "VERDICTS",
+    "OUTCOMES",
     "Claim",
     "ClaimResult",
+    "World",
+    "basis_counts",
+    "by_basis",
     "claim_area_size",
+    "claim_area_size_capture",
+    "claim_bracket_rows",
     "claim_fits",
     "claim_fits_capture",
     "claim_kpti",
     "claim_offsets",
     "claim_offsets_capture",
     "claim_op_cost",
+    "claim_op_cost_rows",
     "claim_pgd_sync",
     "claim_preempt_safety",
     "claim_same_offset",
     "claim_shared_tlb",
     "claim_skip_boundary",
+    "claim_sw_pan",
     "claim_sys_saving",
     "claim_sys_saving_rows",
     "claim_vmalloc_lost",
     "claims_table",
+    "conditional",
     "default_captures_dir",
     "evaluate_claims",
     "format_claims",
+    "local_mappings_at_end",
+    "max_possible_cpus",
     "verdict_counts",
+    "worlds",
 ]

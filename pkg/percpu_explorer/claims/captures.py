@@ -1,6 +1,7 @@
-"""Claims held against real kernels: the capture bundles shipped as package data
-(`data/captures`), one per distinct configuration, give the offsets a real kernel
-handed out (claim 3) and a real layout with what the patch makes of it (claim 6)."""
+"""Claims held against real kernels ("real kernel" rows): the capture bundles shipped as
+package data (`data/captures`), one per distinct configuration, give the first chunk a
+real kernel sized for its possible CPUs (claim 1), the offsets it handed out (claim 3)
+and a real layout with what the patch makes of it (claim 6)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from ..captures import compare, derive_config, load_bundle, preemption_model
+from ..captures import compare, derive_config, load_bundle
 from ..kernel import format_size
 from ..paths import CAPTURES_DIR
 from .common import CLAIM_BY_ID, NO_CAPTURE, ClaimResult
@@ -38,23 +39,12 @@ def pick_captures(folder: Path) -> tuple[Path, ...]:
     return tuple(chosen.values())
 
 
-def capture_preempt_note(bundles: tuple[Path, ...]) -> str:
-    """What the first capture's kernel config says about preemption (e.g. Debian's)."""
-    for path in bundles:
-        facts = load_bundle(path).meta.get("config") or {}
-        model = preemption_model(facts)
-        if model:
-            return (f"The captured kernel ({path.name}) is built with {model}: its "
-                    "this_cpu ops run this way today.")
-    return ""
-
-
 def no_capture(claim_id: str, folder: Path | None) -> ClaimResult:
     """The row standing for a claim's capture rows when no bundle is there."""
     where = f" ({folder} is absent or holds no bundle)" if folder is not None else ""
-    return ClaimResult(CLAIM_BY_ID[claim_id], "capture", "assumption",
+    return ClaimResult(CLAIM_BY_ID[claim_id], "capture", "not checked",
                        f"{NO_CAPTURE}{where}: the rows above rest on the models alone, "
-                       "not checked against a real kernel here.", "captures")
+                       "not checked against a real kernel here.", "captures", "real kernel")
 
 
 def claim_offsets_capture(path: Path) -> ClaimResult:
@@ -63,8 +53,9 @@ def claim_offsets_capture(path: Path) -> ClaimResult:
     comp = compare_capture(path)
     rows = comp.replay.rows if comp.replay is not None else None
     if rows is None or comp.first_chunk is None:
-        return ClaimResult(claim, f"capture {path.name}", "holds with caveat",
-                           f"{NO_CAPTURE}: the capture has no percpu trace", f"captures {path}")
+        return ClaimResult(claim, f"capture {path.name}", "not checked",
+                           f"{NO_CAPTURE}: the capture has no percpu trace", f"captures {path}",
+                           "real kernel")
     allocs = rows[rows["event"] == "percpu_alloc_percpu"]
     addrs = [int(b) + int(o) for b, o in zip(allocs["real_base"], allocs["real_off"],
                                              strict=True)]
@@ -80,7 +71,7 @@ def claim_offsets_capture(path: Path) -> ClaimResult:
             f"allocation, free and chunk.")
     return ClaimResult(claim, f"{comp.config.label()} (capture {path.name})",
                        "holds" if spread >= vm and matched else "holds with caveat", text,
-                       f"captures.compare(data/captures/{path.name}).replay",
+                       f"captures.compare(data/captures/{path.name}).replay", "real kernel",
                        numbers={"real_offset_spread": spread, "vmalloc_size": vm,
                                 "allocations": len(addrs)})
 
@@ -101,6 +92,38 @@ def claim_fits_capture(path: Path) -> ClaimResult:
     evidence = (f"Real {comp.config.label()} kernel {comp.config.kernel} (Debian's arm64 "
                 f"configuration): the model matches {agree} of its layout values; {text}.")
     return ClaimResult(claim, f"{comp.config.label()} (capture {path.name})", verdict, evidence,
-                       f"captures.compare(data/captures/{path.name})",
+                       f"captures.compare(data/captures/{path.name})", "real kernel",
                        numbers={"layout_values_agreed": comp.agreed,
                                 "layout_values": len(comp.layout_rows)})
+
+
+def claim_area_size_capture(path: Path) -> ClaimResult:
+    """A real kernel's first chunk: one unit per possible CPU, not per CONFIG_NR_CPUS
+    (its `percpu:` / `pcpu-alloc:` boot lines, matched line by line by the model), and
+    whether the patched areas exist in its configuration at all."""
+    claim = CLAIM_BY_ID["1"]
+    comp = compare_capture(path)
+    info = comp.first_chunk
+    rows = comp.first_chunk_rows
+    if info is None or rows is None or not len(rows):
+        return ClaimResult(claim, f"capture {path.name}", "not checked",
+                           f"{NO_CAPTURE}: the capture has no percpu boot lines",
+                           f"captures {path}", "real kernel")
+    nr_cpus = comp.config.nr_cpus
+    matched = int(rows["match"].sum())
+    text = (f"Real {comp.config.label()} kernel {comp.config.kernel} built with "
+            f"CONFIG_NR_CPUS={nr_cpus}: its boot lines show a first chunk of {info.nr_units} "
+            f"units of {format_size(info.unit_size or 0)}, one per possible CPU (the model "
+            f"matches {matched}/{len(rows)} of the lines and fields). ")
+    if comp.rfc_layout is None or comp.rfc_layout.problems:
+        verdict = "cannot hold"
+        text += "The patched layout does not fit this configuration, so there is no area."
+    else:
+        verdict = "holds"
+        text += "The patched area holds this first chunk."
+    return ClaimResult(claim, f"{comp.config.label()} (capture {path.name})", verdict, text,
+                       f"captures.compare(data/captures/{path.name}).first_chunk_rows",
+                       "real kernel",
+                       numbers={"nr_units": info.nr_units, "CONFIG_NR_CPUS": nr_cpus,
+                                "unit_size": info.unit_size, "lines_matched": matched,
+                                "lines": len(rows)})

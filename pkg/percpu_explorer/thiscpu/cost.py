@@ -30,13 +30,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..kernel import DEFAULT_KERNEL, KernelConfig
+from ..errors import InputError
+from ..kernel import DEFAULT_KERNEL, KernelConfig, check_preempt
 from ..percpu import boot_percpu
 from .interleave import OpCall, apply_op
 from .ops import (
     DEFAULT_CORE,
     DEFAULT_LOCAL_SCHEME,
+    DEFAULT_PREEMPT,
     DEFAULT_VARIANTS,
+    DEFAULT_VHE,
     FLAVOURS,
     OPS,
     PREEMPTIBLE_MODELS,
@@ -45,6 +48,7 @@ from .ops import (
     SchemeVariant,
     core_profile,
     insn_cost,
+    is_estimate_source,
     op_cost,
     op_sequence,
     sizes_for,
@@ -63,21 +67,33 @@ class CostSettings:
     """Everything a workload's pricing assumes (shown with every result)."""
 
     core: CoreProfile
-    preempt: str = "full"
+    preempt: str = DEFAULT_PREEMPT
     kernel: str = DEFAULT_KERNEL
     lse_execution: str = "auto"
     variants: tuple[SchemeVariant, ...] = DEFAULT_VARIANTS
     local: LocalScheme = DEFAULT_LOCAL_SCHEME
     resched_probability: float | None = None
+    vhe: bool = DEFAULT_VHE
+
+    def __post_init__(self) -> None:
+        check_preempt(self.preempt, self.kernel)
+
+    @property
+    def estimated(self) -> tuple[str, ...]:
+        """The core profile's cost classes marked as estimates."""
+        return tuple(k for k, src in self.core.sources.items() if is_estimate_source(src))
 
     def assumptions(self) -> list[str]:
         p = (self.core.resched_probability if self.resched_probability is None
              else self.resched_probability)
+        estimated = ", ".join(self.estimated) or "none"
         return [
             f"core profile {self.core.name} ({self.core.description}); costs are a latency "
-            "sum over each sequence (see ops.CoreProfile sources; 'estimate' marks guesses)",
+            f"sum over each sequence, estimates where the profile has no published number "
+            f"(estimated classes: {estimated}): cycles are shown in whole cycles",
             f"preemption model {self.preempt}; kernel {self.kernel}; LSE execution "
-            f"{self.lse_execution}",
+            f"{self.lse_execution}; offset read from "
+            f"{'tpidr_el2 (VHE)' if self.vhe else 'tpidr_el1 (no VHE)'}",
             (f"preempt_schedule_notrace() taken with probability {p:g} at "
              f"{self.core.resched_cost:g} cycles" if self.preempt in PREEMPTIBLE_MODELS
              else "no preempt_schedule_notrace() path: the model has no CONFIG_PREEMPTION"),
@@ -97,7 +113,8 @@ def cost_table(settings: CostSettings) -> np.ndarray:
                 for vi, v in enumerate(settings.variants):
                     seq = op_sequence(op, size, flavour=flavour, scheme=v.scheme,
                                       atomics=v.atomics, preempt=settings.preempt,
-                                      kernel=settings.kernel, local=settings.local)
+                                      kernel=settings.kernel, local=settings.local,
+                                      vhe=settings.vhe)
                     table[key, vi] = op_cost(
                         seq, settings.core, lse_execution=settings.lse_execution,
                         resched_probability=settings.resched_probability).cycles
@@ -122,8 +139,10 @@ class WorkloadCost:
     seconds: float = 0.0
 
     def __repr__(self) -> str:
-        per_op = self.totals.set_index("variant")["cycles_per_op"].round(2).to_dict()
-        return f"WorkloadCost({self.events} events, {self.settings.core.name}, cycles/op {per_op})"
+        per_op = {k: f"~{v:.0f}" for k, v in
+                  self.totals.set_index("variant")["cycles_per_op"].items()}
+        return (f"WorkloadCost({self.events} events, {self.settings.core.name}, estimated "
+                f"cycles/op {per_op})")
 
     def saving_per_op(self, atomics: str = "lse") -> float:
         """Cycles saved per op (today - local) with the given atomics."""
@@ -145,18 +164,25 @@ def _codes(series: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
     return pd.Categorical(series.astype(str), categories=categories).codes
 
 
+NOTHING_TO_PRICE = "the workload has no this_cpu ops: nothing to price"
+
+
 def price_workload(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_CORE, *,
-                preempt: str = "full", kernel: str = DEFAULT_KERNEL, lse_execution: str = "auto",
-                variants: tuple[SchemeVariant, ...] = DEFAULT_VARIANTS,
-                local: LocalScheme = DEFAULT_LOCAL_SCHEME,
-                resched_probability: float | None = None, progress: Progress | None = None,
-                chunk: int = 2_000_000) -> WorkloadCost:
+                   preempt: str = DEFAULT_PREEMPT, kernel: str = DEFAULT_KERNEL,
+                   lse_execution: str = "auto",
+                   variants: tuple[SchemeVariant, ...] = DEFAULT_VARIANTS,
+                   local: LocalScheme = DEFAULT_LOCAL_SCHEME,
+                   resched_probability: float | None = None, progress: Progress | None = None,
+                   chunk: int = 2_000_000, vhe: bool = DEFAULT_VHE) -> WorkloadCost:
     """Cost of every event of a validated workload under each variant (vectorised).
 
-    progress(done, total) is called after each chunk of `chunk` events."""
+    progress(done, total) is called after each chunk of `chunk` events. A workload with
+    no events is a ValueError (`NOTHING_TO_PRICE`): there is no saving to conclude on."""
     started = _time.perf_counter()
     settings = CostSettings(core_profile(core), preempt, kernel, lse_execution, variants,
-                              local, resched_probability)
+                            local, resched_probability, vhe)
+    if len(workload) == 0:
+        raise ValueError(NOTHING_TO_PRICE)
     table = cost_table(settings)
     n = len(workload)
     n_keys = table.shape[0]
@@ -268,9 +294,12 @@ def resolve_workload(workload: pd.DataFrame, scheme: str = "today", *,
     if scheme not in ("today", "local"):
         raise ValueError(f"scheme {scheme!r} is unknown; choose one of today, local")
     n = len(workload)
+    if n == 0:
+        raise ValueError("the workload has no this_cpu ops: nothing to replay")
     nr_cpus = max(int(workload["cpu"].max()) + 1 if n else 1, 2)
-    if cfg is None:
-        cfg = KernelConfig(local_percpu=scheme == "local")
+    if cfg is None:  # the default NR_CPUS, raised to the workload's CPUs if it has more
+        cfg = KernelConfig(local_percpu=scheme == "local",
+                           nr_cpus=max(KernelConfig().nr_cpus, nr_cpus))
     if scheme == "local" and not cfg.local_percpu:
         raise ValueError("the local scheme needs a configuration with local_percpu=True")
     alloc, kpt = boot_percpu(cfg, static_size, nr_cpus)
@@ -367,20 +396,22 @@ class ReviewerView:
         return pd.DataFrame(rows)
 
     def text(self) -> str:
-        lines = [f"Reviewer's view: {self.saving_cycles:.2f} cycles saved per this_cpu op at "
-                 f"{self.ghz:g} GHz"]
+        """The view in words; numbers resting on estimated costs carry two significant
+        figures at most and say so."""
+        lines = [f"Reviewer's view: ~{self.saving_cycles:.0f} cycles saved per this_cpu op "
+                 f"(an estimate: it rests on estimated instruction costs) at {self.ghz:g} GHz"]
         if self.saving_cycles <= 0:
             lines.append("  the local scheme saves nothing per op under these assumptions: no "
                          "op rate explains a sys-time saving")
         for row in self.table().itertuples() if self.saving_cycles > 0 else ():
-            lines.append(f"  {row.target_sys_saving:.0%} less sys time needs "
-                         f"{row.ops_per_sys_second / 1e6:.1f} M this_cpu ops per sys-second "
-                         f"per CPU: one every {row.sys_cycles_between_ops:.0f} kernel cycles "
-                         f"({row.ns_between_ops:.1f} ns)")
+            lines.append(f"  {row.target_sys_saving:.0%} less sys time needs ~"
+                         f"{_sig2(row.ops_per_sys_second / 1e6)} M this_cpu ops per sys-second "
+                         f"per CPU: one every ~{_sig2(row.sys_cycles_between_ops)} kernel cycles "
+                         f"(~{_sig2(row.ns_between_ops)} ns) (estimates)")
         share = self.explained_share()
         if share is not None:
             lines.append(f"  at this workload's {self.op_rate / 1e6:.3f} M ops per sys-second "
-                         f"the saving explains {share:.2%} of sys time")
+                         f"the saving explains ~{_sig2(100 * share)}% of sys time (estimate)")
         lines += ["  assumptions:"] + [f"    - {a}" for a in self.assumptions]
         return "\n".join(lines)
 
@@ -394,9 +425,9 @@ def reviewer_view(cost: WorkloadCost | None = None, *, saving_cycles: float | No
     sys_share: the share of each CPU's time the workload spends in the kernel, to turn
     the workload's op rate per CPU-second into a rate per sys-second."""
     if not 0 < sys_share <= 1:
-        raise ValueError(f"sys_share {sys_share} must be in (0, 1]")
-    if ghz <= 0:
-        raise ValueError(f"ghz {ghz} must be positive")
+        raise InputError(f"sys_share {sys_share} must be in (0, 1]", field="sys_share")
+    if not 0 < ghz < float("inf"):  # NaN fails too
+        raise InputError(f"ghz {ghz} must be a positive, finite clock", field="ghz")
     assumptions = [f"clock {ghz:g} GHz (AmpereOne runs up to 3.0 GHz; set yours)",
                    "every saved cycle is saved time: no overlap with other work "
                    "(an upper bound on what the saving explains)",
@@ -405,8 +436,9 @@ def reviewer_view(cost: WorkloadCost | None = None, *, saving_cycles: float | No
     if cost is not None:
         saving = cost.saving_per_op(atomics)
         rate = cost.op_rate_per_cpu() / sys_share
-        assumptions += [f"saving per op {saving:.2f} cycles = mean of today-{atomics} minus "
-                        f"local-{atomics} over the workload's ops", *cost.settings.assumptions(),
+        assumptions += [f"saving per op ~{saving:.0f} cycles (estimate) = mean of "
+                        f"today-{atomics} minus local-{atomics} over the workload's ops",
+                        *cost.settings.assumptions(),
                         f"op rate: {cost.events} ops over {cost.duration_ns} ns on "
                         f"{cost.nr_cpus} CPUs, of which a share {sys_share:g} is sys time"]
     elif saving_cycles is None:
@@ -417,33 +449,53 @@ def reviewer_view(cost: WorkloadCost | None = None, *, saving_cycles: float | No
     return ReviewerView(saving, ghz, rate, targets, tuple(assumptions))
 
 
+def _sig2(value: float) -> str:
+    """Two significant figures, for numbers derived from estimated costs."""
+    return f"{float(f'{value:.2g}'):g}" if np.isfinite(value) else str(value)
+
+
 def summary_table(result: WorkloadCost) -> pd.DataFrame:
-    """The per-scheme summary a user sees first."""
+    """The per-scheme summary a user sees first, in whole cycles (the costs are estimates:
+    see `CostSettings.assumptions`)."""
     out = result.totals[["variant", "cycles", "cycles_per_op", "saving_cycles",
                          "saving_pct"]].copy()
-    return out
+    return out.round({"cycles": 0, "cycles_per_op": 0, "saving_cycles": 0, "saving_pct": 0})
 
 
 def cost_to_dict(result: WorkloadCost, view: ReviewerView | None = None,
                    semantic: Mapping[str, WorkloadResolution] | None = None) -> dict:
     """JSON-ready summary."""
+    whole = _whole_cycles
     data: dict = {"events": result.events, "nr_cpus": result.nr_cpus,
                   "duration_ns": result.duration_ns,
+                  "cycles": "estimates, in whole cycles: they rest on the estimated costs of "
+                            + (", ".join(result.settings.estimated) or "no class"),
+                  "estimated_classes": list(result.settings.estimated),
                   "assumptions": result.settings.assumptions(),
-                  "totals": result.totals.to_dict("records"),
-                  "per_op": result.per_op.to_dict("records"),
-                  "per_cpu": result.per_cpu.to_dict("records"),
-                  "per_variable": result.per_variable.to_dict("records")}
+                  "totals": whole(result.totals).to_dict("records"),
+                  "per_op": whole(result.per_op).to_dict("records"),
+                  "per_cpu": whole(result.per_cpu).to_dict("records"),
+                  "per_variable": whole(result.per_variable).to_dict("records")}
     if view is not None:
-        data["reviewer"] = {"saving_cycles": view.saving_cycles, "ghz": view.ghz,
-                            "op_rate": view.op_rate, "explained_share": view.explained_share(),
-                            "required": view.table().to_dict("records"),
-                            "assumptions": list(view.assumptions)}
+        data["reviewer"] = {"saving_cycles": round(view.saving_cycles), "ghz": view.ghz,
+                            "op_rate": view.op_rate,
+                            "explained_share": (None if view.explained_share() is None
+                                                else float(_sig2(view.explained_share()))),
+                            "required": [{k: float(_sig2(v)) for k, v in row.items()}
+                                         for row in view.table().to_dict("records")],
+                            "basis": "estimate", "assumptions": list(view.assumptions)}
     if semantic:
         data["semantic"] = {k: {"ok": v.ok, "problems": list(v.problems),
                                 "values": v.values.to_dict("records")}
                             for k, v in semantic.items()}
     return data
+
+
+def _whole_cycles(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cycle columns rounded to whole cycles (every column but the keys and op counts)."""
+    keys = {"variant", "scheme", "atomics", "flavour", "op", "size", "ops", "cpu", "variable"}
+    return frame.round({c: 0 for c in frame.columns
+                        if c not in keys and pd.api.types.is_float_dtype(frame[c])})
 
 
 def cost_by_class(cost: WorkloadCost) -> pd.DataFrame:
@@ -458,7 +510,7 @@ def cost_by_class(cost: WorkloadCost) -> pd.DataFrame:
         for r in cost.per_op.itertuples():
             seq = op_sequence(r.op, int(r.size), flavour=r.flavour, scheme=v.scheme,
                               atomics=v.atomics, preempt=s.preempt, kernel=s.kernel,
-                              local=s.local)
+                              local=s.local, vhe=s.vhe)
             for insn in seq.insns:
                 acc[insn.cls] = acc.get(insn.cls, 0.0) + r.ops * insn_cost(
                     insn, s.core, s.lse_execution)

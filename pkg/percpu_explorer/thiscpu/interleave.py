@@ -12,8 +12,9 @@ CPU. What the machine models:
   still armed for that address; a context switch or exception return clears it, so an
   LL/SC store interrupted by preemption or an interrupt fails and the loop retries;
 - the preempt count in the task (thread_info): while it is non-zero the task keeps its
-  CPU (interrupts still run). Without CONFIG_PREEMPTION (preempt "none"/"count") there is
-  no involuntary preemption in kernel mode: a task is switched or moved only between ops;
+  CPU (interrupts still run). Without CONFIG_PREEMPTION (preempt "none"/"voluntary", which
+  arm64 offers only before v7.0) there is no involuntary preemption in kernel mode: a task
+  is switched or moved only between ops;
 - registers travel with the task.
 
 Each instruction is atomic (sequential consistency); interrupt handlers run to
@@ -34,8 +35,16 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from ..kernel import DEFAULT_KERNEL
-from .ops import DEFAULT_LOCAL_SCHEME, PREEMPTIBLE_MODELS, LocalScheme, OpSequence, op_sequence
+from ..kernel import DEFAULT_KERNEL, check_preempt, preempt_choices
+from .ops import (
+    DEFAULT_LOCAL_SCHEME,
+    DEFAULT_PREEMPT,
+    DEFAULT_VHE,
+    PREEMPTIBLE_MODELS,
+    LocalScheme,
+    OpSequence,
+    op_sequence,
+)
 
 VERDICTS = ("ok", "lost update", "misplaced", "torn")
 # Ops whose returned value is part of correctness (it must match a serial execution).
@@ -84,13 +93,15 @@ class Scenario:
     nr_cpus: int = 2
     scheme: str = "today"
     atomics: str = "lse"
-    preempt: str = "full"
+    preempt: str = DEFAULT_PREEMPT
     kernel: str = DEFAULT_KERNEL
     local: LocalScheme = DEFAULT_LOCAL_SCHEME
     max_migrations: int = 1
     initial: Mapping[tuple[str, int], int] = field(default_factory=dict)
+    vhe: bool = DEFAULT_VHE
 
     def __post_init__(self) -> None:
+        check_preempt(self.preempt, self.kernel)
         for cpu in [t.cpu for t in self.tasks] + [i.cpu for i in self.irqs]:
             if not 0 <= cpu < self.nr_cpus:
                 raise ValueError(f"cpu {cpu} is out of range; valid CPUs are "
@@ -99,7 +110,7 @@ class Scenario:
     def sequence(self, call: OpCall) -> OpSequence:
         return op_sequence(call.op, call.size, flavour=call.flavour, scheme=self.scheme,
                            atomics=self.atomics, preempt=self.preempt, kernel=self.kernel,
-                           local=self.local)
+                           local=self.local, vhe=self.vhe)
 
     def variables(self) -> tuple[str, ...]:
         calls = [c for t in self.tasks for c in t.calls] + [i.call for i in self.irqs]
@@ -576,9 +587,9 @@ def random_schedules(scen: Scenario, runs: int = 1000, *, seed: int = 0) -> Expl
 # --- the cases the issue names ---------------------------------------------------------------
 
 def op_pair(op: str = "add", size: int = 8, *, flavour: str = "this_cpu", scheme: str = "today",
-            atomics: str = "lse", preempt: str = "full", kernel: str = DEFAULT_KERNEL,
+            atomics: str = "lse", preempt: str = DEFAULT_PREEMPT, kernel: str = DEFAULT_KERNEL,
             local: LocalScheme = DEFAULT_LOCAL_SCHEME, operand: int = 1, old: int = 0,
-            irq: bool = False) -> Scenario:
+            irq: bool = False, vhe: bool = DEFAULT_VHE) -> Scenario:
     """Two tasks, one per CPU, each making one `op` on the same variable; with irq=True
     also an interrupt handler on CPU0 doing this_cpu_add(v, 100) (the PREEMPT_NONE case)."""
     a = OpCall(op, size, flavour, operand, old)
@@ -586,7 +597,7 @@ def op_pair(op: str = "add", size: int = 8, *, flavour: str = "this_cpu", scheme
     initial = _initial(op, size, old)
     irqs = (Irq(0, _irq_call(size, initial)),) if irq else ()
     return Scenario((Task("A", 0, (a,)), Task("B", 1, (b,))), irqs, 2, scheme, atomics,
-                    preempt, kernel, local, initial=initial)
+                    preempt, kernel, local, initial=initial, vhe=vhe)
 
 
 _CAS_OPS = ("cmpxchg", "try_cmpxchg", "cmpxchg128")
@@ -614,9 +625,10 @@ def _initial(op: str, size: int, old: int) -> dict[tuple[str, int], int]:
 
 
 def preemption_points(op: str = "add", size: int = 8, *, flavour: str = "this_cpu",
-                      scheme: str = "today", atomics: str = "lse", preempt: str = "full",
-                      kernel: str = DEFAULT_KERNEL, local: LocalScheme = DEFAULT_LOCAL_SCHEME,
-                      operand: int = 1, old: int = 0) -> pd.DataFrame:
+                      scheme: str = "today", atomics: str = "lse",
+                      preempt: str = DEFAULT_PREEMPT, kernel: str = DEFAULT_KERNEL,
+                      local: LocalScheme = DEFAULT_LOCAL_SCHEME, operand: int = 1, old: int = 0,
+                      vhe: bool = DEFAULT_VHE) -> pd.DataFrame:
     """For each point between two instructions of task A's op (A on CPU0), what happens if
     (1) A is preempted there, task B runs the same op on CPU0, and A resumes on CPU1;
     (2) an interrupt handler on CPU0 runs this_cpu_add(v, 100) there.
@@ -626,7 +638,7 @@ def preemption_points(op: str = "add", size: int = 8, *, flavour: str = "this_cp
     call = OpCall(op, size, flavour, operand, old)
     other = OpCall(op, size, flavour, operand << 2 if op not in _CAS_OPS else operand, old)
     base = dict(nr_cpus=2, scheme=scheme, atomics=atomics, preempt=preempt, kernel=kernel,
-                local=local, initial=_initial(op, size, old))
+                local=local, initial=_initial(op, size, old), vhe=vhe)
     migrate_scen = Scenario((Task("A", 0, (call,)), Task("B", 0, (other,))), **base)
     irq_scen = Scenario((Task("A", 0, (call,)),), (Irq(0, _irq_call(size, base["initial"])),),
                         **base)
@@ -690,23 +702,36 @@ def _verdict(result: Exploration) -> str:
     return ", ".join(sorted(v for v in result.verdicts if v != "ok"))
 
 
+# The none+irq verdicts of a kernel without PREEMPT_NONE.
+NO_PREEMPT_NONE = "n/a: no PREEMPT_NONE on arm64 since v7.0 (7dadeaa6e851)"
+
+
 def safety_table(ops: tuple[tuple[str, int], ...] | None = None, *,
                  kernel: str = DEFAULT_KERNEL, local: LocalScheme = DEFAULT_LOCAL_SCHEME
                  ) -> pd.DataFrame:
     """Claim 9 as data: for each (op, size) and atomics, the exhaustive verdict of an op
     pair on 2 CPUs for today's this_cpu_* and __this_cpu_* under PREEMPT_FULL, the local
     scheme's this_cpu_*, and under PREEMPT_NONE (no preempt count) with an interrupt on
-    CPU0. Default ops: every op at 8 bytes, cmpxchg128 and the hypothetical 16-byte read."""
+    CPU0. Default ops: every op at 8 bytes, cmpxchg128 and the hypothetical 16-byte read.
+    From v7.0 arm64 has no PREEMPT_NONE (7dadeaa6e851): the none+irq columns say n/a."""
     from .ops import OPS, default_size
 
     if ops is None:
         ops = (*((op, default_size(op)) for op in OPS), ("read", 16))
+    has_none = "none" in preempt_choices(kernel)
     rows = []
     for op, size in ops:
         kw = dict(operand=5, kernel=kernel, local=local)
+
+        def none_irq(flavour: str, atomics: str = "lse", op: str = op, size: int = size,
+                     kw: dict = kw) -> str:
+            if not has_none:
+                return NO_PREEMPT_NONE
+            return _verdict(explore(op_pair(op, size, flavour=flavour, atomics=atomics,
+                                            preempt="none", irq=True, **kw)))
+
         unguarded = _verdict(explore(op_pair(op, size, flavour="__this_cpu", **kw)))
-        unguarded_irq = _verdict(explore(op_pair(op, size, flavour="__this_cpu",
-                                                 preempt="none", irq=True, **kw)))
+        unguarded_irq = none_irq("__this_cpu")
         for atomics in ("lse", "llsc"):
             rows.append({
                 "op": op, "size": size, "atomics": atomics,
@@ -714,8 +739,7 @@ def safety_table(ops: tuple[tuple[str, int], ...] | None = None, *,
                 "today __this_cpu (no guard)": unguarded,
                 "local this_cpu": _verdict(explore(op_pair(op, size, scheme="local",
                                                            atomics=atomics, **kw))),
-                "none+irq this_cpu": _verdict(explore(op_pair(op, size, atomics=atomics,
-                                                              preempt="none", irq=True, **kw))),
+                "none+irq this_cpu": none_irq("this_cpu", atomics),
                 "none+irq __this_cpu": unguarded_irq,
             })
     return pd.DataFrame(rows)

@@ -56,8 +56,8 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
         barmode="relative", hovermode="closest", height=760,
         title={"text": f"Cost replay: {cost.events:,} this_cpu ops on {cost.nr_cpus} CPUs, "
                f"core {cost.settings.core.name}, preempt={cost.settings.preempt}<br><sup>"
-               + ", ".join(f"{r.variant} {r.cycles_per_op:.2f}" for r in
-                           cost.totals.itertuples()) + " cycles/op</sup>"})
+               + ", ".join(f"{r.variant} ~{r.cycles_per_op:.0f}" for r in
+                           cost.totals.itertuples()) + " cycles/op (estimates)</sup>"})
     # Bars of one offsetgroup stack, different offsetgroups stand side by side: the
     # classes stack into one bar per variant, the per-CPU and per-op bars are grouped.
     for trace in fig.data:
@@ -67,7 +67,7 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     fig.update_xaxes(title_text="CPU", row=1, col=2)
     fig.update_xaxes(title_text="op", row=2, col=1)
     for row, col in ((1, 1), (1, 2), (2, 1)):
-        fig.update_yaxes(title_text="cycles", row=row, col=col)
+        fig.update_yaxes(title_text="cycles (estimate)", row=row, col=col)
     return fig
 
 
