@@ -150,6 +150,9 @@ def jupyterlab(tmp_path):
         log.close()
 
 
+# Under load the notebook's first kernel websocket can close before it connects, and
+# JupyterLab then sits at "Connecting" with no cell run: one rerun with a fresh page.
+@pytest.mark.flaky(reruns=1)
 def test_jupyterlab_runs_01_address_space_to_the_end(page, console, shot, jupyterlab):
     page.goto(jupyterlab + "lab/tree/01_address_space.ipynb", timeout=WAIT)
     page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=WAIT)
