@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as W
-import pandas as pd
 import plotly.graph_objects as go
 
-from ..kernel import (
+from ...kernel import (
     CHOICE_FIELDS,
     DEFAULT_KERNEL,
     KASAN_MODES,
@@ -34,37 +32,11 @@ from ..kernel import (
     PAGE_SIZE_NAMES,
     PAGE_SIZES,
     KernelConfig,
-    KernelPageTables,
-    Walk,
-    build_first_chunk,
     choices_for,
-    compute_layout,
-    parse_addr,
-    preempt_choices,
     resolve_choices,
-    unit_addresses,
     va_bits_choices,
 )
-from ..paths import WORKLOADS_DIR
-from ..percpu import (
-    DEFAULT_STATIC_SIZE,
-    PercpuAllocator,
-    boot_percpu,
-    run_history,
-    synthetic_history,
-)
-from ..thiscpu import (
-    CORE_PROFILES,
-    DEFAULT_CORE,
-    DEFAULT_PREEMPT,
-    DEFAULT_VHE,
-    PATTERNS,
-    WorkloadCost,
-    generate,
-    price_workload,
-    read_workload,
-)
-from . import plots
+from ...paths import WORKLOADS_DIR
 
 KERNELS: tuple[str, ...] = KERNEL_RELEASES
 PANEL_KEYS: tuple[str, ...] = CHOICE_FIELDS
@@ -368,215 +340,3 @@ class Explorer:
         self.figure._widget_data = deepcopy(self.figure._data)
         self.figure._widget_layout = deepcopy(self.figure._layout_obj._props)
         display(self.widget)
-
-
-class LayoutExplorer(Explorer):
-    """The address-space map; with local percpu, mainline and patched side by side.
-    Problems of a broken patched layout are drawn red and listed in the panel."""
-
-    name = "address space"
-
-    def _build(self, cfg: KernelConfig) -> go.Figure:
-        if cfg.local_percpu:
-            mainline = compute_layout(cfg.replace(local_percpu=False))
-            patched = compute_layout(cfg)
-            layouts = [mainline, patched]
-            fig = plots.address_space_map(mainline, patched)
-        else:
-            layouts = [compute_layout(cfg)]
-            fig = plots.address_space_map(layouts[0])
-        problems = [f"{f.code}: {f.message}" for lay in layouts for f in lay.problems]
-        self.notice = (f"{len(problems)} problem(s) in this layout (red in the map):\n"
-                       + "\n".join(problems)) if problems else None
-        return fig
-
-
-class PageTableExplorer(Explorer):
-    """A page-table walk of a chosen address on a chosen CPU, over the tables of a kernel
-    booted with the percpu first chunk mapped (`kernel.build_first_chunk`)."""
-
-    name = "page tables"
-    ADDRESSES = ("percpu unit (linear map)", "Local Percpu (first chunk)",
-                 "Global Percpu (first chunk)", "VMALLOC_START (unmapped)", "custom")
-
-    def __init__(self, panel: ControlPanel | None = None, **values: Any) -> None:
-        self.kpt: KernelPageTables | None = None
-        self.walk: Walk | None = None
-        super().__init__(panel, **values)
-
-    def _make_controls(self) -> dict[str, W.ValueWidget]:
-        return {
-            "cpu": W.Dropdown(options=[0, 1], value=0, description="CPU"),
-            "address": W.Dropdown(options=self.ADDRESSES, value=self.ADDRESSES[0],
-                                  description="address"),
-            "custom": W.Text(value="", description="custom VA", placeholder="0xffff..."),
-        }
-
-    def _sync_controls(self, cfg: KernelConfig) -> None:
-        cpu = self.controls["cpu"]
-        options = list(range(cfg.nr_cpus))
-        if list(cpu.options) != options:
-            value = min(cpu.value, cfg.nr_cpus - 1)
-            cpu.options = options
-            cpu.value = value
-        address = self.controls["address"]
-        offered = tuple(a for a in self.ADDRESSES if cfg.local_percpu or "first chunk" not in a)
-        if tuple(address.options) != offered:
-            value = address.value if address.value in offered else offered[0]
-            address.options = offered
-            address.value = value
-
-    def address_of(self, kpt: KernelPageTables, cpu: int) -> int:
-        """The VA the `address` control names for `cpu`."""
-        choice = self.controls["address"].value
-        if choice == "custom":
-            return parse_addr(self.controls["custom"].value, name="custom VA")
-        if choice.startswith("VMALLOC_START"):
-            return kpt.layout.symbols["VMALLOC_START"]
-        unit = unit_addresses(kpt, cpu)
-        if choice.startswith("percpu unit"):
-            return unit.linear
-        va = unit.local if choice.startswith("Local") else unit.global_
-        if va is None:
-            raise ValueError(f"the {choice} exists only with local percpu (RFC 02/11)")
-        return va
-
-    def _build(self, cfg: KernelConfig) -> go.Figure:
-        kpt = build_first_chunk(cfg)
-        cpu = self.controls["cpu"].value
-        walk = kpt.walk(cpu, self.address_of(kpt, cpu))
-        fig = plots.walk_figure(walk, kpt.geometry)
-        self.kpt, self.walk = kpt, walk  # only once the figure is drawn
-        return fig
-
-
-class AllocatorExplorer(Explorer):
-    """The percpu allocator stepped through a synthetic history (`synthetic_history`):
-    the chosen chunk's allocation map, or all chunks in the VA space."""
-
-    name = "allocator"
-    VIEWS = ("chunk map", "chunks")
-
-    def __init__(self, panel: ControlPanel | None = None, *, n_alloc: int = 300,
-                 n_free: int = 100, seed: int = 1, static_size: int = DEFAULT_STATIC_SIZE,
-                 **values: Any) -> None:
-        self.history = synthetic_history(n_alloc, n_free, seed=seed)
-        self.static_size = static_size
-        self.alloc: PercpuAllocator | None = None
-        self.decisions: pd.DataFrame | None = None
-        super().__init__(panel, **values)
-
-    def _make_controls(self) -> dict[str, W.ValueWidget]:
-        n = len(self.history)
-        return {
-            "step": W.IntSlider(value=n, min=0, max=n, description="request",
-                                continuous_update=False),
-            "chunk": W.Dropdown(options=[0], value=0, description="chunk"),
-            "view": W.ToggleButtons(options=self.VIEWS, value=self.VIEWS[0],
-                                    description="view"),
-        }
-
-    def _build(self, cfg: KernelConfig) -> go.Figure:
-        alloc, _ = boot_percpu(cfg, self.static_size, cfg.nr_cpus)
-        decisions = run_history(alloc, self.history.iloc[: self.controls["step"].value])
-        ids = [c.id for c in alloc.chunks]
-        chunk = self.controls["chunk"]
-        self._quiet = True
-        try:
-            if list(chunk.options) != ids:
-                value = chunk.value if chunk.value in ids else ids[0]
-                chunk.options = ids
-                chunk.value = value
-        finally:
-            self._quiet = False
-        if self.controls["view"].value == "chunks":
-            fig = plots.chunks_figure(alloc)
-        else:
-            fig = plots.chunk_map_heatmap(alloc, chunk.value)
-        self.alloc, self.decisions = alloc, decisions  # only once the figure is drawn
-        return fig
-
-    def set(self, **values: Any) -> Explorer:
-        # A chunk only exists after the history has been replayed far enough.
-        chunk = values.pop("chunk", None)
-        super().set(**values)
-        if chunk is not None:
-            options = tuple(self.controls["chunk"].options)
-            try:
-                _choose("chunk", chunk, options, "at this step")
-            except ValueError as exc:
-                self.panel.report(self.name, str(exc))
-                raise
-            self.controls["chunk"].value = chunk
-        return self
-
-
-class CostExplorer(Explorer):
-    """Cost of a this_cpu workload per scheme variant: a file of data/workloads or a
-    generated pattern (on the panel's CPUs), on a core profile and preemption model;
-    the kernel is the panel's."""
-
-    name = "cost"
-
-    def __init__(self, panel: ControlPanel | None = None, *,
-                 workload_dir: str | Path = WORKLOAD_DIR, units: int = 100,
-                 **values: Any) -> None:
-        self.workload_dir = Path(workload_dir)
-        self.units = units
-        self._cache: dict[tuple[Any, ...], pd.DataFrame] = {}
-        self.cost: WorkloadCost | None = None
-        super().__init__(panel, **values)
-
-    def workload_choices(self) -> list[tuple[str, str]]:
-        """(label, key) of every workload: files first, then generator patterns."""
-        files = sorted(p for p in self.workload_dir.glob("*")
-                       if p.suffix in (".csv", ".parquet"))
-        return ([(p.name, f"file:{p.name}") for p in files]
-                + [(f"generate {name}", f"generate:{name}") for name in PATTERNS])
-
-    def _make_controls(self) -> dict[str, W.ValueWidget]:
-        choices = self.workload_choices()
-        return {
-            "workload": W.Dropdown(options=choices, value=choices[0][1], description="workload"),
-            "core": W.Dropdown(options=tuple(CORE_PROFILES), value=DEFAULT_CORE,
-                               description="core"),
-            "preempt": W.Dropdown(options=preempt_choices(self.panel.config.kernel),
-                                  value=DEFAULT_PREEMPT, description="preempt"),
-            "vhe": W.Checkbox(value=DEFAULT_VHE, description="VHE (offset in tpidr_el2)",
-                              indent=False),
-        }
-
-    def _sync_controls(self, cfg: KernelConfig) -> None:
-        """Offer only the preemption models arm64 builds in the panel's kernel
-        (`kernel.preempt_choices`); keep the choice if still offered, else full."""
-        preempt = self.controls["preempt"]
-        offered = preempt_choices(cfg.kernel)
-        if tuple(preempt.options) != offered:
-            value = preempt.value if preempt.value in offered else DEFAULT_PREEMPT
-            preempt.options = offered
-            preempt.value = value
-
-    def workload(self, cfg: KernelConfig) -> pd.DataFrame:
-        """The chosen workload frame (cached)."""
-        key = self.controls["workload"].value
-        kind, name = key.split(":", 1)
-        cache_key = (key, cfg.nr_cpus if kind == "generate" else None)
-        if cache_key not in self._cache:
-            if kind == "file":
-                frame = read_workload(self.workload_dir / name)
-            else:
-                frame = generate(name, self.units, nr_cpus=cfg.nr_cpus, seed=1)
-            self._cache[cache_key] = frame
-        return self._cache[cache_key]
-
-    def _build(self, cfg: KernelConfig) -> go.Figure:
-        cost = price_workload(self.workload(cfg), self.controls["core"].value,
-                              preempt=self.controls["preempt"].value, kernel=cfg.kernel,
-                              vhe=self.controls["vhe"].value)
-        fig = plots.workload_cost_figure(cost)
-        self.cost = cost  # only once the figure is drawn
-        return fig
-
-
-EXPLORERS: tuple[type[Explorer], ...] = (LayoutExplorer, PageTableExplorer, AllocatorExplorer,
-                                         CostExplorer)

@@ -1,0 +1,40 @@
+"""Controls: one shared `ControlPanel` and explorers that redraw a plotly `FigureWidget`.
+
+  panel      `ControlPanel` (the Kconfig-checked choices) and the `Explorer` base
+  layout     `LayoutExplorer`: the address-space map
+  pgtables   `PageTableExplorer`: a page-table walk on a chosen CPU
+  allocator  `AllocatorExplorer`: the percpu allocator stepped through a history
+  cost       `CostExplorer`: a this_cpu workload priced per scheme
+"""
+
+from __future__ import annotations
+
+from .allocator import AllocatorExplorer
+from .cost import CostExplorer
+from .layout import LayoutExplorer
+from .panel import (
+    DEFAULT_NR_CPUS,
+    KERNELS,
+    PANEL_KEYS,
+    ControlPanel,
+    Explorer,
+    resolve_panel,
+)
+from .pgtables import PageTableExplorer
+
+EXPLORERS: tuple[type[Explorer], ...] = (LayoutExplorer, PageTableExplorer, AllocatorExplorer,
+                                         CostExplorer)
+
+__all__ = [
+    "DEFAULT_NR_CPUS",
+    "EXPLORERS",
+    "KERNELS",
+    "PANEL_KEYS",
+    "AllocatorExplorer",
+    "ControlPanel",
+    "CostExplorer",
+    "Explorer",
+    "LayoutExplorer",
+    "PageTableExplorer",
+    "resolve_panel",
+]

@@ -1,0 +1,78 @@
+"""The page-table walk explorer (`PageTableExplorer`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as W
+import plotly.graph_objects as go
+
+from ...kernel import (
+    KernelConfig,
+    KernelPageTables,
+    Walk,
+    build_first_chunk,
+    parse_addr,
+    unit_addresses,
+)
+from .. import plots
+from .panel import ControlPanel, Explorer
+
+
+class PageTableExplorer(Explorer):
+    """A page-table walk of a chosen address on a chosen CPU, over the tables of a kernel
+    booted with the percpu first chunk mapped (`kernel.build_first_chunk`)."""
+
+    name = "page tables"
+    ADDRESSES = ("percpu unit (linear map)", "Local Percpu (first chunk)",
+                 "Global Percpu (first chunk)", "VMALLOC_START (unmapped)", "custom")
+
+    def __init__(self, panel: ControlPanel | None = None, **values: Any) -> None:
+        self.kpt: KernelPageTables | None = None
+        self.walk: Walk | None = None
+        super().__init__(panel, **values)
+
+    def _make_controls(self) -> dict[str, W.ValueWidget]:
+        return {
+            "cpu": W.Dropdown(options=[0, 1], value=0, description="CPU"),
+            "address": W.Dropdown(options=self.ADDRESSES, value=self.ADDRESSES[0],
+                                  description="address"),
+            "custom": W.Text(value="", description="custom VA", placeholder="0xffff..."),
+        }
+
+    def _sync_controls(self, cfg: KernelConfig) -> None:
+        cpu = self.controls["cpu"]
+        options = list(range(cfg.nr_cpus))
+        if list(cpu.options) != options:
+            value = min(cpu.value, cfg.nr_cpus - 1)
+            cpu.options = options
+            cpu.value = value
+        address = self.controls["address"]
+        offered = tuple(a for a in self.ADDRESSES if cfg.local_percpu or "first chunk" not in a)
+        if tuple(address.options) != offered:
+            value = address.value if address.value in offered else offered[0]
+            address.options = offered
+            address.value = value
+
+    def address_of(self, kpt: KernelPageTables, cpu: int) -> int:
+        """The VA the `address` control names for `cpu`."""
+        choice = self.controls["address"].value
+        if choice == "custom":
+            return parse_addr(self.controls["custom"].value, name="custom VA")
+        if choice.startswith("VMALLOC_START"):
+            return kpt.layout.symbols["VMALLOC_START"]
+        unit = unit_addresses(kpt, cpu)
+        if choice.startswith("percpu unit"):
+            return unit.linear
+        va = unit.local if choice.startswith("Local") else unit.global_
+        if va is None:
+            raise ValueError(f"the {choice} exists only with local percpu (RFC 02/11)")
+        return va
+
+    def _build(self, cfg: KernelConfig) -> go.Figure:
+        kpt = build_first_chunk(cfg)
+        cpu = self.controls["cpu"].value
+        walk = kpt.walk(cpu, self.address_of(kpt, cpu))
+        fig = plots.walk_figure(walk, kpt.geometry)
+        self.kpt, self.walk = kpt, walk  # only once the figure is drawn
+        return fig
