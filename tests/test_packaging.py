@@ -127,3 +127,14 @@ def test_readme_layout_shows_every_folder_of_the_package():
     assert shown == [f for f in ["kernel", "percpu", "thiscpu", "captures", "ui", "claims",
                                  "cli", "data"] if f in folders]
     assert sorted(shown) == folders
+
+
+def test_every_notebook_names_its_kernel():
+    """Without a kernelspec JupyterLab opens each notebook on a "Select Kernel" dialog and
+    Voila has to guess; the header of the paired script carries it (jupytext.toml)."""
+    import json
+
+    for ipynb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        spec = json.loads(ipynb.read_text())["metadata"].get("kernelspec", {})
+        assert spec.get("name") == "python3" and spec.get("language") == "python", ipynb.name
+        assert "name: python3" in ipynb.with_suffix(".py").read_text(), ipynb.name
