@@ -78,7 +78,7 @@ LAYERS = {
     "cli": {"kernel", "percpu", "thiscpu", "captures", "ui", "claims"},
     "__init__": {"kernel"},
 }
-LEAVES = {"paths", "errors"}
+LEAVES = {"paths", "errors", "findings", "glossary"}
 
 
 def _imports(path, package):

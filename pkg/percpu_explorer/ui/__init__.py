@@ -3,6 +3,7 @@ The only folder that imports plotly, ipywidgets or voila.
 
   plots     figures of the models (`plots.address_space_map`, `plots.walk_figure`, ...)
   tables    `readable()`: a model's DataFrame with addresses in hex and sizes in KB/MB/TB
+  text      findings as sentences, captions under figures, the glossary
   widgets   the control panel and the explorers that redraw a FigureWidget
   app       the notebooks served as Voila dashboards, and its load test
 
@@ -15,9 +16,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["app", "plots", "readable", "tables", "widgets"]
+__all__ = ["app", "plots", "readable", "tables", "text", "widgets"]
 
-_MODULES = ("app", "plots", "tables", "widgets")
+_MODULES = ("app", "plots", "tables", "text", "widgets")
 
 
 def __getattr__(name: str) -> Any:
