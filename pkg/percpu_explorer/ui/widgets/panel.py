@@ -8,9 +8,11 @@ the explorers are told once, so no broken intermediate configuration is ever dra
 
 Each explorer (`LayoutExplorer`, `PageTableExplorer`, `AllocatorExplorer`,
 `CostExplorer`) keeps one `FigureWidget` and replaces its data and layout inside
-`batch_update()` on every change. A failing update leaves the previous figure in place
-and shows a readable message in the panel; `error` holds it for tests. `set(**values)`
-drives an explorer from code, e.g. ``LayoutExplorer().set(page_size=16384, va_bits=48,
+`batch_update()` on every change. The figure always shows what the panel shows: when an
+explorer cannot draw a configuration, the panel goes back to the last one it drew and
+says why in plain words; `error` holds the reason for tests. An explorer offers only the
+panel controls its figure depends on (`Explorer.PANEL_FIELDS`). `set(**values)` drives
+an explorer from code, e.g. ``LayoutExplorer().set(page_size=16384, va_bits=48,
 local_percpu=True)``.
 """
 
@@ -48,6 +50,20 @@ _ERROR_STYLE = "color:#d62728"
 _WARN_STYLE = "color:#b35900"
 
 
+def describe(values: dict[str, Any]) -> str:
+    """A panel's configuration in words: "16K/48, local percpu, kernel 7.1, 4 CPUs"."""
+    cfg = KernelConfig(**values)
+    local = ", local percpu" if cfg.local_percpu else ""
+    return f"{cfg.label()}{local}, kernel {cfg.kernel}, {cfg.nr_cpus} CPUs"
+
+
+def _plain(text: str) -> str:
+    """A model's message for a person at the controls: no Python field spellings."""
+    return (text.replace("local_percpu=True", "local percpu")
+            .replace("local_percpu=False", "local percpu off")
+            .replace("local_percpu", "local percpu"))
+
+
 def _choose(name: str, value: Any, choices: tuple[Any, ...], why: str) -> Any:
     if value not in choices:
         raise ValueError(f"{name} {value!r} is not offered {why}; choose one of "
@@ -68,15 +84,25 @@ class ControlPanel:
     percpu and number of CPUs, plus a `message` line where explorers report failures.
 
     Only valid combinations can be selected: dependants change their choices before
-    listeners (`on_change`) are called, once per user action or `set()`.
+    listeners (`on_change`) are called, once per user action or `set()`. `offer` names
+    the controls shown; the others stay at their values, hidden. Local percpu is kept as
+    the user's wish: a kernel before v6.9 turns it off with a notice, a later kernel
+    turns it back on.
     """
 
     def __init__(self, *, kernel: str = DEFAULT_KERNEL, page_size: int | str = 4096,
                  va_bits: int = 48, vabits_actual: int | None = None, kasan: str = "none",
-                 local_percpu: bool = False, nr_cpus: int = DEFAULT_NR_CPUS) -> None:
+                 local_percpu: bool = False, nr_cpus: int = DEFAULT_NR_CPUS,
+                 offer: tuple[str, ...] = PANEL_KEYS) -> None:
+        unknown = sorted(set(offer) - set(PANEL_KEYS))
+        if unknown:
+            raise ValueError(f"unknown control(s) {unknown} in offer; the panel has "
+                             f"{', '.join(PANEL_KEYS)}")
+        self.offered: tuple[str, ...] = tuple(k for k in PANEL_KEYS if k in offer)
         self._listeners: list[Callable[[], None]] = []
         self._messages: dict[str, str] = {}
         self._quiet = False
+        self._wish_local = bool(local_percpu)
         style = {"description_width": "110px"}
         self.kernel = W.Dropdown(options=KERNELS, value=DEFAULT_KERNEL, description="kernel",
                                  style=style)
@@ -102,6 +128,8 @@ class ControlPanel:
                  nr_cpus=nr_cpus)
         for key in PANEL_KEYS:
             getattr(self, key).observe(self._on_widget, names="value")
+            if key not in self.offered:
+                getattr(self, key).layout.display = "none"
         self.widget = W.VBox([
             W.HBox([self.kernel, self.page_size, self.va_bits]),
             W.HBox([self.vabits_actual, self.kasan, self.nr_cpus, self.local_percpu]),
@@ -122,13 +150,15 @@ class ControlPanel:
 
     def choices(self, key: str) -> tuple[Any, ...]:
         """Values a control currently offers (for local_percpu: (False,) before v6.9)."""
+        if key not in self.offered:
+            return ()
         if key == "local_percpu":
             return (False, True) if not self.local_percpu.disabled else (False,)
         if key == "nr_cpus":
             return NR_CPUS_RANGE
         if key == "vabits_actual" and self.vabits_actual.layout.display == "none":
             return ()
-        return tuple(v for _, v in getattr(self, key).options)
+        return tuple(o[1] if isinstance(o, tuple) else o for o in getattr(self, key).options)
 
     def set(self, _notify: bool = True, **values: Any) -> ControlPanel:
         """Set controls from code (parents first); an invalid value raises ValueError,
@@ -137,9 +167,24 @@ class ControlPanel:
             new = resolve_panel(self._values, values)
             KernelConfig(**new)
         except ValueError as exc:
-            self.report("panel", str(exc))
+            self.report("panel", _plain(str(exc)))
             raise
         self.report("panel", "")
+        if "local_percpu" in values:
+            self._wish_local = bool(values["local_percpu"])
+        elif self._wish_local and not new["local_percpu"]:
+            try:  # a kernel that has the patch again: the wish comes back
+                wished = resolve_panel(new, {"local_percpu": True})
+                KernelConfig(**wished)
+                new = wished
+            except ValueError:
+                pass
+        if self._wish_local and not new["local_percpu"]:
+            self.report("local percpu", f"local percpu (RFC 02/11) needs kernel v6.9 or "
+                        f"later; it is off for {new['kernel']} and comes back when you "
+                        f"choose a later kernel.", level="warning")
+        else:
+            self.report("local percpu", "")
         changed = new != self._values
         self._values = new
         self._sync_widgets()
@@ -185,7 +230,8 @@ class ControlPanel:
             self.page_size.value = v["page_size"]
             self._set_dropdown(self.va_bits, offered["va_bits"], v["va_bits"])
             self._set_dropdown(self.vabits_actual, offered["vabits_actual"], v["vabits_actual"])
-            self.vabits_actual.layout.display = "" if v["va_bits"] == 52 else "none"
+            shown = v["va_bits"] == 52 and "vabits_actual" in self.offered
+            self.vabits_actual.layout.display = "" if shown else "none"
             self.vabits_actual.disabled = len(offered["vabits_actual"]) == 1
             self._set_dropdown(self.kasan, offered["kasan"], v["kasan"])
             self.local_percpu.disabled = offered["local_percpu"] == (False,)
@@ -216,18 +262,27 @@ class ControlPanel:
 class Explorer:
     """A panel, the explorer's own controls and one FigureWidget redrawn on every change.
 
-    Subclasses define `_build(cfg) -> go.Figure` and their `controls` (name -> widget).
+    Subclasses define `_build(cfg) -> go.Figure` and their `controls` (name -> widget),
+    and list in `PANEL_FIELDS` the panel controls their figure depends on (a panel the
+    explorer makes itself shows only those). When `_build` fails, the panel and the
+    explorer's choice controls go back to what the figure was drawn from, and the panel
+    says why.
     """
 
     name = "explorer"
+    PANEL_FIELDS: tuple[str, ...] = PANEL_KEYS
 
     def __init__(self, panel: ControlPanel | None = None, **values: Any) -> None:
-        self.panel = panel if panel is not None else ControlPanel()
+        self.panel = panel if panel is not None else ControlPanel(offer=self.PANEL_FIELDS)
         self.figure = go.FigureWidget()
         self.error: str | None = None
         self.notice: str | None = None
         self.updates = 0
         self._quiet = False
+        # What the figure shows: the panel's values and the explorer's choice controls.
+        self.drawn: dict[str, Any] | None = None
+        self._drawn_controls: dict[str, Any] = {}
+        self._reverting = False
         self._widget: W.VBox | None = None
         self.controls: dict[str, W.ValueWidget] = self._make_controls()
         for control in self.controls.values():
@@ -289,8 +344,9 @@ class Explorer:
         return self
 
     def update(self) -> bool:
-        """Rebuild the figure from the current controls; on failure keep the previous
-        figure and show the error in the panel. True if the figure was replaced."""
+        """Rebuild the figure from the current controls. If that fails, go back to the
+        configuration the figure shows and say why in the panel. True if the figure was
+        replaced."""
         try:
             cfg = self.panel.config
             self._quiet = True
@@ -300,10 +356,9 @@ class Explorer:
                 self._quiet = False
             fig = self._build(cfg)
         except Exception as exc:  # shown in the panel, never as a traceback
-            self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) \
-                else str(exc)
-            self.panel.report(self.name, f"cannot draw this configuration: "
-                              f"{self.error.rstrip('.')}. The previous figure stays.")
+            reason = _plain(str(exc)) if isinstance(exc, ValueError) \
+                else f"{type(exc).__name__}: {exc}"
+            self._refuse(reason)
             return False
         self.error = None
         with self.figure.batch_update():
@@ -311,8 +366,42 @@ class Explorer:
             self.figure.add_traces(list(fig.data))
             self.figure.layout = fig.layout
         self.updates += 1
-        self.panel.report(self.name, self.notice or "", level="warning")
+        self.drawn = self.panel.values
+        self._drawn_controls = {k: c.value for k, c in self.controls.items()
+                                if not isinstance(c, W.Text)}
+        if not self._reverting:
+            self.panel.report(self.name, self.notice or "", level="warning")
         return True
+
+    def _refuse(self, reason: str) -> None:
+        """Back to what the figure shows, with the reason in the panel."""
+        asked = describe(self.panel.values) \
+            if self.drawn is None or self.panel.values != self.drawn else "this choice"
+        self.error = reason
+        back = ""
+        if self.drawn is not None and not self._reverting:
+            self._reverting = True
+            try:
+                own = {k: v for k, v in self._drawn_controls.items()
+                       if self.controls[k].value != v}
+                if own:
+                    self._quiet = True
+                    try:
+                        for key, value in own.items():
+                            self.controls[key].value = value
+                    finally:
+                        self._quiet = False
+                if self.panel.values != self.drawn:
+                    self.panel.set(**self.drawn)  # every explorer on the panel redraws
+                    back = f" The controls are back to {describe(self.panel.values)}."
+                elif own:
+                    back = " The controls are back to the figure shown."
+            finally:
+                self._reverting = False
+            self.error = reason
+        shown = "" if back else " The figure shown is unchanged."
+        self.panel.report(self.name, f"Cannot draw {asked}: {reason.rstrip('.')}.{back}"
+                          f"{shown}")
 
     def _on_control(self, change: dict[str, Any]) -> None:
         if not self._quiet:
