@@ -167,6 +167,17 @@ SUBCOMMANDS: dict[str, tuple[list, dict]] = {
                      "--kernel-package": mostly(st.just("linux-image-arm64"), weird_text),
                      "--timeout": ints(1, 7 * 86400), "--rebuild": FLAG,
                      "--work": mostly(st.just("work"), st.just(""))}),
+    "census": ([mostly(st.sampled_from(["debian-6.12.117-max-smp2",
+                                        "debian-6.12.117-cortex-a57-smp2"]), weird_text)],
+               {"--qemu": FLAG, "--vhe": FLAG,
+                "--out": mostly(st.just("out"), st.sampled_from(["", " ", "\udcff"])),
+                "--cpu": mostly(st.sampled_from(["max", "cortex-a57"]), weird_text),
+                "--smp": ints(1, 8), "--memory": ints(256, 16384),
+                "--workload": mostly(st.sampled_from(["fork_exec", "pipe", "memcg"]),
+                                     weird_text),
+                "--kernel-package": mostly(st.just("linux-image-arm64"), weird_text),
+                "--timeout": ints(1, 7 * 86400),
+                "--work": mostly(st.just("work"), st.just("")), **FORMATS}),
 }
 # Options every case of a subcommand has (a required option, mostly valid).
 REQUIRED = {"first-chunk": ["--static-size"], "capture": ["--out"]}

@@ -86,12 +86,14 @@ def main() -> None:
     reply = os.fdopen(os.dup(1), "w", encoding="utf-8")
     from percpu_explorer.captures import qemu  # noqa: F401 - patched below
     from percpu_explorer.cli import captures as cli_captures
+    from percpu_explorer.cli import census as cli_census
     from percpu_explorer.cli import main as cli_main
     from percpu_explorer.ui import app
 
     app.start = _stub("ui.app.start")
     cli_captures.capture_qemu = _stub("capture_qemu")
     cli_captures.capture_local = _stub("capture_local")
+    cli_census.run_census = _stub("run_census")
     reply.write(json.dumps({"ready": True}) + "\n")
     reply.flush()
     for line in sys.stdin:

@@ -168,8 +168,10 @@ def _cpio_entry(name: str, mode: int, data: bytes = b"", rdev: tuple[int, int] =
     return record
 
 
-def build_initramfs(busybox: Path, init_text: str, out: Path) -> Path:
-    """Write a gzip'd newc cpio with /init, /bin/busybox and /dev/console."""
+def build_initramfs(busybox: Path, init_text: str, out: Path,
+                    programs: dict[str, bytes] | None = None) -> Path:
+    """Write a gzip'd newc cpio with /init, /bin/busybox and /dev/console, plus
+    `programs` (name -> executable bytes) in /bin."""
     entries = [
         ("bin", 0o040755, b"", (0, 0)),
         ("dev", 0o040755, b"", (0, 0)),
@@ -178,6 +180,7 @@ def build_initramfs(busybox: Path, init_text: str, out: Path) -> Path:
         ("sys", 0o040755, b"", (0, 0)),
         ("bin/busybox", 0o100755, busybox.read_bytes(), (0, 0)),
         ("init", 0o100755, init_text.encode(), (0, 0)),
+        *((f"bin/{name}", 0o100755, data, (0, 0)) for name, data in (programs or {}).items()),
     ]
     blob = b"".join(_cpio_entry(n, m, d, r, i + 1) for i, (n, m, d, r) in enumerate(entries))
     blob += _cpio_entry("TRAILER!!!", 0, ino=0)

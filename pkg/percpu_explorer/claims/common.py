@@ -5,9 +5,10 @@ the assumptions rows name, and the row of a claim the patched layout cannot pose
 Evidence grades (`BASES`), hard findings first:
 - "kernel arithmetic": computed with the kernel's own formulas for the configuration;
 - "real kernel": seen in a capture of a booted kernel;
+- "measured": counted in a real kernel run (a census: `captures.census`);
 - "assumption": rests on what the unpublished patches (01, 03-11) are assumed to do;
 - "estimate": rests on estimated instruction costs.
-A bare outcome (`OUTCOMES`) is a verdict only on the first two. On the others the
+A bare outcome (`OUTCOMES`) is a verdict only on the first three. On the others the
 verdict is conditional ("fails if ...") and `depends_on` names the assumption or the
 estimated costs with the value at which the verdict flips; `ClaimResult` refuses
 anything else.
@@ -37,8 +38,8 @@ from ..kernel import (
 )
 from ..thiscpu import DEFAULT_LOCAL_SCHEME
 
-BASES = ("kernel arithmetic", "real kernel", "assumption", "estimate")
-HARD_BASES = BASES[:2]
+BASES = ("kernel arithmetic", "real kernel", "measured", "assumption", "estimate")
+HARD_BASES = BASES[:3]
 OUTCOMES = ("holds", "holds with caveat", "fails", "cannot hold", "not checked")
 COLUMNS = ["claim_id", "claim", "words", "config", "basis", "verdict", "outcome", "evidence",
            "source", "depends_on", "numbers"]

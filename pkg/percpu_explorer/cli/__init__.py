@@ -5,7 +5,7 @@ for data and prints it as a table, CSV or JSON. A bad value exits with status 2
 and one line that names it and the valid choices.
 
 One module per group of subcommands: `layout` (layout, configs), `captures`
-(capture, compare), `pgtables` (walk, pgtables), `percpu` (first-chunk,
+(capture, compare), `census` (census), `pgtables` (walk, pgtables), `percpu` (first-chunk,
 alloc-trace), `thiscpu` (ops, interleave, cost alias replay), `claims` and `app`;
 `common` holds the shared options, formats and errors.
 """
@@ -18,13 +18,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ..errors import InputError
-from . import app, captures, claims, layout, percpu, pgtables, thiscpu
+from . import app, captures, census, claims, layout, percpu, pgtables, thiscpu
 from .common import PROG, Parser, fail, write
 
 __all__ = ["PROG", "build_parser", "main"]
 
 # The subcommand groups in the order `--help` lists them.
-_GROUPS = (layout, captures, pgtables, percpu, thiscpu, claims, app)
+_GROUPS = (layout, captures, census, pgtables, percpu, thiscpu, claims, app)
 
 
 def build_parser() -> argparse.ArgumentParser:
