@@ -8,7 +8,8 @@ follow mm/vmalloc.c vmap_range_noflush() and vunmap_range_noflush(), including t
 pgtbl_mod_mask bookkeeping that decides when `arch_sync_kernel_mappings()` runs.
 Addresses are ints masked to 64 bits; `scenarios` asks the model its questions.
 
-Assumptions about the non-public patches (patch 01/11 and 05-09), made once here:
+Assumptions where the patches' public text stops (patch 01/11's code, whose description
+alone is public, and 05-09), made once here:
 
 - Patch 01/11's ARCH_PAGE_TABLE_SYNC_MASK is the PGTBL_*_MODIFIED bit of the
   level TTBR1 points at (the root, after folding), as x86 names it: i386's 2-level

@@ -66,3 +66,15 @@ class RfcPlacement:
 
 
 DEFAULT_PLACEMENT = RfcPlacement()
+
+# What the page-table model takes from patch 01/11 ("arm64: mm: enable percpu kernel page
+# table"): its description is public, its code is not among our sources; the
+# kernel.pgtable module docstring gives the details.
+ROOTS_ASSUMPTION = ("patch 01/11 as its description states: every CPU but CPU 0 gets a root "
+                    "page of its own (CPU 0 keeps swapper_pg_dir), every table outside the "
+                    "Local Percpu area is shared, and CnP is cleared")
+SYNC_ASSUMPTION = ("patch 01/11 (its description: PGD-level changes are copied to the other "
+                   "CPUs; the code is not public) copies swapper_pg_dir's root entries for "
+                   "[start, end) into every other CPU's root whenever a root entry changes "
+                   "(arch_sync_kernel_mappings(), ARCH_PAGE_TABLE_SYNC_MASK the root level's "
+                   "PGTBL_*_MODIFIED bit)")

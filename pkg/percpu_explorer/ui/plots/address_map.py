@@ -5,12 +5,15 @@ Regions come from `kernel.layout_table` (an `end` exclusive, `last` = end - 1
 inclusive), problems and warnings from the layout's findings. Many rectangles go into one
 bar trace (bars with `base`), never into layout shapes (plotly's shape updates grow
 quadratically), so the figure stays a handful of traces whatever the number of regions.
+The schematic's labels are annotations beside the bars, spread at least `_LABEL_GAP`
+pixels apart so that a 4M fixmap stays as readable as a 128TB linear map.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from typing import Any
 
 import plotly.graph_objects as go
@@ -91,49 +94,116 @@ def _region_color(row: dict[str, Any]) -> str:
     return REGION_COLORS.get(row["name"], _OTHER_COLOR)
 
 
+# Geometry of the figure in pixels: the schematic's labels are spread so that no two are
+# closer than _LABEL_GAP, which needs the plot's height.
+_HEIGHT = 720
+_MARGIN = {"l": 30, "r": 40, "t": 125, "b": 70}
+_NOTE_LINE = 17  # px per line of the problem note under the plot
+_LABEL_GAP = 15
+_LABEL_FONT = 11
+_BAR_WIDTH = 0.5
+
+
+def _spread(wanted: list[float], gap: float, top: float) -> list[float]:
+    """Label positions as close to `wanted` (ascending) as possible, at least `gap` apart
+    and inside [gap / 2, top - gap / 2]."""
+    placed: list[float] = []
+    for y in wanted:
+        placed.append(max(y, gap / 2, placed[-1] + gap if placed else y))
+    for i in range(len(placed) - 1, -1, -1):
+        ceiling = top - gap / 2 if i == len(placed) - 1 else placed[i + 1] - gap
+        placed[i] = min(placed[i], ceiling)
+    return placed
+
+
+def _label_annotations(rows: list[dict[str, Any]], bases: list[float], heights: list[float],
+                       x: int, side: int, gap: float, top: float) -> list[dict[str, Any]]:
+    """One label per named region beside its schematic bar (left if side < 0, right
+    otherwise), spread to stay readable, with a thin line to the bar's middle."""
+    named = [(r, b + h / 2) for r, b, h in zip(rows, bases, heights, strict=True)
+             if not r["guard"]]
+    ys = _spread([y for _, y in named], gap, top)
+    edge = x + side * _BAR_WIDTH / 2
+    tail = edge + side * 0.08
+    out = []
+    for (row, middle), y in zip(named, ys, strict=True):
+        size = format_size(row["magnitude"])
+        text = f"{row['name']} {size}" + ("<br>(negative)" if row["negative"] else "")
+        color = PROBLEM_COLOR if row["problems"] else "#333"
+        out.append({
+            "text": text, "x": edge, "y": middle, "ax": tail, "ay": y, "xref": "x",
+            "yref": "y", "axref": "x", "ayref": "y", "showarrow": True, "arrowhead": 0,
+            "arrowwidth": 0.8, "arrowcolor": "#888", "standoff": 0,
+            "xanchor": "right" if side < 0 else "left", "yanchor": "middle",
+            "font": {"size": _LABEL_FONT, "color": color}, "align": "left"})
+    return out
+
+
+def _problem_note(columns: list[tuple[str, Layout]]) -> list[str]:
+    """One line per layout with problems: how many, their codes (with counts)."""
+    lines = []
+    for label, lay in columns:
+        if not lay.problems:
+            continue
+        counts = Counter(f.code for f in lay.problems)
+        codes = ", ".join(code + (f" ×{n}" if n > 1 else "") for code, n in counts.items())
+        lines.append(f"<b style='color:{PROBLEM_COLOR}'>{label}: {len(lay.problems)} "
+                     f"problem{'s' if len(lay.problems) > 1 else ''}</b> ({codes});<br>each "
+                     "red region's hover gives the kernel's numbers")
+    return lines
+
+
 def address_space_map(layout: Layout, patched: Layout | None = None) -> go.Figure:
     """The kernel half of the VA space: a log-size schematic (every region readable,
     from 8M to petabytes) beside a true-scale bar, one column per layout.
 
     With `patched`, mainline and patched stand side by side: regions keep their colour
     in both columns and dashed connectors link the boundaries of each region that moved
-    or changed size. Regions named by a problem are red, with the problem in the hover
-    and listed under the plot. Two bar traces per layout and a connector trace per panel.
+    or changed size. Each region of the schematic is labelled beside its bar (labels
+    spread apart so small regions stay readable). Regions named by a problem are red,
+    with the problem in the hover; a one-line note per layout under the plot counts the
+    problems. Two bar traces per layout and a connector trace per panel.
     """
-    columns = [("mainline" if patched is not None else layout.config.label(), layout)]
+    cfg = layout.config
+    columns = [("mainline" if patched is not None else cfg.label(), layout)]
     if patched is not None:
         columns.append(("patched (RFC 02/11)", patched))
     col_rows = [_layout_rows(lay) for _, lay in columns]
     low = min([r["lo"] for rows in col_rows for r in rows]
               + [lay.symbols["_PAGE_OFFSET(vabits_actual)"] for _, lay in columns])
+    notes = _problem_note(columns)
+    note_px = _NOTE_LINE * sum(n.count("<br>") + 1 for n in notes)
+    plot_px = _HEIGHT - _MARGIN["t"] - _MARGIN["b"]
     # Built as plain dicts and validated once by go.Figure: make_subplots and
     # add_trace would validate the figure again on every call.
     data: list[dict[str, Any]] = []
     tops: list[dict[str, tuple[float, float]]] = []  # schematic bounds by region
     spans: list[dict[str, tuple[float, float]]] = []  # true-scale bounds by region
-    for x, ((label, _), rows) in enumerate(zip(columns, col_rows, strict=True)):
-        heights = [_schematic_height(r["magnitude"]) for r in rows]
+    col_heights = [[_schematic_height(r["magnitude"]) for r in rows] for rows in col_rows]
+    top = max(sum(h) for h in col_heights)
+    gap = _LABEL_GAP * top / plot_px
+    labels: list[dict[str, Any]] = []
+    for x, ((label, _), rows, heights) in enumerate(zip(columns, col_rows, col_heights,
+                                                        strict=True)):
         bases = [0.0, *itertools.accumulate(heights)][:-1]
         hover = [_region_hover(r, label) for r in rows]
         colors = [_region_color(r) for r in rows]
-        marker = {"color": colors, "line": {"color": [PROBLEM_COLOR if r["problems"]
-                                                      else "white" for r in rows],
-                                            "width": 1}}
-        text = ["" if r["guard"] else f"{r['name']} {format_size(r['magnitude'])}"
-                + (" (negative)" if r["negative"] else "") for r in rows]
+        # white edges keep neighbouring red regions apart
+        marker = {"color": colors, "line": {"color": "white", "width": 1}}
         data.append({
-            "type": "bar", "x": [x] * len(rows), "y": heights, "base": bases, "width": 0.5,
-            "name": f"{label} (schematic)", "marker": marker, "text": text,
-            "textposition": "inside", "insidetextanchor": "middle", "textangle": 0,
-            "hovertext": hover,
-            "hoverinfo": "text", "showlegend": False, "xaxis": "x", "yaxis": "y"})
+            "type": "bar", "x": [x] * len(rows), "y": heights, "base": bases,
+            "width": _BAR_WIDTH, "name": f"{label} (schematic)", "marker": marker,
+            "hovertext": hover, "hoverinfo": "text", "showlegend": False, "xaxis": "x",
+            "yaxis": "y"})
+        side = -1 if len(columns) == 2 and x == 0 else 1
+        labels += _label_annotations(rows, bases, heights, x, side, gap, top)
         tops.append({r["name"]: (b, b + h) for r, b, h in zip(rows, bases, heights, strict=True)
                      if not r["guard"]})
         spans.append({r["name"]: (float(r["lo"] - low), float(r["hi"] - low)) for r in rows
                       if not r["guard"]})
         data.append({
             "type": "bar", "x": [x] * len(rows), "y": [float(r["magnitude"]) for r in rows],
-            "base": [float(r["lo"] - low) for r in rows], "width": 0.5,
+            "base": [float(r["lo"] - low) for r in rows], "width": _BAR_WIDTH,
             "name": f"{label} (true scale)", "marker": marker, "opacity": 0.85,
             "hovertext": hover, "hoverinfo": "text", "showlegend": False,
             "xaxis": "x2", "yaxis": "y2"})
@@ -141,48 +211,45 @@ def address_space_map(layout: Layout, patched: Layout | None = None) -> go.Figur
         data.append(_connectors(col_rows, tops, "x", "y", "moved or resized"))
         data.append(_connectors(col_rows, spans, "x2", "y2", "moved or resized (true scale)"))
 
-    labels = [label for label, _ in columns]
-    xaxis = {"tickvals": list(range(len(columns))), "ticktext": labels,
-             "range": [-0.5, len(columns) - 0.5], "title": {"text": "layout"}}
+    names = ["mainline", "patched"] if patched is not None else [cfg.label()]
+    # the schematic leaves room beside each bar for its labels
+    room = 1.45 if len(columns) == 2 else 1.1
+    xaxis = {"tickvals": list(range(len(columns))), "ticktext": names,
+             "title": {"text": "layout"}, "fixedrange": True}
     tickvals, ticktext = hex_ticks(low, TOP_OF_VA, low)
-    problems = [(label, f) for label, lay in columns for f in lay.problems]
-    title = f"Kernel virtual address space, {layout.config.label()} " \
-            f"(kernel {layout.config.kernel})"
-    if patched is not None:
-        title += ": mainline vs patched"
-    notes = []
-    if problems:
-        notes.append(f"<b style='color:{PROBLEM_COLOR}'>{len(problems)} problem(s) "
-                     "(red regions):</b>")
-        for label, f in problems:
-            prefix = f"• {label}, {f.code}: "
-            # wrap the whole line, then colour the prefix (tags must not be wrapped)
-            text = wrap(prefix + f.message, 110)
-            notes.append(f"<span style='color:{PROBLEM_COLOR}'>{prefix}</span>"
-                         + text[len(prefix):])
-    note_lines = sum(n.count("<br>") + 1 for n in notes)
+    if ticktext and int(ticktext[-1], 16) == TOP_OF_VA:  # the last byte, not 2**64
+        tickvals[-1], ticktext[-1] = float(TOP_OF_VA - 1 - low), fmt_addr(TOP_OF_VA - 1)
+    # Short lines: a FigureWidget drawn before its cell is on screen is 700px wide.
+    title = f"Kernel address space, {cfg.label()}, kernel {cfg.kernel}, {cfg.nr_cpus} CPUs"
+    how = ("mainline vs patched (RFC 02/11); dashed lines: regions that moved or changed "
+           "size;<br>" if patched is not None else "")
+    how += "red: a problem. Hover a region for its bounds and symbols."
     annotations = [
-        {"text": "log-size schematic (height ∝ log₂ size)", "x": 0.19, "y": 1.0,
+        {"text": "log-size schematic (height: log₂ bytes − 19),<br>lowest address at the "
+                 "bottom", "x": 0.25, "y": 1.0,
          "xref": "paper", "yref": "paper", "xanchor": "center", "yanchor": "bottom",
          "showarrow": False, "font": {"size": 14}},
-        {"text": "true scale", "x": 0.69, "y": 1.0, "xref": "paper", "yref": "paper",
+        {"text": "true scale", "x": 0.71, "y": 1.0, "xref": "paper", "yref": "paper",
          "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 14}},
+        *labels,
     ]
     if notes:
         annotations.append({
             "text": "<br>".join(notes), "xref": "paper", "yref": "paper", "x": 0, "y": 0,
-            "yshift": -70, "xanchor": "left", "yanchor": "top", "showarrow": False, "align": "left",
-            "font": {"size": 11}})
+            "yshift": -55, "xanchor": "left", "yanchor": "top", "showarrow": False,
+            "align": "left", "font": {"size": 12}})
     fig_layout = {
-        "title": {"text": title}, "barmode": "overlay", "bargap": 0, "hovermode": "closest",
-        "height": 720 + 17 * note_lines,
-        "margin": {"l": 60, "r": 200, "t": 80, "b": 80 + 17 * note_lines},
-        "uniformtext": {"minsize": 8, "mode": "hide"},
-        "xaxis": {**xaxis, "domain": [0.0, 0.38], "anchor": "y"},
+        "title": {"text": f"{title}<br><sup>{how}</sup>", "yref": "container",
+                  "y": 1 - 30 / (_HEIGHT + note_px), "yanchor": "top"},
+        "barmode": "overlay", "bargap": 0,
+        "hovermode": "closest", "showlegend": False, "height": _HEIGHT + note_px,
+        "margin": {**_MARGIN, "b": _MARGIN["b"] + note_px},
+        "xaxis": {**xaxis, "domain": [0.0, 0.5], "anchor": "y",
+                  "range": [-room, len(columns) - 1 + room]},
         "yaxis": {"domain": [0.0, 1.0], "anchor": "x", "showticklabels": False,
-                  "title": {"text": "regions in address order, lowest first "
-                                    "(height: log₂ bytes − 19)"}},
-        "xaxis2": {**xaxis, "domain": [0.5, 0.88], "anchor": "y2"},
+                  "showgrid": False, "range": [0, top], "fixedrange": True},
+        "xaxis2": {**xaxis, "domain": [0.6, 0.82], "anchor": "y2",
+                   "range": [-0.5, len(columns) - 0.5]},
         # ticks and title on the right, clear of the schematic on the left
         "yaxis2": {"domain": [0.0, 1.0], "anchor": "x2", "side": "right", "tickvals": tickvals,
                    "ticktext": ticktext, "range": [0, float(TOP_OF_VA - low)],
@@ -218,5 +285,5 @@ def _connectors(col_rows: list[list[dict[str, Any]]], tops: list[dict[str, tuple
             hover += [text, text, None]
     return {"type": "scatter", "x": xs, "y": ys, "mode": "lines", "hovertext": hover,
             "hoverinfo": "text", "line": {"color": "#444", "dash": "dash", "width": 1},
-            "name": name, "showlegend": bool(xs) and xaxis == "x", "legendgroup": "moved",
+            "name": name, "showlegend": False,
             "xaxis": xaxis, "yaxis": yaxis}

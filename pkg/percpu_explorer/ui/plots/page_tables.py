@@ -17,11 +17,24 @@ _KIND_COLORS = {"table": SHARED_COLOR, "block": OK_COLOR, "page": OK_COLOR,
                 "invalid": PROBLEM_COLOR}
 
 
-def walk_figure(walk: Walk, geometry: Geometry | None = None) -> go.Figure:
+def _text_position(index: int, ptrs: int) -> str:
+    """Where a step's label goes: right of a point near the left edge, left of one near
+    the right edge (a centred label there would be cut at the plot's edge)."""
+    if index < ptrs * 0.15:
+        return "top right"
+    if index > ptrs * 0.85:
+        return "top left"
+    return "top center"
+
+
+def walk_figure(walk: Walk, geometry: Geometry | None = None, *, nr_cpus: int | None = None,
+                address: str | None = None) -> go.Figure:
     """A page-table walk level by level: the entry read at each level marked at its
     index (hover: index, table PA, entry PA, descriptor, what it leads to, owner),
     ending at the output address or the faulting level. With the `geometry` the walk
-    ran on (`kpt.geometry`), each level's table is drawn as a bar of its entries."""
+    ran on (`kpt.geometry`), each level's table is drawn as a bar of its entries and
+    the title names the configuration; `nr_cpus` (the CPUs the tables were built for)
+    and `address` (what the address is, e.g. "Local Percpu (first chunk)") join it."""
     steps = walk.steps
     levels = [f"{s.level} (L{s.hw_level})" for s in steps]
     table_hover = [f"<b>{s.level}</b> table at PA {s.table_pa:#x}, {s.owner}" for s in steps]
@@ -44,9 +57,12 @@ def walk_figure(walk: Walk, geometry: Geometry | None = None) -> go.Figure:
                               for s in steps]},
             opacity=0.25, hovertext=table_hover, hoverinfo="text", name="table (entries)",
         ))
+    width = max((lv.ptrs for lv in geometry.levels), default=1) if geometry is not None \
+        else max([s.index for s in steps] + [1])
     fig.add_trace(go.Scatter(
         y=levels, x=[s.index for s in steps], mode="lines+markers+text",
-        text=[f"[{s.index}] {s.kind}" for s in steps], textposition="top center",
+        text=[f"[{s.index}] {s.kind}" for s in steps], cliponaxis=False,
+        textposition=[_text_position(s.index, width) for s in steps],
         marker={"size": 14, "color": [_KIND_COLORS[s.kind] for s in steps],
                 "symbol": ["x" if s.kind == "invalid" else "circle" for s in steps]},
         line={"color": "#444", "width": 1}, hovertext=step_hover, hoverinfo="text",
@@ -58,13 +74,23 @@ def walk_figure(walk: Walk, geometry: Geometry | None = None) -> go.Figure:
     else:
         result = f"fault: no valid entry at {walk.fault_level}"
     fig.update_yaxes(autorange="reversed", title_text="level (root first)")
-    fig.update_xaxes(title_text="entry index in the table (entries)", rangemode="tozero")
+    pad = width * 0.03
+    fig.update_xaxes(title_text="entry index in the table (entries)", range=[-pad, width + pad])
+    # Short lines: a FigureWidget drawn before its cell is on screen is 700px wide.
+    what = f"the {address} address" if address else "address"
+    cpus = f" of {nr_cpus}" if nr_cpus is not None else ""
+    config = ""
+    if geometry is not None:
+        cfg = geometry.config
+        roots = "one root per CPU (RFC 01/11)" if cfg.local_percpu else "one shared root"
+        config = f"<br>{cfg.label()}, kernel {cfg.kernel}, {roots}"
     fig.update_layout(
-        title={"text": f"Page-table walk of {fmt_addr(walk.va)} on CPU {walk.cpu}: {result}"
-               f"<br><sup>root (TTBR1) {walk.ttbr1:#x}; orange tables are private to a CPU, "
-               "blue ones shared</sup>"},
-        barmode="overlay", height=200 + 90 * max(len(steps), 1), hovermode="closest",
-        margin={"t": 110}, legend=TOP_LEGEND,
+        title={"text": f"Page-table walk on CPU {walk.cpu}{cpus}: {result}<br><sup>{what} "
+               f"{fmt_addr(walk.va)}{config}<br>root (TTBR1) {walk.ttbr1:#x}; orange tables "
+               "are private to a CPU, blue ones shared</sup>", "yref": "container",
+               "y": 1 - 20 / (240 + 90 * max(len(steps), 1)), "yanchor": "top"},
+        barmode="overlay", height=240 + 90 * max(len(steps), 1), hovermode="closest",
+        margin={"t": 150}, legend=TOP_LEGEND,
     )
     return fig
 
@@ -117,7 +143,8 @@ def page_tables_figure(kpt: KernelPageTables, cpus: Iterable[int] | None = None)
             else "one shared root (mainline)")
     fig.update_layout(
         barmode="stack", hovermode="closest",
-        title={"text": f"Kernel page tables, {kpt.config.label()}, {kpt.nr_cpus} CPUs: {mode}"
+        title={"text": f"Kernel page tables, {kpt.config.label()}, kernel {kpt.config.kernel}, "
+               f"{kpt.nr_cpus} CPUs: {mode}"
                f"<br><sup>{kpt.total_pages} table pages of {format_size(page)}; "
                f"{kpt.entries_copied} PGD entries copied by syncs</sup>"})
     fig.update_xaxes(title_text="level", row=1, col=1)

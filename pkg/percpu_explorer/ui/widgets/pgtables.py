@@ -7,12 +7,16 @@ from typing import Any
 import ipywidgets as W
 import plotly.graph_objects as go
 
+from ...errors import InputError
 from ...kernel import (
     KernelConfig,
     KernelPageTables,
     Walk,
+    broken_layout_reason,
     build_first_chunk,
+    compute_layout,
     parse_addr,
+    patched_sane_configs,
     unit_addresses,
 )
 from .. import plots
@@ -21,7 +25,10 @@ from .panel import ControlPanel, Explorer
 
 class PageTableExplorer(Explorer):
     """A page-table walk of a chosen address on a chosen CPU, over the tables of a kernel
-    booted with the percpu first chunk mapped (`kernel.build_first_chunk`)."""
+    booted with the percpu first chunk mapped (`kernel.build_first_chunk`). The title
+    names the configuration, so every panel control changes the figure. A patched layout
+    whose areas do not fit has no tables to walk: the panel says why, in the kernel's
+    numbers."""
 
     name = "page tables"
     ADDRESSES = ("percpu unit (linear map)", "Local Percpu (first chunk)",
@@ -70,9 +77,31 @@ class PageTableExplorer(Explorer):
         return va
 
     def _build(self, cfg: KernelConfig) -> go.Figure:
+        if cfg.local_percpu:
+            reason = broken_layout_reason(compute_layout(cfg), brief=True)
+            if reason:
+                fit = ", ".join(dict.fromkeys(
+                    f"{c.page_size_name}/{c.va_bits}"
+                    for c in patched_sane_configs(cfg.kernel, kasan=(cfg.kasan,))))
+                raise InputError(f"{reason}, so there are no per-CPU page tables to walk. "
+                                 f"The areas fit with page size/VA bits {fit}",
+                                 field="local_percpu")
         kpt = build_first_chunk(cfg)
         cpu = self.controls["cpu"].value
         walk = kpt.walk(cpu, self.address_of(kpt, cpu))
-        fig = plots.walk_figure(walk, kpt.geometry)
+        fig = plots.walk_figure(walk, kpt.geometry, nr_cpus=kpt.nr_cpus,
+                                address=self.controls["address"].value)
         self.kpt, self.walk = kpt, walk  # only once the figure is drawn
         return fig
+
+    def _on_control(self, change: dict[str, Any]) -> None:
+        """Typing a custom address walks it: the address choice moves to "custom"."""
+        address = self.controls["address"]
+        if (change["owner"] is self.controls["custom"] and not self._quiet
+                and change["new"].strip() and address.value != "custom"):
+            self._quiet = True
+            try:
+                address.value = "custom"
+            finally:
+                self._quiet = False
+        super()._on_control(change)
