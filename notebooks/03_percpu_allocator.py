@@ -10,85 +10,162 @@
 # ---
 
 # %% [markdown]
-# # The percpu allocator
-#
-# How does mm/percpu.c place the first chunk and later chunks, what offsets does it
-# return, and how much room does the patch's Global Percpu area leave? The model agrees
-# with real kernels decision for decision (`data/captures/`, last section).
+# # The percpu allocator, mainline and with the Global Percpu area
 
 # %%
+import pandas as pd
+
 from percpu_explorer import KernelConfig
-from percpu_explorer.captures import compare, load_bundle
-from percpu_explorer.kernel import format_size
+from percpu_explorer.captures import compare, load_bundle, replay_finding, replay_table
+from percpu_explorer.paths import CAPTURES_DIR
 from percpu_explorer.percpu import (
- PercpuAllocator,
- boot_lines,
- build_alloc_info,
- capacity_table,
- offset_extremes,
- run_history,
- synthetic_history,
+    PercpuAllocator,
+    boot_lines,
+    build_alloc_info,
+    capacity_finding,
+    capacity_table,
+    offsets_finding,
+    offsets_table,
+    run_history,
+    synthetic_history,
 )
 from percpu_explorer.ui.plots import (
- chunk_map_heatmap,
- chunks_figure,
- offsets_figure,
- set_renderer,
+    chunk_map_heatmap,
+    chunks_figure,
+    config_text,
+    offsets_figure,
+    set_renderer,
 )
 from percpu_explorer.ui.tables import readable
+from percpu_explorer.ui.text import caption, glossary, show_finding
+from percpu_explorer.ui.widgets import AllocatorExplorer
 
-set_renderer()
-ai = build_alloc_info(101464, nr_cpus=4)  # Debian 6.12's static size, 4 CPUs
-boot_lines(ai)
-
-# %% [markdown]
-# A boot-like history replayed on mainline (chunks at the top of vmalloc) and with the
-# patch (chunks inside the Global Percpu area).
+set_renderer()  # figures survive in exported HTML as well as in JupyterLab
+pd.set_option("display.max_colwidth", None)  # table notes in full
+ai = build_alloc_info(101464, nr_cpus=4)  # Debian 6.12's static percpu size, 4 CPUs
+history = synthetic_history(3000, 600, seed=1)  # a boot-like request history
+mainline = PercpuAllocator(ai, cfg=KernelConfig())
+patched = PercpuAllocator(ai, cfg=KernelConfig(local_percpu=True))
+decisions = run_history(mainline, history)
+patched_decisions = run_history(patched, history)
+bundle = load_bundle(CAPTURES_DIR / "debian-6.12.117-ptdump-a72-smp4")
+real = compare(bundle)
+offsets = offsets_finding(mainline, patched)
+matched = replay_finding(real, bundle)
+show_finding(offsets, question=True)
 
 # %%
-history = synthetic_history(3000, 600, seed=1)
-mainline = PercpuAllocator(ai, cfg=KernelConfig())
-decisions = run_history(mainline, history)
-offsets_figure(decisions)
+show_finding(matched, question=True)
+
+# %%
+glossary("first chunk", "unit", "chunk", "reserved chunk", "populated", "atom",
+         "pcpu_base_addr", "slot", "block hints", "balance work", "vmalloc", "linear map",
+         "Global/Local Percpu area", "PGDIR_SIZE", "capture", "basis")
+
+# %% [markdown]
+# ## The first chunk
+#
+# `pcpu_build_alloc_info()` sizes each CPU's unit from the static percpu variables
+# (101464 bytes in Debian's 6.12 kernel), the reserved area (8K) and the dynamic reserve;
+# the kernel logs the result at boot. The model prints the same lines:
+
+# %%
+print("\n".join(boot_lines(ai)))
+
+# %% [markdown]
+# ## Where the offsets go
+#
+# The same history replayed on both allocators. Mainline puts later chunks at the top of
+# vmalloc, far above the first chunk in the linear map; with the patch they go into the
+# Global Percpu area next to the first chunk.
+
+# %%
+offsets_figure(decisions, label=config_text(mainline))
+
+# %%
+caption("one dot per allocation at its offset from pcpu_base_addr, coloured by chunk; "
+        "crosses are frees. The first chunk's allocations sit near 0, those in later chunks "
+        "far higher, at the top of vmalloc. Drag the slider to move the cursor through the "
+        "requests; hover a dot for its chunk, offset and address.")
+
+# %%
+offsets_figure(patched_decisions, label=config_text(patched))
+
+# %%
+caption("the same history with patch 02/11 (mind the y axis' unit): later chunks sit "
+        "just below the first chunk, inside the Global Percpu area.")
+
+# %% [markdown]
+# The two allocators side by side (`min_offset`/`max_offset`: the lowest and highest
+# offset of any chunk from pcpu_base_addr):
+
+# %%
+readable(offsets_table({"mainline": mainline, "patched": patched}))
+
+# %% [markdown]
+# ## The chunks and one chunk's allocation map
 
 # %%
 chunks_figure(mainline)
 
 # %%
+caption("one bar per chunk at its offset from pcpu_base_addr, spanning all its units, "
+        "darker the fuller; the tick marks its start. Hover a bar for its base address, "
+        "slot and free space.")
+
+# %%
 chunk_map_heatmap(mainline, mainline.first_chunk.id)
 
-# %% [markdown]
-# Try it: step through a history and watch chunks fill, populate and appear.
-
 # %%
-from percpu_explorer.ui.widgets import AllocatorExplorer
-
-stepper = AllocatorExplorer()
-stepper
-
-# %%
-patched = PercpuAllocator(ai, cfg=KernelConfig(local_percpu=True))
-run_history(patched, history)
-{name: {k: format_size(abs(v)) for k, v in offset_extremes(a).items()}
- for name, a in (("mainline", mainline), ("patched", patched))}
+caption("the first chunk's allocation map, one row per page of a unit: dark cells are "
+        "allocated, grey ones hold the static and reserved areas; the left strip shows "
+        "populated pages, the orange and green lines each page's block hints.")
 
 # %% [markdown]
-# Dynamic percpu memory per CPU that fits, mainline (vmalloc) vs patched (Global Percpu
-# area), for every configuration.
+# ## Try it: step through a history
+#
+# Move the request slider: the figure follows the request, showing the chunk it touched
+# with the area it allocated (green) or freed (purple) outlined, and the title says what
+# it did. Pick a chunk to pin it; switch the view to see every chunk in the VA space. The
+# panel's page size, VA bits, CPUs, kernel and local percpu change where chunks go and
+# how big they are.
 
 # %%
-readable(capacity_table(cpu_counts=(64, 4096)))
+explorer = AllocatorExplorer()
+explorer
+
+# %%
+caption("the title names the request shown (its number of all, what it did, where) and "
+        "the configuration; the outlined area is that request's. A chunk that does not "
+        "exist at the chosen request is named in the title and the panel.")
 
 # %% [markdown]
-# A real kernel: Debian 6.12.117 booted under QEMU with percpu tracing. The model replays
-# its trace and compares every decision and the final percpu_stats.
+# ## How much fits
+#
+# Dynamic percpu memory per CPU, mainline (vmalloc) against the patch (the Global Percpu
+# area), for every configuration the kernel allows:
 
 # %%
-real = compare(load_bundle("../data/captures/debian-6.12.117-ptdump-a72-smp4"))
-r = real.replay
-(r.allocs_matched, r.allocs, r.frees_matched, r.frees, r.assumptions)
+capacity = capacity_table(cpu_counts=(64, 4096))
+show_finding(capacity_finding(capacity))
 
 # %%
-assert offset_extremes(mainline)["max_offset"] > 250 << 40  # "the whole vmalloc space"
-assert abs(offset_extremes(patched)["min_offset"]) < 1 << 40
-assert r.all_matched
+readable(capacity[["config", "nr_cpus", "chunk_span", "mainline_bytes_per_cpu",
+                   "area_size", "patched_chunks", "patched_bytes_per_cpu",
+                   "patched_layout"]])
+
+# %% [markdown]
+# ## A real kernel
+#
+# Debian 6.12.117 booted under QEMU with percpu tracing (`data/captures/`): the model
+# replays the kernel's trace and compares every decision and the final percpu_stats (the
+# second answer at the top). Check by check:
+
+# %%
+readable(replay_table(real))
+
+# %%
+assert offsets.numbers["mainline_max_offset"] > offsets.numbers["vmalloc_size"]
+assert offsets.numbers["inside"]
+assert real.replay is not None and real.replay.all_matched
+assert explorer.error is None and explorer.current is not None

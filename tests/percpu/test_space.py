@@ -1,5 +1,7 @@
 """Offsets from pcpu_base_addr and capacity, mainline against patched (patch 02/11)."""
 
+import pandas as pd
+
 from percpu_explorer import KernelConfig, compute_layout
 from percpu_explorer.percpu.allocator import PercpuAllocator
 from percpu_explorer.percpu.first_chunk import build_alloc_info
@@ -45,6 +47,20 @@ def test_capacity_table_covers_every_config_and_cpu_count():
     assert row.patched_chunks == ((1 << 40) - 4096 * 139264) // (4096 * 139264)
     broken = table[table.config.isin(["4K/52", "16K/48", "16K/52"])]
     assert broken["patched_chunks"].isna().all()
-    # 16K/36 with 4096 CPUs: 4096 * 144K does not fit a 64M area at all.
+    # Patch 02/11 on 4K/52: the two 2 * PGDIR_SIZE areas (2 * 4PB) push VMALLOC_END
+    # below VMALLOC_START.
+    assert set(broken["patched_layout"]) == {
+        "no patched layout: with the two 2 * PGDIR_SIZE areas, the vmalloc area is negative"}
+    # 16K/36 with 4096 CPUs: 4096 units of 144K (576M) do not fit a 64M area at all, so
+    # there is no patched count, and the row says why.
     tiny = table[(table.config == "16K/36") & (table.nr_cpus == 4096)].iloc[0]
-    assert not tiny.first_chunk_fits and tiny.patched_bytes_per_cpu == 0
+    assert tiny.first_chunk_fits is False or not tiny.first_chunk_fits
+    assert pd.isna(tiny.patched_chunks) and pd.isna(tiny.patched_bytes_per_cpu)
+    assert tiny.patched_layout == ("the first chunk does not fit: 4096 units of 144KB take "
+                                   "576MB, more than the 64MB Global Percpu area")
+    # Counts and sizes are integers (nullable where there is no value), never floats.
+    for col in ("mainline_chunks", "mainline_bytes_per_cpu", "patched_chunks",
+                "patched_bytes_per_cpu", "area_size"):
+        assert pd.api.types.is_integer_dtype(table[col]), col
+    fits = table[table.patched_layout == "fits"]
+    assert fits["patched_chunks"].notna().all() and fits["first_chunk_fits"].all()

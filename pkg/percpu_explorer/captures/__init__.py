@@ -1,6 +1,7 @@
 """Real-kernel captures: bundles (`bundle`), the parsers of each captured text
-(`parsers`), the comparison with the model (`comparison`) and its text report
-(`report`), and making captures under QEMU (`qemu`).
+(`parsers`), the comparison with the model (`comparison`), its text report
+(`report`), the allocator replay in words (`replay`), making captures under QEMU
+(`qemu`), and the census of this_cpu sites under real workloads (`census`, `census_run`).
 """
 
 from .bundle import (
@@ -13,6 +14,27 @@ from .bundle import (
     preemption_model,
     save_bundle,
 )
+from .census import (
+    CENSUS_CPUS,
+    CENSUS_DIR,
+    OP_KINDS,
+    WORKLOADS,
+    CensusBundle,
+    SiteClass,
+    census_check,
+    census_counts,
+    classify_site,
+    counter_delta,
+    event_sites,
+    load_census,
+    phase_summary,
+    save_census,
+    shipped_census,
+    site_table,
+    top_functions,
+    vm_event_index,
+)
+from .census_run import DEFAULT_CENSUS_WORK, CensusPlan, run_census
 from .comparison import (
     COMPARISON_COLUMNS,
     VMCOREINFO_SYMBOLS,
@@ -52,38 +74,55 @@ from .qemu import (
     capture_local,
     capture_qemu,
 )
+from .replay import REPLAY_COLUMNS, kernel_name, replay_finding, replay_table
 from .report import comparison_to_dict, format_comparison, format_value
 
 __all__ = [
+    "CENSUS_CPUS",
+    "CENSUS_DIR",
     "COMPARISON_COLUMNS",
+    "DEFAULT_CENSUS_WORK",
     "DEFAULT_KERNEL_PACKAGE",
     "DEFAULT_WORK",
+    "OP_KINDS",
     "PERCPU_EVENT_FIELDS",
     "PTDUMP_LEVELS",
+    "REPLAY_COLUMNS",
     "SOURCES",
     "TRACE_COLUMNS",
     "VMALLOC_FLAGS",
     "VMCOREINFO_SYMBOLS",
+    "WORKLOADS",
     "CaptureBundle",
     "CaptureComparison",
     "CaptureError",
     "CaptureParseError",
+    "CensusBundle",
+    "CensusPlan",
     "FirstChunkInfo",
     "ParsedCapture",
     "QemuPlan",
+    "SiteClass",
     "capture_local",
     "capture_qemu",
+    "census_check",
+    "census_counts",
+    "classify_site",
     "compare",
     "comparison_to_dict",
     "config_facts",
+    "counter_delta",
     "derive_config",
+    "event_sites",
     "first_chunk_comparison",
     "first_dynamic_chunk_end",
     "format_comparison",
     "format_value",
+    "kernel_name",
     "kernel_version_from_release",
     "layout_comparison",
     "load_bundle",
+    "load_census",
     "memory_lines",
     "parse_dmesg",
     "parse_percpu_stats",
@@ -94,9 +133,18 @@ __all__ = [
     "percpu_events",
     "percpu_first_chunk",
     "percpu_stats_section",
+    "phase_summary",
     "preemption_model",
     "ptdump_markers",
+    "replay_finding",
+    "replay_table",
+    "run_census",
     "save_bundle",
+    "save_census",
+    "shipped_census",
+    "site_table",
     "stats_comparison",
+    "top_functions",
+    "vm_event_index",
     "vmcoreinfo_numbers",
 ]

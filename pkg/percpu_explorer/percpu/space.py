@@ -9,7 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from ..kernel import DEFAULT_KERNEL, KernelConfig, compute_layout, u64, valid_configs
+from ..kernel import (
+    DEFAULT_KERNEL,
+    KernelConfig,
+    compute_layout,
+    format_size,
+    u64,
+    valid_configs,
+)
 from .allocator import PercpuAllocator
 from .first_chunk import DEFAULT_STATIC_SIZE, AllocInfo, build_alloc_info
 
@@ -50,20 +57,45 @@ def capacity(cfg: KernelConfig, ai: AllocInfo) -> dict[str, Any]:
 def capacity_table(kernel: str = DEFAULT_KERNEL, *, static_size: int = DEFAULT_STATIC_SIZE,
                    cpu_counts: Sequence[int] = (64, 256, 1024, 4096)) -> pd.DataFrame:
     """`capacity` for every valid configuration (no KASAN) and CPU count, mainline and
-    patched side by side; the patched columns are empty where the layout is broken."""
+    patched side by side. Counts and sizes are integers; the patched ones are missing
+    (pd.NA) where patch 02/11's layout is broken or the first chunk does not fit its
+    Global Percpu area, and `patched_layout` says which, in words ("fits" otherwise)."""
     rows = []
     for base in valid_configs(kernel, kasan=("none",)):
+        patched_cfg = base.replace(local_percpu=True)
+        patched_layout = compute_layout(patched_cfg)
         for nr in cpu_counts:
             ai = build_alloc_info(static_size, nr_cpus=nr, page_size=base.page_size)
             main = capacity(base, ai)
             row = {"config": base.label(), "nr_cpus": nr, "unit_size": ai.unit_size,
                    "chunk_span": main["chunk_span"], "mainline_chunks": main["dynamic_chunks"],
-                   "mainline_bytes_per_cpu": main["bytes_per_cpu"]}
-            patched_cfg = base.replace(local_percpu=True)
-            if compute_layout(patched_cfg).sane:
+                   "mainline_bytes_per_cpu": main["bytes_per_cpu"], "area_size": None,
+                   "patched_chunks": None, "patched_bytes_per_cpu": None,
+                   "first_chunk_fits": None}
+            if patched_layout.sane:
                 pat = capacity(patched_cfg, ai)
-                row.update(area_size=pat["area_size"], patched_chunks=pat["dynamic_chunks"],
-                           patched_bytes_per_cpu=pat["bytes_per_cpu"],
-                           first_chunk_fits=pat["first_chunk_fits"])
+                row.update(area_size=pat["area_size"], first_chunk_fits=pat["first_chunk_fits"])
+                if pat["first_chunk_fits"]:
+                    row.update(patched_chunks=pat["dynamic_chunks"],
+                               patched_bytes_per_cpu=pat["bytes_per_cpu"], patched_layout="fits")
+                else:
+                    row["patched_layout"] = (
+                        f"the first chunk does not fit: {nr} units of "
+                        f"{format_size(ai.unit_size)} take {format_size(ai.span)}, more "
+                        f"than the {format_size(pat['area_size'])} Global Percpu area")
+            else:
+                problem = patched_layout.problems[0]
+                row["patched_layout"] = (f"no patched layout: with the two 2 * PGDIR_SIZE "
+                                         f"areas, {_first_clause(problem.message)}")
             rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    for col in ("area_size", "patched_chunks", "patched_bytes_per_cpu"):
+        frame[col] = pd.array(frame[col], dtype="Int64")
+    frame["first_chunk_fits"] = pd.array(frame["first_chunk_fits"], dtype="boolean")
+    return frame
+
+
+def _first_clause(message: str) -> str:
+    """A layout problem's first clause, lower-cased: "the vmalloc area is negative"."""
+    clause = message.split(":", 1)[0].rstrip(".")
+    return clause[:1].lower() + clause[1:]

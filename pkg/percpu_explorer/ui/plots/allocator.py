@@ -10,17 +10,39 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from ...kernel import fmt_addr, fmt_end, format_size
 from ...percpu import PCPU_MIN_ALLOC_SIZE, PercpuAllocator
-from .common import PROBLEM_COLOR, TOP_LEGEND, axis_unit, wrap
+from .common import OK_COLOR, PROBLEM_COLOR, TOP_LEGEND, axis_unit, wrap
+
+MARK_COLOR = OK_COLOR  # what the current request allocated
+OUTSIDE_COLOR = "#bdbdbd"  # bytes of a unit outside a chunk's allocation map
+FREED_COLOR = "#9467bd"  # what it freed
 
 
-def chunks_figure(alloc: PercpuAllocator) -> go.Figure:
+def config_text(alloc: PercpuAllocator) -> str:
+    """The configuration an allocator models, as a figure title says it: "4K/48, 4 CPUs,
+    mainline v7.1" or "..., with patch 02/11 v7.1"."""
+    cfg = alloc.cfg
+    variant = "with patch 02/11" if alloc.local else "mainline"
+    return f"{cfg.label()}, {alloc.nr_units} CPUs, {variant} v{cfg.kernel}"
+
+
+def _slot(slot: Any) -> str:
+    if slot is None or pd.isna(slot):
+        return "on no chunk list (the reserved chunk)"
+    return f"slot {int(slot)}"
+
+
+def chunks_figure(alloc: PercpuAllocator, *, mark: int | None = None,
+                  heading: str | None = None) -> go.Figure:
     """The allocator's chunks in the VA space, as offsets from pcpu_base_addr: one bar per
     chunk spanning all its units (marker at its start, visible at any scale), coloured by
-    how full it is; hover: base address, slot, free and contiguous bytes, population."""
+    how full it is; hover: base address, slot, free and contiguous bytes, population.
+    `mark`: a chunk to outline (e.g. the one a request touched); `heading`: the title's
+    first line (default: what the figure shows)."""
     frame = alloc.chunks_frame()
     if frame.empty:
         raise ValueError("the allocator has no chunks")
@@ -34,30 +56,50 @@ def chunks_figure(alloc: PercpuAllocator) -> go.Figure:
             f"<b>{lab}</b>", f"base {fmt_addr(int(r.base_addr))}",
             f"offset from pcpu_base_addr {int(r.offset_from_base):+#x} "
             f"({format_size(int(r.offset_from_base))})",
-            f"{int(r.nr_pages)} pages per unit, {alloc.nr_units} units, slot {r.slot}",
+            f"{int(r.nr_pages)} pages per unit, {alloc.nr_units} units, {_slot(r.slot)}",
             f"free {int(r.free_bytes)} B, largest free run {int(r.contig_bytes)} B",
             f"{int(r.nr_alloc)} allocations, {int(r.nr_populated)} pages populated, "
             f"{int(r.empty_pop_pages)} empty populated" + (", isolated" if r.isolated else "")])
         for lab, r in zip(labels, frame.itertuples(), strict=True)]
+    marked = [int(i) == mark for i in frame["id"]]
     fig = go.Figure()
     fig.add_trace(go.Bar(
         y=labels, x=[(e - o) / unit for o, e in zip(offs, ends, strict=True)],
         base=[o / unit for o in offs], orientation="h", name="chunk (all units)",
-        marker={"color": used, "colorscale": "Blues", "cmin": 0, "cmax": 1,
-                "colorbar": {"title": {"text": "share used"}}},
+        showlegend=False,  # its colour is a scale (the colour bar), not one legend swatch
+        # colours as strings: plotly.js warns on every bar given a number and a scale
+        marker={"color": sample_colorscale("Blues", used),
+                "line": {"color": "#08306b", "width": 1}},  # an empty chunk stays visible
         hovertext=hover, hoverinfo="text"))
+    fig.add_trace(go.Scatter(  # carries the colour bar of the bars' scale, draws nothing
+        x=[offs[0] / unit], y=[labels[0]], mode="markers", showlegend=False,
+        hoverinfo="skip", name="share used",
+        marker={"color": [used[0]], "colorscale": "Blues", "cmin": 0, "cmax": 1,
+                "opacity": 0, "showscale": True,
+                "colorbar": {"title": {"text": "share used"}}}))
+    if any(marked):
+        i = marked.index(True)
+        fig.add_trace(go.Bar(
+            y=[labels[i]], x=[(ends[i] - offs[i]) / unit], base=[offs[i] / unit],
+            orientation="h", name=f"chunk {mark}, the request's",
+            marker={"color": "rgba(0,0,0,0)", "line": {"color": MARK_COLOR, "width": 4}},
+            hovertext=[hover[i]], hoverinfo="text"))
     fig.add_trace(go.Scatter(
         y=labels, x=[o / unit for o in offs], mode="markers", name="chunk start",
         marker={"symbol": "line-ns-open", "size": 16, "color": "#333"},
         hovertext=hover, hoverinfo="text"))
     area = "Global Percpu area" if alloc.local else "vmalloc"
+    title, top = _title(
+        heading or f"Percpu chunks of {config_text(alloc)}",
+        f"{len(frame)} chunks of {alloc.nr_units} units of {format_size(alloc.unit_size)} "
+        f"({config_text(alloc)})",
+        f"pcpu_base_addr {fmt_addr(alloc.base_addr)}; new chunks go to {area} "
+        f"[{fmt_addr(alloc.vm.start)}, {fmt_end(alloc.vm.end)})")
+    height = top + 150 + 40 * len(frame)
     fig.update_layout(
-        title={"text": f"Percpu chunks of {alloc.cfg.label()}, {alloc.nr_units} units of "
-               f"{format_size(alloc.unit_size)}<br><sup>pcpu_base_addr "
-               f"{fmt_addr(alloc.base_addr)}; new chunks go to {area} "
-               f"[{fmt_addr(alloc.vm.start)}, {fmt_end(alloc.vm.end)})</sup>"},
-        hovermode="closest", height=220 + 40 * len(frame),
-        legend={"orientation": "h", "y": -0.3})
+        title=_title_layout(title), hovermode="closest", height=height,
+        margin={"t": top, "b": 110}, barmode="overlay",
+        legend={"orientation": "h", "yanchor": "top", "y": -60 / (height - top - 110)})
     fig.update_xaxes(title_text=f"offset from pcpu_base_addr ({unit_name})")
     fig.update_yaxes(title_text="chunk", autorange="reversed")
     return fig
@@ -77,13 +119,17 @@ def _default_granularity(page_size: int) -> int:
 
 
 def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
-                      granularity: int | None = None) -> go.Figure:
+                      granularity: int | None = None, *, mark: tuple[int, int] | None = None,
+                      mark_name: str = "this request", mark_color: str = MARK_COLOR,
+                      heading: str | None = None) -> go.Figure:
     """One chunk's allocation map (the same in every unit) as a heatmap: a row per page,
     a cell per `granularity` bytes (default 4, the allocator's PCPU_MIN_ALLOC_SIZE, or
-    coarser so a row has at most 1024 cells), coloured by the share allocated. Blank
-    cells lie outside the chunk's map (start_offset/end_offset: the static or reserved
+    coarser so a row has at most 1024 cells), coloured by the share allocated. Grey
+    areas lie outside the chunk's map (start_offset/end_offset: the static or reserved
     area). A strip shows populated pages; lines mark each block's contig hint (solid),
-    scan hint (dotted) and the chunk's contig hint (thick)."""
+    scan hint (dotted) and the chunk's contig hint (thick). `mark` = (offset, size): an
+    area to outline (e.g. what a request allocated or freed), named `mark_name`;
+    `heading`: the title's first line."""
     chunk = next((c for c in alloc.chunks if c.id == chunk_id), None)
     if chunk is None:
         raise ValueError(f"no chunk {chunk_id}; chunks are {[c.id for c in alloc.chunks]}")
@@ -104,15 +150,16 @@ def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
     cells_per_row = page // g
     alloc_cells = np.where(visible, bits, 0).reshape(-1, per_cell).sum(axis=1)
     seen_cells = visible.reshape(-1, per_cell).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(seen_cells > 0, alloc_cells / np.maximum(seen_cells, 1), np.nan)
-    z = share.reshape(chunk.nr_pages, cells_per_row)
+    # Cells outside the map hold 0 under a grey outline: no NaN (a browser cannot be sent
+    # one) and numbers only, which plotly takes as arrays instead of checking cell by cell.
+    z = (alloc_cells / np.maximum(seen_cells, 1)).reshape(chunk.nr_pages, cells_per_row)
     populated = _bits(chunk.populated, chunk.nr_pages).astype(float).reshape(-1, 1)
     x = np.arange(cells_per_row) * g + g / 2  # heatmap x is the cell's centre
     y = np.arange(chunk.nr_pages)
 
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.04, 0.96], shared_yaxes=True,
-                        horizontal_spacing=0.01)
+    # Two y axes with the same fixed range rather than shared ones: plotly.js warns about
+    # a "matches" loop when such a figure replaces another in a FigureWidget.
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.04, 0.96], horizontal_spacing=0.01)
     fig.add_trace(go.Heatmap(
         z=populated, x=["populated"], y=y, zmin=0, zmax=1, showscale=False,
         colorscale=[[0, "#f2f2f2"], [1, "#555555"]], name="populated",
@@ -123,6 +170,21 @@ def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
         colorbar={"title": {"text": "share allocated"}},
         hovertemplate=(f"page %{{y}}, the {g} B around byte %{{x}} of the page<br>"
                        "allocated %{z:.0%}<extra></extra>")), row=1, col=2)
+    outside = [(0, chunk.start_offset), (nbits * PCPU_MIN_ALLOC_SIZE - chunk.end_offset,
+                                         chunk.end_offset)]
+    ox: list[float | None] = []
+    oy: list[float | None] = []
+    for start, size in outside:
+        if size:
+            xs_, ys_ = _area_outline(start, size, page, half=0.5)
+            ox += xs_
+            oy += ys_
+    if ox:
+        fig.add_trace(go.Scatter(
+            x=ox, y=oy, mode="lines", fill="toself", fillcolor=OUTSIDE_COLOR,
+            line={"width": 0, "color": OUTSIDE_COLOR}, hoveron="fills",
+            name="outside the chunk's map (static or reserved area)",
+            hovertemplate="not part of this chunk's map<extra></extra>"), row=1, col=2)
     bb = alloc.block_bits
     for name, attr, dash, width, color in (
             ("block contig hint", "contig", "solid", 2, "#e6550d"),
@@ -150,25 +212,77 @@ def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="chunk contig hint",
                              line={"width": 4, "color": "#de2d26"}, hoverinfo="skip"),
                   row=1, col=2)
+    annotations = []
+    if mark is not None:
+        mx, my = _area_outline(mark[0], mark[1], page)
+        fig.add_trace(go.Scatter(x=mx, y=my, mode="lines", fill="toself", name=mark_name,
+                                 line={"width": 3, "color": mark_color}, opacity=0.9,
+                                 hoverinfo="skip"), row=1, col=2)
+        first_row, first_x = divmod(mark[0], page)
+        annotations.append({"x": first_x, "y": first_row, "xref": "x2", "yref": "y2",
+                            "text": mark_name, "showarrow": True, "arrowhead": 2,
+                            "ax": 60 if first_x < page / 2 else -60, "ay": -24,
+                            "font": {"color": mark_color}, "arrowcolor": mark_color,
+                            "bgcolor": "rgba(255,255,255,0.85)"})
+    title, top = _title(
+        heading or (f"Allocation map of chunk {chunk.id} ({chunk.kind}), one unit: "
+                    f"{chunk.nr_pages} pages of {format_size(page)}"),
+        f"chunk {chunk.id} ({chunk.kind}) at {fmt_addr(chunk.base_addr)}, one unit of "
+        f"{chunk.nr_pages} pages of {format_size(page)}; cell = {g} B",
+        f"{totals['alloc_bytes']} B allocated, {totals['free_bytes']} B free, largest free "
+        f"run {totals['contig_bytes']} B; {totals['nr_populated']} pages populated",
+        config_text(alloc))
+    height = top + 130 + max(14 * chunk.nr_pages, 200)
     fig.update_layout(
-        title={"text": f"Allocation map of chunk {chunk.id} ({chunk.kind}), one unit: "
-               f"{chunk.nr_pages} pages of {format_size(page)}<br><sup>"
-               f"{totals['alloc_bytes']} B allocated, {totals['free_bytes']} B free, "
-               f"largest free run {totals['contig_bytes']} B; {totals['nr_populated']} "
-               f"pages populated; cell = {g} B</sup>"},
-        height=220 + max(14 * chunk.nr_pages, 200), hovermode="closest",
-        legend={"orientation": "h", "y": -0.15})
-    fig.update_yaxes(title_text="page in the unit", autorange="reversed", row=1, col=1)
-    fig.update_xaxes(title_text="page", row=1, col=1)
+        title=_title_layout(title), height=height, hovermode="closest",
+        margin={"t": top, "b": 130}, annotations=annotations,
+        legend={"orientation": "h", "yanchor": "top", "y": -60 / (height - top - 130)})
+    rows = [chunk.nr_pages - 0.5, -0.5]  # page 0 on top
+    fig.update_yaxes(title_text="page in the unit", autorange=False, range=rows, row=1, col=1,
+                     tickmode="linear", tick0=0, dtick=-(-chunk.nr_pages // 16))  # whole pages
+    fig.update_yaxes(autorange=False, range=rows, showticklabels=False, row=1, col=2)
+    fig.update_xaxes(title_text="populated", showticklabels=False, row=1, col=1)
     fig.update_xaxes(title_text="byte offset in the page (B)", range=[0, page], row=1, col=2)
     return fig
 
 
-def offsets_figure(decisions: pd.DataFrame) -> go.Figure:
+def _title(heading: str, *notes: str) -> tuple[str, int]:
+    """A figure title: the heading, then each note in small type, wrapped to fit a
+    figure 700 pixels wide (JupyterLab's default), and the top margin it needs."""
+    lines = [line for part in heading.split("<br>") for line in wrap(part, 72).split("<br>")]
+    small = [line for note in notes for line in wrap(note, 100).split("<br>")]
+    text = "<br>".join(lines + [f"<sup>{line}</sup>" for line in small])
+    return text, 36 + 28 * len(lines) + 22 * len(small)
+
+
+def _title_layout(text: str) -> dict[str, Any]:
+    """The title, which plotly centres in the top margin `_title` sized for it."""
+    return {"text": text}
+
+
+def _area_outline(off: int, size: int, page: int, *, half: float = 0.45,
+                  ) -> tuple[list[float | None], list[float | None]]:
+    """Closed outlines, one per page row, of the bytes [off, off + size) of a unit drawn
+    as rows of `page` bytes, `half` a row above and below the row's centre (None between
+    outlines)."""
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    lo, hi = off, off + max(size, 1)
+    while lo < hi:
+        row, x0 = divmod(lo, page)
+        end = min(hi, (row + 1) * page)
+        x1 = x0 + end - lo
+        xs += [x0, x1, x1, x0, x0, None]
+        ys += [row - half, row - half, row + half, row + half, row - half, None]
+        lo = end
+    return xs, ys
+
+
+def offsets_figure(decisions: pd.DataFrame, *, label: str | None = None) -> go.Figure:
     """The offset from pcpu_base_addr of every allocation of a replayed history (the
     frame `run_history()` returns), request by request, coloured by chunk; frees
     at the offset they release, failed requests in red. A slider steps a cursor
-    through the history."""
+    through the history. `label`: the configuration, for the title (`config_text`)."""
     if decisions.empty:
         raise ValueError("no decisions to draw: run_history() returned an empty frame")
     frame = decisions.reset_index(drop=True)
@@ -217,7 +331,8 @@ def offsets_figure(decisions: pd.DataFrame) -> go.Figure:
         hovertext=e_h, hoverinfo="text"))
     n = len(frame)
     fig.update_layout(
-        title={"text": f"Offsets from pcpu_base_addr over a replayed history ({n} requests)"},
+        title={"text": f"Offsets from pcpu_base_addr over a replayed history ({n} requests)"
+               + (f"<br><sup>{label}</sup>" if label else "")},
         hovermode="closest", margin={"t": 110},
         legend=TOP_LEGEND,
         shapes=[{"type": "line", "xref": "x", "yref": "paper", "x0": n - 1, "x1": n - 1,
