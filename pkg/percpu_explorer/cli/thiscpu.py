@@ -43,7 +43,9 @@ from ..thiscpu import (
     reviewer_view,
     safety_table,
     sizes_for,
+    variants_for,
 )
+from .census import census_cost_text
 from .common import (
     PROG,
     TABLE_FORMATS,
@@ -233,6 +235,13 @@ def cmd_interleave(args: argparse.Namespace) -> str:
 
 def cmd_cost(args: argparse.Namespace) -> str:
     check_format(args.format, COST_FORMATS)
+    if args.census:
+        if args.workload:
+            raise InputError(f"give a workload file or --census, not both (got "
+                             f"{args.workload!r} and --census {args.census!r})")
+        return census_cost_text(args, core_from_arg(args.core))
+    if not args.workload:
+        raise InputError("a workload file is required (or --census BUNDLE)")
     core = core_from_arg(args.core)
     local = local_from_args(args)
     workload = read_workload(args.workload, nr_cpus=args.nr_cpus)
@@ -243,11 +252,14 @@ def cmd_cost(args: argparse.Namespace) -> str:
         if args.progress:
             print(f"{PROG}: replayed {done}/{total} events", file=sys.stderr)
 
+    # Before v6.9 the patch cannot apply: only today's scheme is priced, no saving.
+    variants = variants_for(args.kernel)
     result = price_workload(workload, core, preempt=args.preempt, kernel=args.kernel,
                             lse_execution=args.lse_execution, local=local,
                             resched_probability=args.resched_probability, progress=progress,
-                            vhe=args.vhe)
-    view = reviewer_view(result, ghz=args.ghz, sys_share=args.sys_share)
+                            vhe=args.vhe, variants=variants, nr_cpus=args.nr_cpus)
+    view = (reviewer_view(result, ghz=args.ghz, sys_share=args.sys_share)
+            if any(v.scheme == "local" for v in variants) else None)
     semantic = ({s: resolve_workload(workload, s, local=local, progress=progress)
                  for s in ("today", "local")} if args.semantic else None)
     if args.format == "json":
@@ -262,7 +274,10 @@ def cmd_cost(args: argparse.Namespace) -> str:
               .to_string(index=False), "", "Per op:",
               _whole(result.per_op).to_string(index=False), "", "Per CPU:",
               _whole(result.per_cpu).to_string(index=False), "", "Per variable:",
-              _whole(result.per_variable).to_string(index=False), "", view.text()]
+              _whole(result.per_variable).to_string(index=False), "",
+              view.text() if view is not None else
+              f"No local scheme priced: local percpu (RFC 02/11) needs kernel v6.9 or later "
+              f"(the layout it changes), not {args.kernel}."]
     if semantic:
         lines.append("")
         for name, sem in semantic.items():
@@ -305,7 +320,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("cost", aliases=["replay"],
                        help="cost of a this_cpu workload under each scheme")
-    p.add_argument("workload", help="workload file (.csv or .parquet), see data/workloads/")
+    p.add_argument("workload", nargs="?", default=None,
+                   help="workload file (.csv or .parquet), see data/workloads/")
+    p.add_argument("--census", default=None,
+                   help="price a census bundle's real op counts instead (a folder or a shipped "
+                        "name in data/census/) under every scheme and preemption model")
+    p.add_argument("--cpi", type=float_in(0, 100, "cycles per kernel instruction",
+                                          low_open=True), default=1.0,
+                   help="with --census: cycles per kernel instruction (an estimate)")
     p.add_argument("--nr-cpus", type=int_in(1, NR_CPUS_RANGE[1], "CPUs of the workload"),
                    default=None, help="CPUs allowed in the file")
     p.add_argument("--semantic", action="store_true",

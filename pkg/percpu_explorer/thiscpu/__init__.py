@@ -2,6 +2,12 @@
 interleavings, workloads and their pricing.
 """
 
+from .census_cost import (
+    WORLDS,
+    World,
+    census_savings,
+    price_counts,
+)
 from .cost import (
     NOTHING_TO_PRICE,
     WorkloadCost,
@@ -10,6 +16,18 @@ from .cost import (
     price_workload,
     resolve_workload,
     reviewer_view,
+    variants_for,
+)
+from .findings import (
+    LOCAL_NEEDS,
+    op_cost_finding,
+    preempt_table,
+    reviewer_finding,
+    reviewer_table,
+    safety_finding,
+    scheme_table,
+    sequence_finding,
+    this_cpu_finding,
 )
 from .fixes import (
     PERCPU_FIXES,
@@ -22,8 +40,15 @@ from .interleave import (
     Step,
     explore,
     op_pair,
+    preempted_at,
     preemption_points,
     safety_table,
+)
+from .listing import (
+    SECTIONS,
+    explain_insn,
+    explain_sequence,
+    sequence_table,
 )
 from .ops import (
     ATOMICS,
@@ -64,6 +89,7 @@ __all__ = [
     "DEFAULT_PREEMPT",
     "DEFAULT_VHE",
     "FLAVOURS",
+    "LOCAL_NEEDS",
     "LSE_EXECUTION",
     "NOTHING_TO_PRICE",
     "OPS",
@@ -71,17 +97,23 @@ __all__ = [
     "PERCPU_FIXES",
     "PREEMPT_MODELS",
     "SCHEMES",
+    "SECTIONS",
+    "WORLDS",
     "Exploration",
     "LocalScheme",
     "PercpuFix",
     "SchemeVariant",
     "Step",
     "WorkloadCost",
+    "World",
+    "census_savings",
     "core_profile",
     "core_profile_from_dict",
     "cost_by_class",
     "cost_to_dict",
     "default_size",
+    "explain_insn",
+    "explain_sequence",
     "explore",
     "fix_status",
     "format_cycles",
@@ -90,14 +122,26 @@ __all__ = [
     "insn_cost",
     "offset_reads",
     "op_cost",
+    "op_cost_finding",
     "op_pair",
     "op_sequence",
     "ops_table",
+    "preempt_table",
+    "preempted_at",
     "preemption_points",
+    "price_counts",
     "price_workload",
     "read_workload",
     "resolve_workload",
+    "reviewer_finding",
+    "reviewer_table",
     "reviewer_view",
+    "safety_finding",
     "safety_table",
+    "scheme_table",
+    "sequence_finding",
+    "sequence_table",
     "sizes_for",
+    "this_cpu_finding",
+    "variants_for",
 ]

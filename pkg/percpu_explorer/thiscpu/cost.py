@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..kernel import DEFAULT_KERNEL, KernelConfig, check_preempt
+from ..kernel import DEFAULT_KERNEL, KernelConfig, check_preempt, local_percpu_supported
 from ..percpu import boot_percpu
 from .interleave import OpCall, apply_op
 from .ops import (
@@ -53,6 +53,7 @@ from .ops import (
     op_sequence,
     sizes_for,
 )
+from .workloads import check_nr_cpus
 
 Progress = Callable[[int, int], None]
 _NSIZE = 17  # sizes 0..16 in the key
@@ -167,15 +168,30 @@ def _codes(series: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
 NOTHING_TO_PRICE = "the workload has no this_cpu ops: nothing to price"
 
 
+def variants_for(kernel: str = DEFAULT_KERNEL,
+                 variants: tuple[SchemeVariant, ...] = DEFAULT_VARIANTS
+                 ) -> tuple[SchemeVariant, ...]:
+    """The variants a kernel can have: the local scheme rests on RFC patch 02/11's local
+    percpu area, which needs the v6.9+ layout (`kernel.local_percpu_supported`); before
+    v6.9 only today's scheme is left."""
+    if local_percpu_supported(kernel):
+        return variants
+    return tuple(v for v in variants if v.scheme != "local")
+
+
 def price_workload(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_CORE, *,
                    preempt: str = DEFAULT_PREEMPT, kernel: str = DEFAULT_KERNEL,
                    lse_execution: str = "auto",
                    variants: tuple[SchemeVariant, ...] = DEFAULT_VARIANTS,
                    local: LocalScheme = DEFAULT_LOCAL_SCHEME,
                    resched_probability: float | None = None, progress: Progress | None = None,
-                   chunk: int = 2_000_000, vhe: bool = DEFAULT_VHE) -> WorkloadCost:
+                   chunk: int = 2_000_000, vhe: bool = DEFAULT_VHE,
+                   nr_cpus: int | None = None) -> WorkloadCost:
     """Cost of every event of a validated workload under each variant (vectorised).
 
+    nr_cpus: the CPUs the workload runs on (CPUs without ops count, with 0 cycles, in
+    `per_cpu` and the op rate per CPU); default: up to the highest CPU with an op. Fewer
+    CPUs than the workload uses is an InputError.
     progress(done, total) is called after each chunk of `chunk` events. A workload with
     no events is a ValueError (`NOTHING_TO_PRICE`): there is no saving to conclude on."""
     started = _time.perf_counter()
@@ -187,7 +203,14 @@ def price_workload(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_COR
     n = len(workload)
     n_keys = table.shape[0]
     cpu_all = workload["cpu"].to_numpy()
-    nr_cpus = int(cpu_all.max()) + 1 if n else 1
+    used_cpus = int(cpu_all.max()) + 1
+    check_nr_cpus(nr_cpus)
+    if nr_cpus is None:
+        nr_cpus = used_cpus
+    elif nr_cpus < used_cpus:
+        raise InputError(f"nr_cpus {nr_cpus} is fewer than the workload's CPUs: it has ops "
+                         f"on CPUs 0..{used_cpus - 1}; choose {used_cpus} or more",
+                         field="nr_cpus")
     var_series = workload["variable"]
     if not isinstance(var_series.dtype, pd.CategoricalDtype):
         var_series = var_series.astype("category")

@@ -687,6 +687,21 @@ def _run_to_point(scen: Scenario, point: int, case: str) -> Outcome | None:
     return comp.outcome(s)
 
 
+def preempted_at(scen: Scenario, point: int) -> Outcome | None:
+    """The end state when the scenario's first task (A) runs `point` instructions of its
+    op (following its branches), is preempted there while the second task (B) runs its
+    whole op on A's CPU, then resumes on CPU1 and finishes: `preemption_points`' migrate
+    case for any scenario. None where A cannot be preempted at that point."""
+    if len(scen.tasks) != 2 or scen.nr_cpus < 2:
+        raise ValueError(f"preempted_at needs two tasks on at least 2 CPUs, not "
+                         f"{len(scen.tasks)} task(s) on {scen.nr_cpus}")
+    if scen.tasks[0].cpu != 0 or scen.tasks[1].cpu != 0:
+        raise ValueError("preempted_at starts both tasks on CPU0 (A is moved to CPU1)")
+    if not isinstance(point, int) or point < 0:
+        raise ValueError(f"point {point!r} must be an instruction count from 0")
+    return _run_to_point(scen, point, "migrate")
+
+
 def _fmt_outcome(out: Outcome | None) -> str:
     if out is None:
         return "-"

@@ -9,22 +9,33 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ...thiscpu import Exploration, WorkloadCost, cost_by_class
+from ...thiscpu import LOCAL_NEEDS, Exploration, WorkloadCost, cost_by_class
 from .common import NA_COLOR, OK_COLOR, PROBLEM_COLOR, TOP_LEGEND, wrap
+
+MAX_CPU_BARS = 64  # more CPUs than this: the per-CPU panel draws lines, not bars
+_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+            "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94",
+            "#f7b6d2", "#dbdb8d", "#9edae5")
+# One colour per instruction class (ops.Insn cost classes, "resched" for the rare path),
+# the same in every figure whatever the workload.
+CLASS_COLORS = dict(zip(("load", "lse_atomic", "alu", "stx", "branch", "ldx", "mrs_tpidr",
+                         "store", "mrs_sp_el0", "lse_casp", "lse_cas", "nop", "stxp", "ldxp",
+                         "resched", "prfm", "call"), _PALETTE, strict=True))
 
 
 def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     """A cost replay: total cycles per scheme variant stacked by instruction class,
-    cycles per CPU and per op (flavour, op, size) for each variant."""
+    cycles per CPU and per op (flavour, op, size) for each variant.
+
+    The title names what the replay was priced for: the ops, the CPUs the workload runs
+    on (`cost.nr_cpus`, idle ones included), the kernel, core and preemption model; a
+    kernel before v6.9 has no local variants and the title says why."""
     classes = cost_by_class(cost)
     labels = list(cost.totals["variant"])
     fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]],
                         vertical_spacing=0.18, horizontal_spacing=0.1,
                         subplot_titles=("total, by instruction class", "per CPU",
                                         "per op (flavour, op, size)"))
-    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-               "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94",
-               "#f7b6d2", "#dbdb8d", "#9edae5")
     order = classes.groupby("class", sort=False)["cycles"].sum().sort_values(ascending=False)
     for i, cls in enumerate(order.index):
         part = classes[classes["class"] == cls].set_index("variant")["cycles"]
@@ -32,32 +43,47 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
         fig.add_trace(go.Bar(
             x=labels, y=y, name=cls, legendgroup="class",
             legendgrouptitle={"text": "instruction class"},
-            marker={"color": palette[i % len(palette)]},
+            marker={"color": CLASS_COLORS.get(cls, _PALETTE[i % len(_PALETTE)])},
             hovertemplate=f"{cls}: %{{y:,.0f}} cycles<extra>%{{x}}</extra>"), row=1, col=1)
     variant_colors = dict(zip(labels, ("#08519c", "#6baed6", "#a50f15", "#fb6a4a",
                                        "#54278f", "#9e9ac8"), strict=False))
     per_op = cost.per_op
     op_labels = [f"{f} {o} {s}B" for f, o, s in
                  zip(per_op["flavour"], per_op["op"], per_op["size"], strict=True)]
+    many = cost.nr_cpus > MAX_CPU_BARS
     for lab in labels:
         color = variant_colors.get(lab, "#444")
-        fig.add_trace(go.Bar(
-            x=[f"CPU {c}" for c in cost.per_cpu["cpu"]], y=cost.per_cpu[lab], name=lab,
-            legendgroup="variant", legendgrouptitle={"text": "variant"},
-            marker={"color": color}, offsetgroup=lab,
-            hovertemplate=f"{lab}: %{{y:,.0f}} cycles<extra>%{{x}}</extra>"), row=1, col=2)
+        if many:  # thousands of bars would be unreadable and slow to draw
+            fig.add_trace(go.Scatter(
+                x=list(cost.per_cpu["cpu"]), y=cost.per_cpu[lab], name=lab, mode="lines",
+                legendgroup="variant", legendgrouptitle={"text": "variant"},
+                line={"color": color, "width": 1},
+                hovertemplate=f"{lab}: %{{y:,.0f}} cycles<extra>CPU %{{x}}</extra>"),
+                row=1, col=2)
+        else:
+            fig.add_trace(go.Bar(
+                x=[f"CPU {c}" for c in cost.per_cpu["cpu"]], y=cost.per_cpu[lab], name=lab,
+                legendgroup="variant", legendgrouptitle={"text": "variant"},
+                marker={"color": color}, offsetgroup=lab,
+                hovertemplate=f"{lab}: %{{y:,.0f}} cycles<extra>%{{x}}</extra>"), row=1, col=2)
         fig.add_trace(go.Bar(
             x=op_labels, y=per_op[lab], name=lab, legendgroup="variant", showlegend=False,
             marker={"color": color}, offsetgroup=lab,
             customdata=per_op["ops"],
             hovertemplate=(f"{lab}: %{{y:,.0f}} cycles over %{{customdata:,}} ops"
                            "<extra>%{x}</extra>")), row=2, col=1)
+    s = cost.settings
+    busy = int((cost.per_cpu["ops"] > 0).sum())
+    cpus = f"{cost.nr_cpus} CPUs" + (f" ({busy} with ops)" if busy < cost.nr_cpus else "")
+    per_op_text = ", ".join(f"{r.variant} ~{r.cycles_per_op:.0f}"
+                            for r in cost.totals.itertuples()) + " cycles/op (estimates)"
+    sub = wrap(f"core {s.core.name}, preempt={s.preempt}: {per_op_text}", 100)
+    if not any(v.scheme == "local" for v in s.variants):
+        sub += f"<br>{LOCAL_NEEDS}: only today's scheme is priced for kernel {s.kernel}"
     fig.update_layout(
-        barmode="relative", hovermode="closest", height=760,
-        title={"text": f"Cost replay: {cost.events:,} this_cpu ops on {cost.nr_cpus} CPUs, "
-               f"core {cost.settings.core.name}, preempt={cost.settings.preempt}<br><sup>"
-               + ", ".join(f"{r.variant} ~{r.cycles_per_op:.0f}" for r in
-                           cost.totals.itertuples()) + " cycles/op (estimates)</sup>"})
+        barmode="relative", hovermode="closest", height=780, margin={"t": 130},
+        title={"text": f"Cost replay: {cost.events:,} this_cpu ops on {cpus}, kernel "
+               f"{s.kernel}<br><sup>{sub}</sup>"})
     # Bars of one offsetgroup stack, different offsetgroups stand side by side: the
     # classes stack into one bar per variant, the per-CPU and per-op bars are grouped.
     for trace in fig.data:
@@ -71,11 +97,10 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     return fig
 
 
-
-
-def interleaving_figure(data: pd.DataFrame | Exploration, verdict: str | None = None
-                        ) -> go.Figure:
-    """Where a preemption makes an update go to the wrong CPU.
+def interleaving_figure(data: pd.DataFrame | Exploration, verdict: str | None = None, *,
+                        name: str = "one this_cpu op") -> go.Figure:
+    """Where a preemption makes an update go to the wrong CPU (`name`: the op, for the
+    title).
 
     From `interleave.preemption_points()`: task A's instructions along a timeline and,
     at each point between two of them, the outcome if A is preempted there (task B
@@ -107,13 +132,24 @@ def interleaving_figure(data: pd.DataFrame | Exploration, verdict: str | None = 
                        + ("cannot happen here (preemption disabled)" if o == "-" else o)
                        for p, a, o in zip(points["point"], points["after"], outcomes,
                                           strict=True)],
-            hoverinfo="text", name=lane))
+            hoverinfo="text", name=lane, showlegend=False))
+    # The lanes mix colours: the legend explains the colours instead.
+    grey = sum(pd.isna(v) for col, _ in lanes for v in points[f"{col}_verdict"])
+    for color, meaning in ((PROBLEM_COLOR, "lost, misplaced or torn update"),
+                           (OK_COLOR, "every copy right"),
+                           (NA_COLOR, "cannot happen (preempt count raised)")):
+        if color == NA_COLOR and not grey:
+            continue
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=meaning,
+                                 marker={"size": 13, "color": color,
+                                         "line": {"color": "#333", "width": 1}}))
     bad = sum(not pd.isna(v) and v != "ok"
               for col, _ in lanes for v in points[f"{col}_verdict"])
     fig.update_layout(
-        title={"text": "Preemption and interrupt points of one this_cpu op"
-               f"<br><sup>{bad} point(s) in red lose or misplace an update; grey: cannot "
-               "happen (preempt count raised)</sup>"},
+        title={"text": f"Preemption and interrupt points of {name}"
+               f"<br><sup>{bad} point(s) in red lose or misplace an update"
+               + ("; grey: cannot happen (preempt count raised)" if grey else "")
+               + "</sup>"},
         hovermode="closest", height=560, margin={"b": 200},
         legend=TOP_LEGEND)
     # Points sit on whole numbers (point p follows p instructions); each instruction is

@@ -9,6 +9,7 @@ import ipywidgets as W
 import pandas as pd
 import plotly.graph_objects as go
 
+from ...errors import InputError
 from ...kernel import (
     KernelConfig,
     preempt_choices,
@@ -18,39 +19,50 @@ from ...thiscpu import (
     CORE_PROFILES,
     DEFAULT_CORE,
     DEFAULT_PREEMPT,
-    DEFAULT_VHE,
     PATTERNS,
     WorkloadCost,
     generate,
     price_workload,
     read_workload,
+    variants_for,
 )
 from .. import plots
 from .panel import ControlPanel, Explorer
 
 
 class CostExplorer(Explorer):
-    """Cost of a this_cpu workload per scheme variant: a file of data/workloads or a
-    generated pattern (on the panel's CPUs), on a core profile and preemption model;
-    the kernel is the panel's."""
+    """Cost of a this_cpu workload per scheme variant, on a core profile and preemption
+    model. The panel's kernel decides the preemption models offered, the percpu.h code
+    and whether the local scheme exists (v6.9+); its CPUs are the machine the workload
+    runs on: a generated pattern puts `units_per_cpu` units of work on each, a file keeps
+    its own CPUs (the others stay idle) and needs at least as many.
+
+    Page size, VA bits, KASAN and the local percpu tick change no instruction of an op,
+    so the panel does not offer them (`PANEL_FIELDS`); both schemes are always priced.
+    Nor is VHE offered: tpidr_el1 and tpidr_el2 are read at the same cost (the price is
+    `thiscpu.DEFAULT_VHE`'s).
+    """
 
     name = "cost"
+    PANEL_FIELDS = ("kernel", "nr_cpus")
 
     def __init__(self, panel: ControlPanel | None = None, *,
-                 workload_dir: str | Path = WORKLOADS_DIR, units: int = 100,
+                 workload_dir: str | Path = WORKLOADS_DIR, units_per_cpu: int = 25,
                  **values: Any) -> None:
         self.workload_dir = Path(workload_dir)
-        self.units = units
+        self.units_per_cpu = units_per_cpu
         self._cache: dict[tuple[Any, ...], pd.DataFrame] = {}
+        self._raised: str | None = None
         self.cost: WorkloadCost | None = None
         super().__init__(panel, **values)
 
     def workload_choices(self) -> list[tuple[str, str]]:
-        """(label, key) of every workload: files first, then generator patterns."""
+        """(label, key) of every workload: generator patterns first (they run on the
+        panel's CPUs), then the files of `workload_dir`."""
         files = sorted(p for p in self.workload_dir.glob("*")
                        if p.suffix in (".csv", ".parquet"))
-        return ([(p.name, f"file:{p.name}") for p in files]
-                + [(f"generate {name}", f"generate:{name}") for name in PATTERNS])
+        return ([(f"generate {name}", f"generate:{name}") for name in PATTERNS]
+                + [(p.name, f"file:{p.name}") for p in files])
 
     def _make_controls(self) -> dict[str, W.ValueWidget]:
         choices = self.workload_choices()
@@ -60,8 +72,6 @@ class CostExplorer(Explorer):
                                description="core"),
             "preempt": W.Dropdown(options=preempt_choices(self.panel.config.kernel),
                                   value=DEFAULT_PREEMPT, description="preempt"),
-            "vhe": W.Checkbox(value=DEFAULT_VHE, description="VHE (offset in tpidr_el2)",
-                              indent=False),
         }
 
     def _sync_controls(self, cfg: KernelConfig) -> None:
@@ -74,23 +84,72 @@ class CostExplorer(Explorer):
             preempt.options = offered
             preempt.value = value
 
-    def workload(self, cfg: KernelConfig) -> pd.DataFrame:
-        """The chosen workload frame (cached)."""
-        key = self.controls["workload"].value
+    def _frame(self, key: str, nr_cpus: int) -> pd.DataFrame:
         kind, name = key.split(":", 1)
-        cache_key = (key, cfg.nr_cpus if kind == "generate" else None)
+        cache_key = (key, nr_cpus if kind == "generate" else None)
         if cache_key not in self._cache:
             if kind == "file":
                 frame = read_workload(self.workload_dir / name)
             else:
-                frame = generate(name, self.units, nr_cpus=cfg.nr_cpus, seed=1)
+                frame = generate(name, self.units_per_cpu * nr_cpus, nr_cpus=nr_cpus, seed=1)
             self._cache[cache_key] = frame
         return self._cache[cache_key]
 
+    def workload(self, cfg: KernelConfig) -> pd.DataFrame:
+        """The chosen workload frame (cached): a generated pattern on the panel's CPUs, or
+        a file."""
+        return self._frame(self.controls["workload"].value, cfg.nr_cpus)
+
+    def cpus_needed(self, key: str | None = None) -> int:
+        """CPUs the workload `key` (default: the chosen one) has ops on; a generated
+        pattern runs on any number."""
+        key = self.controls["workload"].value if key is None else key
+        if not key.startswith("file:"):
+            return 1
+        return int(self._frame(key, 0)["cpu"].max()) + 1
+
+    def set(self, **values: Any) -> CostExplorer:
+        """As `Explorer.set`; a workload file given without `nr_cpus` raises the panel's
+        CPUs to the file's if it has more."""
+        key = values.get("workload")
+        if isinstance(key, str) and key.startswith("file:") and "nr_cpus" not in values \
+                and (self.workload_dir / key[5:]).is_file():
+            need = self.cpus_needed(key)
+            if need > self.panel.config.nr_cpus:
+                values["nr_cpus"] = need
+                self._raised = f"{key[5:]} has ops on {need} CPUs: CPUs set to {need}."
+        super().set(**values)
+        return self
+
+    def _on_control(self, change: dict[str, Any]) -> None:
+        """A workload file with ops on more CPUs than the panel has raises the panel's
+        CPUs (every explorer on the panel redraws); other changes redraw this one."""
+        if self._quiet:
+            return
+        if change["owner"] is self.controls["workload"] and not self._reverting:
+            key = change["new"]
+            try:
+                need = self.cpus_needed(key)
+            except ValueError:
+                need = 1  # _build reports the unreadable file
+            have = self.panel.config.nr_cpus
+            if need > have:
+                self._raised = f"{key[5:]} has ops on {need} CPUs: CPUs set from {have} to {need}."
+                self.panel.set(nr_cpus=need)
+                return
+        self.update()
+
     def _build(self, cfg: KernelConfig) -> go.Figure:
-        cost = price_workload(self.workload(cfg), self.controls["core"].value,
+        self.notice, self._raised = self._raised, None
+        key = self.controls["workload"].value
+        frame = self.workload(cfg)
+        need = int(frame["cpu"].max()) + 1
+        if need > cfg.nr_cpus:
+            raise InputError(f"workload {key.split(':', 1)[1]} has ops on CPUs 0..{need - 1}: "
+                             f"CPUs must be {need} or more for it", field="nr_cpus")
+        cost = price_workload(frame, self.controls["core"].value,
                               preempt=self.controls["preempt"].value, kernel=cfg.kernel,
-                              vhe=self.controls["vhe"].value)
+                              variants=variants_for(cfg.kernel), nr_cpus=cfg.nr_cpus)
         fig = plots.workload_cost_figure(cost)
         self.cost = cost  # only once the figure is drawn
         return fig
