@@ -12,10 +12,14 @@ from percpu_explorer.claims import (
     HARD_BASES,
     NO_CAPTURE,
     OUTCOMES,
+    SUMMARY_COLUMNS,
     ClaimResult,
     basis_counts,
+    checklist_finding,
+    claims_summary,
     evaluate_claims,
     format_claims,
+    md_escape,
     verdict_counts,
 )
 from percpu_explorer.thiscpu import CORE_PROFILES, DEFAULT_CORE
@@ -78,8 +82,13 @@ def test_claim_result_refuses_a_bare_verdict_on_soft_evidence():
         ClaimResult(claim, "4K/48", "holds if x", "evidence", "source", "kernel arithmetic")
     with pytest.raises(ValueError, match="depends on no assumption"):
         ClaimResult(claim, "4K/48", "holds", "evidence", "source", "real kernel", "a guess")
-    with pytest.raises(ValueError, match="basis 'measured' is unknown"):
-        ClaimResult(claim, "4K/48", "holds", "evidence", "source", "measured")
+    with pytest.raises(ValueError, match="basis 'guessed' is unknown"):
+        ClaimResult(claim, "4K/48", "holds", "evidence", "source", "guessed")
+    # counted in a real kernel run (a census) is hard evidence: bare verdicts, no assumption
+    assert ClaimResult(claim, "census", "not checked", "e", "s", "measured").outcome == \
+        "not checked"
+    with pytest.raises(ValueError, match="depends on no assumption"):
+        ClaimResult(claim, "census", "holds", "e", "s", "measured", "a guess")
     ok = ClaimResult(claim, "4K/48", "fails if chunks are placed top-down", "e", "s",
                      "assumption", "rfc.DEFAULT_PLACEMENT")
     assert ok.outcome == "fails" and ok.row()["basis"] == "assumption"
@@ -153,7 +162,8 @@ def test_the_five_broken_configurations_cannot_hold_the_areas(checklist):
 
 def test_pgd_only_sync_rests_on_patch_01s_sync_mask(checklist):
     # The alignment is kernel arithmetic; that a root-only sync suffices rests on patch
-    # 01/11's ARCH_PAGE_TABLE_SYNC_MASK (not public; kernel/pgtable.py module docstring).
+    # 01/11's ARCH_PAGE_TABLE_SYNC_MASK (its code is not public; kernel/pgtable.py module
+    # docstring).
     # 4 CPUs: a shared vmalloc mapping creating one root entry is copied to the 3 other roots.
     r = row(checklist, "2", "4K/48")
     assert r.basis == "assumption" and r.verdict.startswith("holds if patch 01/11")
@@ -361,8 +371,10 @@ def test_basis_counts_put_hard_findings_first(checklist):
     # 13 configurations x 10 per-config claims: the 5 broken ones cannot hold claims 1, 2,
     # 4, 5, 6, 7, 8a, 8b, 8c (45 rows, kernel arithmetic).
     assert counts.loc["kernel arithmetic", "cannot hold"] == 45
-    # claims 9b and 10 at the series' base and in today's distribution kernel
-    assert counts.loc["estimate", "rows"] == 4
+    # claims 9b and 10 at the series' base and in today's distribution kernel, and claim
+    # 10 on the shipped census in its three worlds (6.12 VOLUNTARY, 7.1 FULL and LAZY)
+    assert counts.loc["estimate", "rows"] == 4 + 3
+    assert counts.loc["measured", "rows"] == 1
 
 
 def test_missing_captures_give_a_clear_row(tmp_path):
@@ -419,3 +431,109 @@ def test_cli_claims_json_and_errors(cli):
     assert [(d["basis"], d["outcome"]) for d in seven] == [("assumption", "fails")]
     status, _, err = cli("claims", "--format", "xml")
     assert status == 2 and "format 'xml' is unknown" in err
+
+
+# --- Markdown, the summary and the checklist's answer -----------------------------------------
+
+def render_markdown(text):
+    """What JupyterLab and GitHub make of it: CommonMark with GFM tables."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(text)
+
+
+def test_markdown_keeps_kernel_symbols_as_written(checklist):
+    # issue 14: "raw_cpu_*/__this_cpu_*" rendered as "raw_cpu/_this_cpu*" (the stars and
+    # underscores read as emphasis).
+    symbol = "raw_cpu_*/__this_cpu_*"
+    assert md_escape(symbol) == r"raw\_cpu\_\*/\_\_this\_cpu\_\*"
+    assert md_escape("a | b <c> [d]") == r"a \| b \<c\> \[d\]"
+    md = format_claims(checklist[checklist.claim_id == "9a"], "markdown")
+    assert md_escape(symbol) in md
+    rendered = render_markdown(md)
+    assert symbol in rendered and "<em>" in rendered  # only the "Depends on" note is italic
+    assert "raw_cpu/_this_cpu" not in rendered
+    # a row whose evidence holds markup characters renders them, in the right cell
+    part = checklist[checklist.claim_id == "9a"].copy()
+    part["evidence"] = "x = a | b, *p++ and __percpu <T> [0]"
+    cells = render_markdown(format_claims(part, "markdown")).split("<td>")
+    assert "x = a | b, *p++ and __percpu &lt;T&gt; [0]" in cells[6]
+
+
+def test_summary_has_one_row_per_claim(checklist):
+    summary = claims_summary(checklist)
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    assert list(summary["#"]) == [c.id for c in CLAIMS]
+    one = summary.set_index("#")
+    assert one.loc["1", "fails in"] == "16K/36"  # 512 possible CPUs do not fit 64MB
+    assert one.loc["1", "verdicts"] == ("4 holds, 3 holds with caveat, 1 fails, 5 cannot hold "
+                                        "(kernel arithmetic); 2 cannot hold (real kernel)"
+                                        if HAVE_CAPTURES else
+                                        "4 holds, 3 holds with caveat, 1 fails, 5 cannot hold "
+                                        "(kernel arithmetic); 1 not checked (real kernel)")
+    assert set(one.loc["7", "fails in"].split(", ")) == {
+        "4K/39", "4K/48", "16K/36", "16K/47", "64K/42", "64K/48", "64K/52"} | {
+        "64K/52 (48-bit hw)"}
+    assert one.loc["7", "verdicts"] == "5 cannot hold (kernel arithmetic); 8 fails if ... " \
+                                       "(assumption)"
+    assert one.loc["3", "fails in"] == "none"
+    assert not summary.isna().any().any()
+    # the summary counts every row once
+    total = sum(int(n) for v in summary["verdicts"] for n in
+                [w.split()[0] for w in v.replace(";", ",").split(", ")])
+    assert total == len(checklist)
+
+
+def test_finding_names_the_hard_findings(checklist):
+    finding = checklist_finding(checklist, "7.1")
+    n = finding.numbers
+    assert n["claims"] == len(CLAIMS) and n["rows"] == len(checklist)
+    assert n["configurations"] == 13 and set(n["cannot_fit_configs"]) == BROKEN
+    listed = ", ".join(n["cannot_fit_configs"])
+    assert f"cannot fit in 5 of the 13 configurations of v7.1 ({listed})" in finding.answer
+    assert n["hard_fails"]["1"] == ["16K/36"]
+    assert "claim 1 (area size) fails in 16K/36" in finding.answer
+    assert {"7", "8b", "8c"} <= set(n["soft_negative"])
+    assert ("claims 7 (sync skip boundary), 8b (KPTI) and 8c (software PAN) fail in all 8 "
+            "configurations that fit") in finding.answer
+    assert finding.basis == "kernel arithmetic" and "assumptions" in finding.detail
+    if HAVE_CAPTURES:
+        assert n["real_kernels_cannot_fit"] == 2 and "9c" in n["hard_fails"]
+
+
+def test_summary_and_folded_formats(checklist):
+    text = format_claims(checklist, "summary").splitlines()
+    assert text[0].split()[:3] == ["1", "area", "size"]
+    assert "    fails in: 16K/36" in text
+    folded = format_claims(checklist, "markdown", fold_claims=True)
+    assert folded.count("<details>") == folded.count("</details>") == len(CLAIMS)
+    assert "<summary><b>7 sync skip boundary: 5 cannot hold (kernel arithmetic); 8 fails if " \
+           "... (assumption)</b></summary>" in folded
+    rendered = render_markdown(folded)
+    assert rendered.count("<table>") == len(CLAIMS)
+
+
+def test_cli_claims_summary_and_markdown(cli):
+    status, out, _ = cli("claims", "--format", "summary")
+    assert status == 0 and "fails in: 16K/36" in out
+    assert out.startswith("On the kernel's own arithmetic the two percpu areas cannot fit in 5")
+    status, out, _ = cli("claims", "--format", "markdown")
+    assert status == 0 and r"raw\_cpu\_\*/\_\_this\_cpu\_\*" in out
+    status, _, err = cli("claims", "--format", "html")
+    assert status == 2 and "choose one of table, json, markdown, summary" in err
+
+
+def test_finding_before_v6_9_says_the_patch_does_not_apply():
+    # Patch 02/11 is written for the v6.9+ layout (kernel.config.local_percpu_refusal).
+    frame = evaluate_claims("6.8", claims=["1", "6"], use_captures=False)
+    finding = checklist_finding(frame, "6.8")
+    assert finding.answer.startswith("Patch 02/11 does not apply to v6.8")
+    assert finding.numbers["cannot_fit"] == finding.numbers["configurations"] == 9
+
+
+def test_without_real_kernels_the_census_rows_go_too():
+    # The census rows stand on a shipped bundle of a real kernel run, like the captures.
+    frame = evaluate_claims(claims=["10"], use_captures=False)
+    assert not frame.config.str.startswith("census").any()
+    with_census = evaluate_claims(claims=["10"])
+    assert (with_census.basis == "measured").sum() == 1

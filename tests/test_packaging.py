@@ -72,7 +72,7 @@ LAYERS = {
     "percpu": {"kernel"},
     "thiscpu": {"kernel", "percpu"},
     "captures": {"kernel", "percpu"},
-    "ui": {"kernel", "percpu", "thiscpu", "captures"},
+    "ui": {"kernel", "percpu", "thiscpu", "captures", "exercises"},  # the exercise sheet
     "claims": {"kernel", "percpu", "thiscpu", "captures"},
     "exercises": {"kernel", "percpu", "thiscpu"},
     "cli": {"kernel", "percpu", "thiscpu", "captures", "ui", "claims"},

@@ -28,7 +28,8 @@ worst case of possible CPUs) and is pure arithmetic.
 Modules: `common` (claims, rows, grades), `layout` (claims 1, 5, 6), `pgtables`
 (2, 7, 8a, 8b, 8c), `allocator` (3, 4), `thiscpu` (9a, 9b, 9c, 10), `captures` (the rows
 of real kernels) and `checklist` (`evaluate_claims`, `format_claims`, `claims_table`,
-`verdict_counts`, `basis_counts`, `by_basis`).
+`verdict_counts`, `basis_counts`, `by_basis`, the one-row-per-claim `claims_summary` and
+the checklist's answer `checklist_finding`).
 """
 
 from .allocator import HISTORY, claim_offsets, claim_same_offset
@@ -38,13 +39,18 @@ from .captures import (
     claim_offsets_capture,
     default_captures_dir,
 )
+from .census import CENSUS_QUESTION, DEFAULT_CENSUS, CensusReview, census_review, claim_census_rows
 from .checklist import (
     FORMATS,
+    SUMMARY_COLUMNS,
     basis_counts,
     by_basis,
+    checklist_finding,
+    claims_summary,
     claims_table,
     evaluate_claims,
     format_claims,
+    md_escape,
     verdict_counts,
 )
 from .common import (
@@ -81,22 +87,29 @@ from .thiscpu import (
 
 __all__ = [
     "BASES",
+    "CENSUS_QUESTION",
     "CLAIMS",
     "COLUMNS",
     "DEFAULT_CAPACITY_CPUS",
+    "DEFAULT_CENSUS",
     "FORMATS",
     "HARD_BASES",
     "HISTORY",
     "NO_CAPTURE",
     "OUTCOMES",
+    "SUMMARY_COLUMNS",
+    "CensusReview",
     "Claim",
     "ClaimResult",
     "World",
     "basis_counts",
     "by_basis",
+    "census_review",
+    "checklist_finding",
     "claim_area_size",
     "claim_area_size_capture",
     "claim_bracket_rows",
+    "claim_census_rows",
     "claim_fits",
     "claim_fits_capture",
     "claim_kpti",
@@ -113,6 +126,7 @@ __all__ = [
     "claim_sys_saving",
     "claim_sys_saving_rows",
     "claim_vmalloc_lost",
+    "claims_summary",
     "claims_table",
     "conditional",
     "default_captures_dir",
@@ -120,6 +134,7 @@ __all__ = [
     "format_claims",
     "local_mappings_at_end",
     "max_possible_cpus",
+    "md_escape",
     "verdict_counts",
     "worlds",
 ]
