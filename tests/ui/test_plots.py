@@ -1,5 +1,6 @@
 """The figures layer: each figure built from real model objects, checked on its data."""
 
+import itertools
 import math
 import struct
 
@@ -16,7 +17,13 @@ from percpu_explorer.percpu import (
     run_history,
     synthetic_history,
 )
-from percpu_explorer.thiscpu import explore, op_pair, preemption_points, price_workload
+from percpu_explorer.thiscpu import (
+    explore,
+    op_pair,
+    preemption_points,
+    price_workload,
+    variants_for,
+)
 from percpu_explorer.thiscpu.workloads import synthetic
 from percpu_explorer.ui import plots
 
@@ -105,10 +112,47 @@ def test_broken_patched_layout_is_drawn_red_with_its_explanations():
                     assert f.message.split(":")[0] in hover.replace("<br>", " ")
     assert plots.PROBLEM_COLOR not in trace(fig, "mainline (schematic)").marker.color
     notes = fig.layout.annotations[-1].text.replace("<br>", " ")
+    assert f"{len(patched.problems)} problems" in notes  # one compact line, not the list
     for f in patched.problems:
         assert f.code in notes
-    assert "negative" in trace(fig, "patched (RFC 02/11) (schematic)").text[
-        row_of(trace(fig, "patched (RFC 02/11) (schematic)"), "vmalloc")]
+    assert notes.count("<b") == 1
+    labels = [a.text for a in fig.layout.annotations if a.xref == "x" and a.x > 0.5]
+    assert any(t.startswith("vmalloc ") and "(negative)" in t for t in labels)
+
+
+def test_every_region_is_labelled_beside_its_bar_and_no_two_labels_touch():
+    # The schematic's 8M guard, 16M PCI I/O and ~4M fixmap bars are a few pixels high;
+    # their labels sit beside the bars, spread at least _LABEL_GAP pixels apart.
+    from percpu_explorer.ui.plots import address_map
+
+    mainline, patched = compute_layout(LOCAL.replace(local_percpu=False)), compute_layout(LOCAL)
+    fig = plots.address_space_map(mainline, patched)
+    top = fig.layout.yaxis.range[1]
+    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    for x, lay in ((0, mainline), (1, patched)):
+        labels = [a for a in fig.layout.annotations if a.xref == "x" and round(a.x) == x]
+        named = [r.name for r in lay.regions]
+        assert [a.text.split(" ")[0] for a in labels] == [n.split(" ")[0] for n in named]
+        fixmap = next(a for a in labels if a.text.startswith("fixmap"))
+        assert fixmap.text == f"fixmap {format_size(lay.region('fixmap').size)}"
+        ys = sorted(a.ay for a in labels)
+        gaps = [(b - a) * plot_px / top for a, b in itertools.pairwise(ys)]
+        assert min(gaps) >= address_map._LABEL_GAP - 1e-6
+        # mainline's labels to the left of its bar, the patched ones to the right
+        assert all((a.ax < a.x) == (x == 0) for a in labels)
+
+
+def test_map_title_names_what_the_panel_shows():
+    cfg = KernelConfig(page_size="64K", va_bits=52, vabits_actual=48, kasan="sw-tags",
+                       nr_cpus=64, kernel="6.16")
+    title = plots.address_space_map(compute_layout(cfg)).layout.title.text
+    assert title.startswith("Kernel address space, 64K/52 (48-bit hw) KASAN sw-tags, "
+                            "kernel 6.16, 64 CPUs<br>")
+    both = plots.address_space_map(compute_layout(CFG), compute_layout(LOCAL))
+    assert "mainline vs patched (RFC 02/11)" in both.layout.title.text
+    # the top tick is the last byte of the address space, not 2**64 (which has 17 digits)
+    assert plots.address_space_map(compute_layout(CFG)).layout.yaxis2.ticktext[-1] == \
+        "0xffffffffffffffff"
 
 
 def test_connectors_link_the_shrunk_vmalloc_area():
@@ -166,6 +210,25 @@ def test_walk_has_one_step_per_level(page_size, va_bits):
     assert list(tables.x) == [lv.ptrs for lv in kpt.geometry.levels]
 
 
+def test_walk_labels_stay_inside_the_plot_and_the_title_names_the_configuration():
+    # The linear map of the first chunk starts at PAGE_OFFSET, index 0 at every level:
+    # a label centred there was cut at the left edge ("able", "lock").
+    kpt = build_first_chunk(LOCAL, 4)
+    walk = kpt.walk(0, 0xFFFF000000000000)
+    assert [s.index for s in walk.steps] == [0, 0, 0]
+    fig = plots.walk_figure(walk, kpt.geometry, nr_cpus=4, address="percpu unit (linear map)")
+    steps = trace(fig, "entry read")
+    assert list(steps.textposition) == ["top right"] * 3
+    assert steps.cliponaxis is False and fig.layout.xaxis.range[0] < 0
+    title = fig.layout.title.text
+    assert title.startswith("Page-table walk on CPU 0 of 4: PA 0x40000000 (2MB block)<br>"
+                            "<sup>the percpu unit (linear map) address 0xffff000000000000<br>"
+                            "4K/48, kernel 7.1, one root per CPU (RFC 01/11)<br>")
+    local, _ = first_chunk_va(kpt, 128 << 10)  # index 506, 511, 511, 480 of 512
+    high = trace(plots.walk_figure(kpt.walk(2, local), kpt.geometry), "entry read")
+    assert list(high.textposition) == ["top left"] * 4
+
+
 def test_walk_that_faults_ends_in_red():
     kpt = build_first_chunk(CFG.replace(nr_cpus=2), 2)
     walk = kpt.walk(0, compute_layout(CFG).symbols["VMALLOC_START"])
@@ -192,6 +255,8 @@ def test_page_tables_figure_counts_shared_and_private_pages():
     mainline = plots.page_tables_figure(build_first_chunk(CFG.replace(nr_cpus=2), 2))
     assert list(mainline.data[-1].y) == [0, 0]  # one shared root, nothing private
     assert sum(shared[0].y) + sum(private[0].y) == kpt.total_pages
+    assert fig.layout.title.text.startswith(
+        "Kernel page tables, 4K/48, kernel 7.1, 4 CPUs: one root per CPU (RFC 01/11)")
     two = plots.page_tables_figure(kpt, cpus=[1, 3])
     assert list(two.data[-1].x) == ["CPU 1", "CPU 3"]
     with pytest.raises(ValueError, match=r"outside 0\.\.3"):
@@ -223,8 +288,18 @@ def test_heatmap_allocated_cells_match_the_allocator(booted):
         allocated = sum(chunk.allocs.values())
         assert allocated == (chunk.map_bits * 4 - chunk.free_bytes
                              - chunk.start_offset - chunk.end_offset)
-        assert np.nansum(z == 1) == allocated // PCPU_MIN_ALLOC_SIZE
-        assert np.isnan(z).sum() == (chunk.start_offset + chunk.end_offset) // 4
+        assert np.isfinite(z).all()  # no NaN: a browser cannot be sent one
+        assert (z == 1).sum() == allocated // PCPU_MIN_ALLOC_SIZE
+        # The bytes outside the map (static or reserved area) are a grey outline over
+        # cells holding 0: start_offset bytes at the start, end_offset at the end.
+        outside = [t for t in fig.data if t.name.startswith("outside the chunk's map")]
+        if chunk.start_offset or chunk.end_offset:
+            xs = list(outside[0].x)
+            widths = [xs[i + 1] - xs[i] for i in range(0, len(xs), 6)]
+            assert sum(widths) == chunk.start_offset + chunk.end_offset
+            assert z.reshape(-1)[: chunk.start_offset // 4].sum() == 0
+        else:
+            assert not outside
         populated = np.array(trace(fig, "populated").z, dtype=float)
         assert populated.sum() == chunk.nr_populated
         hinted = sum(1 for md in chunk.md_blocks if md.contig_hint)
@@ -285,6 +360,25 @@ def test_cost_figure_stacks_to_the_replay_totals(costs):
         assert np.allclose(per_cpu.y, costs.per_cpu[lab])
         assert np.allclose(per_op.y, costs.per_op[lab])
     assert {t.name for t in classes} >= {"lse_atomic", "mrs_tpidr"}
+
+
+def test_cost_figure_title_names_what_was_priced():
+    frame = synthetic(500, nr_cpus=3, seed=2)
+    title = plots.workload_cost_figure(price_workload(frame, nr_cpus=6)).layout.title.text
+    assert "500 this_cpu ops on 6 CPUs (3 with ops), kernel 7.1" in title
+    # before v6.9 there is no Local Percpu area (RFC 02/11): today's scheme only
+    old = price_workload(frame, kernel="6.1", variants=variants_for("6.1"))
+    fig = plots.workload_cost_figure(old)
+    assert "local percpu needs v6.9+" in fig.layout.title.text
+    assert {t.name for t in fig.data if t.legendgroup == "variant"} == {"today-lse",
+                                                                       "today-llsc"}
+
+
+def test_cost_figure_draws_many_cpus_as_lines():
+    cost = price_workload(synthetic(2000, nr_cpus=100, seed=2), nr_cpus=128)
+    per_cpu = [t for t in plots.workload_cost_figure(cost).data
+               if t.legendgroup == "variant" and t.showlegend is not False]
+    assert all(t.type == "scatter" and len(t.x) == 128 for t in per_cpu)
 
 
 def test_preemption_points_timeline_marks_wrong_cpu_updates_red():

@@ -243,9 +243,10 @@ def test_allocator_steps_through_the_history():
     assert len(explorer.decisions) == 0
     explorer.set(step=80, view="chunks")
     assert len(explorer.decisions) == 80
-    assert explorer.figure.layout.title.text.startswith(
-        plots.chunks_figure(explorer.alloc).layout.title.text[:20])
-    last = explorer.controls["chunk"].options[-1]
+    assert explorer.figure.layout.title.text.startswith("Request 80 of 80: ")
+    assert [b.y for b in explorer.figure.data[:1]] == [
+        tuple(b.y) for b in plots.chunks_figure(explorer.alloc).data[:1]]
+    _, last = explorer.controls["chunk"].options[-1]
     explorer.set(view="chunk map", chunk=last)
     assert f"chunk {last}" in explorer.figure.layout.title.text
     with pytest.raises(ValueError, match="chunk 99"):
@@ -277,11 +278,51 @@ def test_replay_offers_only_the_preemption_models_the_kernel_builds():
     assert "preempt=full" in explorer.figure.layout.title.text and explorer.error is None
     with pytest.raises(ValueError, match="preempt 'none' is not offered"):
         explorer.set(preempt="none")
-    # VHE only changes which register the listing reads: the price stays
-    before = explorer.cost.totals["cycles"].tolist()
-    explorer.set(vhe=False)
-    assert explorer.cost.totals["cycles"].tolist() == before
-    assert not explorer.cost.settings.vhe
+    # tpidr_el1 and tpidr_el2 are one cost class: VHE would change no price, so no control
+    assert "vhe" not in explorer.controls
+
+
+def test_replay_offers_only_the_panel_controls_its_price_depends_on():
+    explorer = CostExplorer()
+    assert explorer.panel.offered == ("kernel", "nr_cpus")
+    for key in ("page_size", "va_bits", "kasan", "local_percpu"):
+        assert getattr(explorer.panel, key).layout.display == "none"
+
+
+def test_replay_prices_the_local_scheme_only_from_v6_9():
+    # RFC 02/11 places the Local Percpu area in the v6.9+ layout (vmemmap ending at -1G);
+    # before v6.9 there is no local scheme to price
+    explorer = CostExplorer(kernel="6.1")
+    assert set(explorer.cost.totals["scheme"]) == {"today"}
+    assert "local percpu needs v6.9+" in explorer.figure.layout.title.text
+    explorer.set(kernel="6.9")
+    assert set(explorer.cost.totals["scheme"]) == {"today", "local"}
+    assert "needs v6.9" not in explorer.figure.layout.title.text
+
+
+def test_replay_title_says_the_panels_cpus():
+    explorer = CostExplorer(nr_cpus=4)
+    assert " on 4 CPUs," in explorer.figure.layout.title.text
+    # 64 CPUs: a generated pattern spreads 25 units per CPU over every one of them
+    explorer.set(nr_cpus=64)
+    assert " on 64 CPUs," in explorer.figure.layout.title.text
+    assert len(explorer.cost.per_cpu) == 64 and explorer.cost.nr_cpus == 64
+    # a file keeps its CPUs (mix.parquet: 8, data/workloads/README.md); more are idle
+    explorer.set(workload="file:mix.parquet")
+    assert " on 64 CPUs (8 with ops)," in explorer.figure.layout.title.text
+    assert explorer.cost.per_cpu["ops"].iloc[8:].sum() == 0
+
+
+def test_replay_file_on_too_few_cpus_raises_the_cpus_or_goes_back():
+    explorer = CostExplorer(nr_cpus=4)
+    explorer.controls["workload"].value = "file:mix.parquet"  # as a person picks it
+    assert explorer.panel.config.nr_cpus == 8 and explorer.error is None
+    assert "CPUs set from 4 to 8" in explorer.panel.message.value
+    assert " on 8 CPUs," in explorer.figure.layout.title.text
+    explorer.panel.nr_cpus.value = 4  # fewer than the file uses: refused, back to 8
+    assert explorer.panel.config.nr_cpus == 8 and explorer.panel.nr_cpus.value == 8
+    assert "CPUs must be 8 or more" in explorer.panel.message.value
+    assert " on 8 CPUs," in explorer.figure.layout.title.text
 
 
 def test_widget_composes_panel_controls_and_figure():

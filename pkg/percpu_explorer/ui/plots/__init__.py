@@ -19,16 +19,26 @@ nbconvert; `to_png()` writes a static image with kaleido and a system Chromium.
 """
 
 from .address_map import address_space_map
-from .allocator import chunk_map_heatmap, chunks_figure, offsets_figure
+from .allocator import (
+    FREED_COLOR,
+    MARK_COLOR,
+    chunk_map_heatmap,
+    chunks_figure,
+    config_text,
+    offsets_figure,
+)
 from .common import PROBLEM_COLOR, set_renderer, to_png
 from .page_tables import page_tables_figure, walk_figure
 from .this_cpu import interleaving_figure, workload_cost_figure
 
 __all__ = [
+    "FREED_COLOR",
+    "MARK_COLOR",
     "PROBLEM_COLOR",
     "address_space_map",
     "chunk_map_heatmap",
     "chunks_figure",
+    "config_text",
     "interleaving_figure",
     "offsets_figure",
     "page_tables_figure",

@@ -5,13 +5,15 @@
   pgtables   `PageTableExplorer`: a page-table walk on a chosen CPU
   allocator  `AllocatorExplorer`: the percpu allocator stepped through a history
   cost       `CostExplorer`: a this_cpu workload priced per scheme
+  exercises  `ExerciseSheet`: seeded exercises with an answer field and a Check button
 """
 
 from __future__ import annotations
 
 from .allocator import AllocatorExplorer
 from .cost import CostExplorer
-from .layout import LayoutExplorer
+from .exercises import ExerciseSheet
+from .layout import LayoutExplorer, problems_details
 from .panel import (
     DEFAULT_NR_CPUS,
     KERNELS,
@@ -33,8 +35,10 @@ __all__ = [
     "AllocatorExplorer",
     "ControlPanel",
     "CostExplorer",
+    "ExerciseSheet",
     "Explorer",
     "LayoutExplorer",
     "PageTableExplorer",
+    "problems_details",
     "resolve_panel",
 ]

@@ -50,11 +50,20 @@ _ERROR_STYLE = "color:#d62728"
 _WARN_STYLE = "color:#b35900"
 
 
-def describe(values: dict[str, Any]) -> str:
-    """A panel's configuration in words: "16K/48, local percpu, kernel 7.1, 4 CPUs"."""
+def describe(values: dict[str, Any], offered: tuple[str, ...] = PANEL_KEYS) -> str:
+    """A panel's configuration in words, naming only the `offered` controls:
+    "16K/48, local percpu, kernel 7.1, 4 CPUs"."""
     cfg = KernelConfig(**values)
-    local = ", local percpu" if cfg.local_percpu else ""
-    return f"{cfg.label()}{local}, kernel {cfg.kernel}, {cfg.nr_cpus} CPUs"
+    parts = []
+    if {"page_size", "va_bits", "vabits_actual", "kasan"} & set(offered):
+        parts.append(cfg.label())
+    if "local_percpu" in offered and cfg.local_percpu:
+        parts.append("local percpu")
+    if "kernel" in offered:
+        parts.append(f"kernel {cfg.kernel}")
+    if "nr_cpus" in offered:
+        parts.append(f"{cfg.nr_cpus} CPUs")
+    return ", ".join(parts) or cfg.label()
 
 
 def _plain(text: str) -> str:
@@ -361,6 +370,7 @@ class Explorer:
             self._refuse(reason)
             return False
         self.error = None
+        self._clear_for(fig)
         with self.figure.batch_update():
             self.figure.data = ()
             self.figure.add_traces(list(fig.data))
@@ -373,9 +383,31 @@ class Explorer:
             self.panel.report(self.name, self.notice or "", level="warning")
         return True
 
+    def _clear_for(self, fig: go.Figure) -> None:
+        """Make the browser's figure ready for `fig`. A FigureWidget takes a new figure as:
+        delete the traces, add the new ones, then a relayout that merges the new layout
+        into the old one. So the old axes and annotations stay (the chunk map's second
+        axis and its arrow over the chunks view), and new traces on axes the old layout
+        lacks are drawn for an instant with no size (plotly.js logs NaN errors). Here the
+        layout's parts `fig` lacks are removed and, when the axes change, the figure is
+        emptied and given the new layout before its traces arrive."""
+        old = set(self.figure.layout.to_plotly_json()) - {"template"}
+        new = set(fig.layout.to_plotly_json())
+        gone = {key: None for key in sorted(old - new)}
+
+        def axes(keys: set[str]) -> list[str]:
+            return sorted(k for k in keys if k[1:5] == "axis")
+
+        if axes(old) != axes(new):
+            self.figure.data = ()
+        if gone:
+            self.figure.plotly_relayout(gone)
+        if axes(old) != axes(new):
+            self.figure.layout = fig.layout
+
     def _refuse(self, reason: str) -> None:
         """Back to what the figure shows, with the reason in the panel."""
-        asked = describe(self.panel.values) \
+        asked = describe(self.panel.values, self.panel.offered) \
             if self.drawn is None or self.panel.values != self.drawn else "this choice"
         self.error = reason
         back = ""
@@ -393,7 +425,8 @@ class Explorer:
                         self._quiet = False
                 if self.panel.values != self.drawn:
                     self.panel.set(**self.drawn)  # every explorer on the panel redraws
-                    back = f" The controls are back to {describe(self.panel.values)}."
+                    back = (f" The controls are back to "
+                            f"{describe(self.panel.values, self.panel.offered)}.")
                 elif own:
                     back = " The controls are back to the figure shown."
             finally:
