@@ -60,8 +60,8 @@ def test_map_is_a_handful_of_traces_whatever_the_region_count():
     plain = plots.address_space_map(compute_layout(CFG))
     kasan = compute_layout(CFG.replace(kasan="generic"))
     both = plots.address_space_map(kasan, compute_layout(LOCAL.replace(kasan="generic")))
-    assert len(plain.data) == 2  # schematic + true scale
-    assert len(both.data) == 6  # two per layout + the connectors of each panel
+    assert len(plain.data) == 4  # schematic, true scale, label lines, labels
+    assert len(both.data) == 10  # four per layout + the connectors of each panel
     assert len(trace(both, "patched (RFC 02/11) (schematic)").x) > 10  # regions and guards
     assert not both.layout.shapes
 
@@ -70,7 +70,7 @@ def test_vmalloc_hover_carries_the_exact_bounds_of_4k_48():
     # ptdump of a v6.16+ kernel, 4K/48: "---[ vmalloc() end ]---" at 0xfffffdffbf800000.
     # The hover gives VMALLOC_END as the exclusive end and end - 1 as the inclusive last.
     fig = plots.address_space_map(compute_layout(CFG))
-    for bar in fig.data:
+    for bar in (b for b in fig.data if b.type == "bar"):
         hover = bar.hovertext[row_of(bar, "vmalloc")]
         assert "start 0xffff800080000000 (VMALLOC_START)" in hover
         assert "end 0xfffffdffbf800000 (VMALLOC_END), exclusive" in hover
@@ -116,7 +116,7 @@ def test_broken_patched_layout_is_drawn_red_with_its_explanations():
     for f in patched.problems:
         assert f.code in notes
     assert notes.count("<b") == 1
-    labels = [a.text for a in fig.layout.annotations if a.xref == "x" and a.x > 0.5]
+    labels = trace(fig, "patched (RFC 02/11) (labels)").text
     assert any(t.startswith("vmalloc ") and "(negative)" in t for t in labels)
 
 
@@ -129,17 +129,21 @@ def test_every_region_is_labelled_beside_its_bar_and_no_two_labels_touch():
     fig = plots.address_space_map(mainline, patched)
     top = fig.layout.yaxis.range[1]
     plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
-    for x, lay in ((0, mainline), (1, patched)):
-        labels = [a for a in fig.layout.annotations if a.xref == "x" and round(a.x) == x]
+    for x, (name, lay) in enumerate((("mainline", mainline), ("patched (RFC 02/11)", patched))):
+        labels = trace(fig, f"{name} (labels)")
+        lines = trace(fig, f"{name} (label lines)")
         named = [r.name for r in lay.regions]
-        assert [a.text.split(" ")[0] for a in labels] == [n.split(" ")[0] for n in named]
-        fixmap = next(a for a in labels if a.text.startswith("fixmap"))
-        assert fixmap.text == f"fixmap {format_size(lay.region('fixmap').size)}"
-        ys = sorted(a.ay for a in labels)
+        assert [s.split(" ")[0] for s in labels.text] == [n.split(" ")[0] for n in named]
+        fixmap = next(s for s in labels.text if s.startswith("fixmap"))
+        assert fixmap == f"fixmap {format_size(lay.region('fixmap').size)}"
+        ys = sorted(labels.y)
         gaps = [(b - a) * plot_px / top for a, b in itertools.pairwise(ys)]
         assert min(gaps) >= address_map._LABEL_GAP - 1e-6
-        # mainline's labels to the left of its bar, the patched ones to the right
-        assert all((a.ax < a.x) == (x == 0) for a in labels)
+        # mainline's labels to the left of its bar, the patched ones to the right; each
+        # leader line runs from the bar's edge to its label
+        edge, tail = lines.x[0], lines.x[1]
+        assert (tail < edge) == (x == 0) and all(v == tail for v in labels.x)
+        assert list(lines.y[1::3]) == list(labels.y)
 
 
 def test_map_title_names_what_the_panel_shows():
@@ -179,14 +183,14 @@ def test_every_valid_configuration_draws_mainline_and_patched():
     for cfg in valid_configs("7.1"):
         fig = plots.address_space_map(compute_layout(cfg),
                                       compute_layout(cfg.replace(local_percpu=True)))
-        assert len(fig.data) == 6
+        assert len(fig.data) == 10
         for bar in fig.data[:4]:
             assert all(b >= 0 for b in bar.base)
         count += 1
     assert count > 30
     for kernel in ("5.17", "6.5", "6.9"):  # the older eras, mainline only
         for cfg in valid_configs(kernel):
-            assert len(plots.address_space_map(compute_layout(cfg)).data) == 2
+            assert len(plots.address_space_map(compute_layout(cfg)).data) == 4
 
 
 # --- page tables ------------------------------------------------------------------------------

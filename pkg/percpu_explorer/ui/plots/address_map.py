@@ -5,7 +5,7 @@ Regions come from `kernel.layout_table` (an `end` exclusive, `last` = end - 1
 inclusive), problems and warnings from the layout's findings. Many rectangles go into one
 bar trace (bars with `base`), never into layout shapes (plotly's shape updates grow
 quadratically), so the figure stays a handful of traces whatever the number of regions.
-The schematic's labels are annotations beside the bars, spread at least `_LABEL_GAP`
+The schematic's labels are text traces beside the bars, spread at least `_LABEL_GAP`
 pixels apart so that a 4M fixmap stays as readable as a 128TB linear map.
 """
 
@@ -116,27 +116,36 @@ def _spread(wanted: list[float], gap: float, top: float) -> list[float]:
     return placed
 
 
-def _label_annotations(rows: list[dict[str, Any]], bases: list[float], heights: list[float],
-                       x: int, side: int, gap: float, top: float) -> list[dict[str, Any]]:
+def _label_traces(rows: list[dict[str, Any]], bases: list[float], heights: list[float],
+                  x: int, side: int, gap: float, top: float, name: str
+                  ) -> list[dict[str, Any]]:
     """One label per named region beside its schematic bar (left if side < 0, right
-    otherwise), spread to stay readable, with a thin line to the bar's middle."""
+    otherwise), spread to stay readable, with a thin line to the bar's middle: a line
+    trace and a text trace (plotly.js redraws traces far faster than arrow annotations).
+    """
     named = [(r, b + h / 2) for r, b, h in zip(rows, bases, heights, strict=True)
              if not r["guard"]]
     ys = _spread([y for _, y in named], gap, top)
     edge = x + side * _BAR_WIDTH / 2
     tail = edge + side * 0.08
-    out = []
+    line_x: list[float | None] = []
+    line_y: list[float | None] = []
+    texts, colors = [], []
     for (row, middle), y in zip(named, ys, strict=True):
         size = format_size(row["magnitude"])
-        text = f"{row['name']} {size}" + ("<br>(negative)" if row["negative"] else "")
-        color = PROBLEM_COLOR if row["problems"] else "#333"
-        out.append({
-            "text": text, "x": edge, "y": middle, "ax": tail, "ay": y, "xref": "x",
-            "yref": "y", "axref": "x", "ayref": "y", "showarrow": True, "arrowhead": 0,
-            "arrowwidth": 0.8, "arrowcolor": "#888", "standoff": 0,
-            "xanchor": "right" if side < 0 else "left", "yanchor": "middle",
-            "font": {"size": _LABEL_FONT, "color": color}, "align": "left"})
-    return out
+        texts.append(f"{row['name']} {size}" + ("<br>(negative)" if row["negative"] else ""))
+        colors.append(PROBLEM_COLOR if row["problems"] else "#333")
+        line_x += [edge, tail, None]
+        line_y += [middle, y, None]
+    common = {"showlegend": False, "hoverinfo": "skip", "xaxis": "x", "yaxis": "y"}
+    return [
+        {"type": "scatter", "mode": "lines", "x": line_x, "y": line_y,
+         "line": {"color": "#888", "width": 0.8}, "name": f"{name} (label lines)", **common},
+        {"type": "scatter", "mode": "text", "x": [tail] * len(texts), "y": ys,
+         "text": texts, "textposition": "middle left" if side < 0 else "middle right",
+         "textfont": {"size": _LABEL_FONT, "color": colors}, "name": f"{name} (labels)",
+         "cliponaxis": False, **common},
+    ]
 
 
 def _problem_note(columns: list[tuple[str, Layout]]) -> list[str]:
@@ -196,7 +205,7 @@ def address_space_map(layout: Layout, patched: Layout | None = None) -> go.Figur
             "hovertext": hover, "hoverinfo": "text", "showlegend": False, "xaxis": "x",
             "yaxis": "y"})
         side = -1 if len(columns) == 2 and x == 0 else 1
-        labels += _label_annotations(rows, bases, heights, x, side, gap, top)
+        labels += _label_traces(rows, bases, heights, x, side, gap, top, label)
         tops.append({r["name"]: (b, b + h) for r, b, h in zip(rows, bases, heights, strict=True)
                      if not r["guard"]})
         spans.append({r["name"]: (float(r["lo"] - low), float(r["hi"] - low)) for r in rows
@@ -207,6 +216,7 @@ def address_space_map(layout: Layout, patched: Layout | None = None) -> go.Figur
             "name": f"{label} (true scale)", "marker": marker, "opacity": 0.85,
             "hovertext": hover, "hoverinfo": "text", "showlegend": False,
             "xaxis": "x2", "yaxis": "y2"})
+    data += labels
     if patched is not None:
         data.append(_connectors(col_rows, tops, "x", "y", "moved or resized"))
         data.append(_connectors(col_rows, spans, "x2", "y2", "moved or resized (true scale)"))
@@ -231,7 +241,6 @@ def address_space_map(layout: Layout, patched: Layout | None = None) -> go.Figur
          "showarrow": False, "font": {"size": 14}},
         {"text": "true scale", "x": 0.71, "y": 1.0, "xref": "paper", "yref": "paper",
          "xanchor": "center", "yanchor": "bottom", "showarrow": False, "font": {"size": 14}},
-        *labels,
     ]
     if notes:
         annotations.append({

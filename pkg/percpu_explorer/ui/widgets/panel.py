@@ -24,6 +24,7 @@ from typing import Any
 
 import ipywidgets as W
 import plotly.graph_objects as go
+from plotly.io.json import to_json_plotly
 
 from ...kernel import (
     CHOICE_FIELDS,
@@ -266,6 +267,56 @@ class ControlPanel:
         display(self.widget)
 
 
+def _json(value: Any) -> str:
+    return str(to_json_plotly(value))
+
+
+def _axes(layout: dict[str, Any]) -> list[str]:
+    return sorted(k for k in layout if k[1:5] == "axis")
+
+
+def show_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
+    """Make `widget` show `fig` with the fewest messages, so the browser draws once.
+
+    A FigureWidget sends every trace deletion, trace addition and relayout on its own,
+    and the browser redraws after each; a relayout that carries the whole layout (its
+    template too) costs the most. When the traces keep their number and types, only
+    the properties that changed are sent, in one update; otherwise the traces are
+    replaced. Layout keys the new figure lacks are removed (the old axes and
+    annotations would stay otherwise), and when the axes change the new layout goes
+    first, so no trace is drawn on an axis that does not exist yet."""
+    old = [t.to_plotly_json() for t in widget.data]
+    new = [t.to_plotly_json() for t in fig.data]
+    same = len(old) == len(new) and all(a.get("type") == b.get("type")
+                                        for a, b in zip(old, new, strict=True))
+    old_layout = widget.layout.to_plotly_json()
+    new_layout = fig.layout.to_plotly_json()
+    gone = {k: None for k in sorted(set(old_layout) - set(new_layout))}
+    changed = {k: v for k, v in new_layout.items() if _json(old_layout.get(k)) != _json(v)}
+    if _axes(old_layout) != _axes(new_layout):
+        widget.data = ()
+        if gone:
+            widget.plotly_relayout(gone)
+        if changed:
+            widget.layout.update(changed, overwrite=True)
+        widget.add_traces(list(fig.data))
+        return
+    if gone:
+        widget.plotly_relayout(gone)
+    with widget.batch_update():
+        if same:
+            for trace, a, b in zip(widget.data, old, new, strict=True):
+                diff = {k: b.get(k) for k in set(a) | set(b)
+                        if k not in ("type", "uid") and _json(a.get(k)) != _json(b.get(k))}
+                if diff:
+                    trace.update(diff, overwrite=True)
+        else:
+            widget.data = ()
+            widget.add_traces(list(fig.data))
+        if changed:
+            widget.layout.update(changed, overwrite=True)
+
+
 # --- explorers -----------------------------------------------------------------------------
 
 class Explorer:
@@ -370,11 +421,7 @@ class Explorer:
             self._refuse(reason)
             return False
         self.error = None
-        self._clear_for(fig)
-        with self.figure.batch_update():
-            self.figure.data = ()
-            self.figure.add_traces(list(fig.data))
-            self.figure.layout = fig.layout
+        show_figure(self.figure, fig)
         self.updates += 1
         self.drawn = self.panel.values
         self._drawn_controls = {k: c.value for k, c in self.controls.items()
@@ -382,28 +429,6 @@ class Explorer:
         if not self._reverting:
             self.panel.report(self.name, self.notice or "", level="warning")
         return True
-
-    def _clear_for(self, fig: go.Figure) -> None:
-        """Make the browser's figure ready for `fig`. A FigureWidget takes a new figure as:
-        delete the traces, add the new ones, then a relayout that merges the new layout
-        into the old one. So the old axes and annotations stay (the chunk map's second
-        axis and its arrow over the chunks view), and new traces on axes the old layout
-        lacks are drawn for an instant with no size (plotly.js logs NaN errors). Here the
-        layout's parts `fig` lacks are removed and, when the axes change, the figure is
-        emptied and given the new layout before its traces arrive."""
-        old = set(self.figure.layout.to_plotly_json()) - {"template"}
-        new = set(fig.layout.to_plotly_json())
-        gone = {key: None for key in sorted(old - new)}
-
-        def axes(keys: set[str]) -> list[str]:
-            return sorted(k for k in keys if k[1:5] == "axis")
-
-        if axes(old) != axes(new):
-            self.figure.data = ()
-        if gone:
-            self.figure.plotly_relayout(gone)
-        if axes(old) != axes(new):
-            self.figure.layout = fig.layout
 
     def _refuse(self, reason: str) -> None:
         """Back to what the figure shows, with the reason in the panel."""
