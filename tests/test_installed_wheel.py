@@ -38,6 +38,10 @@ for path in sorted(paths.WORKLOADS_DIR.iterdir()):
         out["workloads"][path.name] = len(read_workload(path))
 out["files"] = sorted(str(p.relative_to(paths.DATA_DIR)) for p in paths.DATA_DIR.rglob("*")
                       if p.is_file())
+from percpu_explorer.ui import app
+template = app.JUPYTER_DATA / "voila" / "templates" / app.TEMPLATE
+out["voila_template"] = sorted(p.name for p in template.iterdir())
+out["voila_config"] = (app.VOILA_CONFIG / "voila.py").is_file()
 try:
     paths.notebooks_dir()
     out["notebooks"] = "found"
@@ -89,5 +93,8 @@ def test_wheel_installed_outside_the_repository_finds_its_data(tmp_path):
     agreed, rows = out["compare_rows"]
     assert rows > 0 and agreed == rows
     assert out["workloads"] and all(n > 0 for n in out["workloads"].values())
+    # the classroom app's Voila template and configuration come with the package
+    assert out["voila_template"] == ["conf.json", "index.html.j2", "tree-lab.html", "tree.html"]
+    assert out["voila_config"]
     # the notebooks belong to the repository: an installed package says how to find them
     assert "--notebooks" in out["notebooks"]

@@ -3,11 +3,17 @@ browser of Playwright's own. `make test` installs the `chromium` package when mi
 without it these tests skip and say why. On failure the page's screenshot and its console
 log are saved in the test's output folder (pytest-playwright's --output, test-results/)."""
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from percpu_explorer.paths import DATA_DIR, notebooks_dir
+from percpu_explorer.ui import app
 
 CHROMIUM = os.environ.get("PERCPU_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -47,7 +53,11 @@ def console(page, output_path, request):
     """The page's console messages and page errors; written out, with a screenshot, if the
     test fails."""
     messages: list[str] = []
-    page.on("console", lambda m: messages.append(f"[{m.type}] {m.text}"))
+
+    def record(m):  # a failed fetch names its URL only in the message's location
+        url = m.location.get("url", "") if "Failed to load resource" in m.text else ""
+        messages.append(f"[{m.type}] {m.text}" + (f" ({url})" if url else ""))
+    page.on("console", record)
     page.on("pageerror", lambda e: messages.append(f"[pageerror] {e}"))
     yield messages
     rep = getattr(request.node, "rep_call", None)
@@ -59,6 +69,48 @@ def console(page, output_path, request):
             page.screenshot(path=str(out / "failure.png"), full_page=True)
         except Exception as exc:  # the page may be gone; the log still says what happened
             (out / "screenshot-failed.txt").write_text(repr(exc))
+
+
+@pytest.fixture(scope="session")
+def jupyterlab_server(tmp_path_factory):
+    """JupyterLab on a free loopback port for the whole session, on a copy of notebooks/
+    (nothing in the work tree is saved over) with `data` beside it as in the repository
+    (the notebooks read ../data/...). Its own Jupyter config, runtime and workspace
+    folders; its log is kept beside them; killed with its kernels at the end."""
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "notebooks"
+    root.mkdir()
+    for nb in notebooks_dir().glob("*.ipynb"):
+        shutil.copy2(nb, root / nb.name)
+    (tmp / "data").symlink_to(DATA_DIR, target_is_directory=True)
+    config = tmp / "config"
+    (config / "labconfig").mkdir(parents=True)
+    # No "Would you like to get notified about news?" popup over the notebook.
+    (config / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    port = app.free_port()
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
+    log_path = tmp / "lab.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+             f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
+             "--IdentityProvider.token=", "--ServerApp.password=",
+             "--ServerApp.disable_check_xsrf=True",
+             "--LabApp.expose_app_in_browser=True",  # helpers.open_in_lab runs commands
+             f"--ServerApp.root_dir={root}"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{port}/"
+        try:
+            try:
+                app.wait_ready(base + "api/status", proc, timeout=90)
+            except (RuntimeError, TimeoutError) as exc:
+                raise RuntimeError(f"{exc}\n{log_path.read_text()[-3000:]}") from exc
+            yield base
+        finally:
+            app.stop(proc)
 
 
 @pytest.fixture
