@@ -8,7 +8,7 @@ PORT   ?= 8888
 # JupyterLab refuses to start as root unless told; containers and CI machines often are root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: run test lint bench clean venv capture capture-deps capture-ptdump app load chromium fuzz
+.PHONY: run test lint bench clean venv capture capture-deps capture-ptdump app load chromium fuzz census census-deps hub-deps
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -32,8 +32,8 @@ run: $(VENV)/.installed-lab
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks --port=$(PORT) $(ROOT_FLAG)
 
 # tests/fuzz runs its quick profile here (FUZZ_PROFILE=quick: a fixed set, well under a minute).
-test: $(VENV)/.installed-test chromium
-	$(PY) -m ruff check pkg tests notebooks
+test: $(VENV)/.installed-test chromium hub-deps
+	$(PY) -m ruff check pkg tests notebooks deploy
 	FUZZ_PROFILE=quick $(PY) -m pytest --nbmake tests notebooks --benchmark-min-rounds=3 --benchmark-max-time=0.05 --benchmark-warmup=off --output=test-results
 
 # Every subcommand and file reader fuzzed at length (issue 13): random cases each run, each
@@ -59,8 +59,23 @@ app: $(VENV)/.installed-app
 
 # Load test on loopback: SESSIONS concurrent visitors against one app (a few minutes).
 SESSIONS ?= 30
-load: $(VENV)/.installed-test
+load: $(VENV)/.installed-test chromium
 	$(VENV)/bin/percpu-explorer app --load-test --sessions $(SESSIONS)
+	timeout 1800 $(PY) -m percpu_explorer.ui.classload
+	PERCPU_CLASS_LOAD=1 timeout 1800 $(PY) -m pytest -s -p no:cacheprovider tests/browser/test_class_load.py
+
+# JupyterHub's proxy for tests/deploy (a local hub serving the dashboards): the npm package
+# configurable-http-proxy, pinned, installed into .hub/ of this checkout (never globally).
+# Without node and npm the test skips and says why.
+CHP_VERSION ?= 4.6.3
+HUB_DIR     := .hub
+$(HUB_DIR)/.installed-chp-$(CHP_VERSION):
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+	  npm install --prefix $(HUB_DIR) --no-audit --no-fund --loglevel=error \
+	    configurable-http-proxy@$(CHP_VERSION) && touch $@; \
+	else echo "node/npm are missing: the JupyterHub test (tests/deploy) will skip"; fi
+
+hub-deps: $(HUB_DIR)/.installed-chp-$(CHP_VERSION)
 
 # Browser tests drive Debian's Chromium; nothing downloads a browser of its own.
 chromium:
@@ -72,11 +87,12 @@ chromium:
 	else echo "Chromium is missing and cannot be installed here (needs root and apt-get): the browser tests will skip"; fi
 
 lint: $(VENV)/.installed-test
-	$(PY) -m ruff check pkg tests notebooks
+	$(PY) -m ruff check pkg tests notebooks deploy
 
-# Full benchmark runs (make test runs them in a quick mode).
-bench: $(VENV)/.installed-test
-	$(PY) -m pytest tests/benchmarks --benchmark-only
+# Full benchmark runs (make test runs them in a quick mode); PERCPU_BENCH_FULL: the browser
+# redraw times with 30 rounds per explorer, in JupyterLab and in Voila.
+bench: $(VENV)/.installed-test chromium
+	PERCPU_BENCH_FULL=1 $(PY) -m pytest tests/benchmarks --benchmark-only
 
 # Real-kernel captures (issue 5): boot Debian's arm64 kernel under QEMU and save bundles
 # (root: adds the arm64 dpkg architecture, installs qemu-system-arm). capture-ptdump first
@@ -104,6 +120,26 @@ capture-ptdump: $(VENV)/.installed-lab capture-deps
 	$(VENV)/bin/percpu-explorer capture --qemu --rebuild --cpu cortex-a72 --smp 4 \
 	  --out $(CAPTURES)/debian-$(KVER)-ptdump-a72-smp4
 	$(VENV)/bin/percpu-explorer compare $(CAPTURES)/debian-$(KVER)-ptdump-a72-smp4
+
+# The census of this_cpu sites: Debian's arm64 kernel under QEMU with our TCG
+# plugin (compiled against qemu-plugin.h from Debian's qemu source package), real
+# workloads, exact counts per site and phase. Each run prints how long each step took.
+# Bundles go to /tmp/census-work/bundles; the tests read the shipped ones in data/census/
+# (refresh on purpose: make census CENSUS=data/census).
+CENSUS      ?= /tmp/census-work/bundles
+CENSUS_WORK ?= /tmp/census-work
+census-deps: capture-deps
+	@{ command -v gcc >/dev/null && command -v pkg-config >/dev/null && \
+	  pkg-config --exists glib-2.0; } || apt-get install -y -q gcc pkg-config libglib2.0-dev
+
+census: $(VENV)/.installed-lab census-deps
+	$(VENV)/bin/percpu-explorer census --qemu --cpu max --work $(CENSUS_WORK) \
+	  --out $(CENSUS)/debian-$(KVER)-max-smp2
+	$(VENV)/bin/percpu-explorer census --qemu --cpu cortex-a57 --work $(CENSUS_WORK) \
+	  --out $(CENSUS)/debian-$(KVER)-cortex-a57-smp2
+	$(VENV)/bin/percpu-explorer census --qemu --cpu max --vhe --work $(CENSUS_WORK) \
+	  --out $(CENSUS)/debian-$(KVER)-max-vhe-smp2
+	$(VENV)/bin/percpu-explorer cost --census $(CENSUS)/debian-$(KVER)-max-smp2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .benchmarks

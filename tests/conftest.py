@@ -33,7 +33,10 @@ def voila_app(tmp_path_factory):
     log_path = tmp_path_factory.mktemp("voila") / "voila.log"
     with log_path.open("wb") as log:
         try:
-            with app.running(log=log, timeout=90) as base:
+            # No ready-kernel pool here: six preheated kernels at session start would take
+            # ~1 GB and both cores while the other tests run (tests/ui/test_classroom.py and
+            # tests/browser/test_class_load.py test the pool).
+            with app.running(log=log, timeout=90, pool_size=0) as base:
                 yield base
         except (RuntimeError, TimeoutError) as exc:
             raise RuntimeError(f"{exc}\n{log_path.read_text()[-3000:]}") from exc

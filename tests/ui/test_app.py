@@ -1,6 +1,7 @@
 """The classroom app (issue 8): command line, security defaults, widget front-end versions,
 and a small load run that checks correctness only (timings: `make load`)."""
 
+import html
 import json
 import re
 import signal
@@ -31,7 +32,7 @@ def test_app_listens_on_loopback_and_strips_code_by_default():
     assert "--Voila.ip=127.0.0.1" in cmd
     assert "--VoilaConfiguration.strip_sources=True" in cmd
     assert "--Voila.port_retries=0" in cmd
-    assert cmd[cmd.index("voila") + 1] == str(notebooks_dir())
+    assert cmd[cmd.index("percpu_explorer.ui.voila_server") + 1] == str(notebooks_dir())
     assert app.is_loopback("127.0.0.1") and app.is_loopback("::1")
     assert not app.is_loopback("0.0.0.0")
 
@@ -72,13 +73,46 @@ def test_app_stops_cleanly_on_sigint(tmp_path):
 
 # --- the running app ----------------------------------------------------------------------
 
-def test_landing_page_is_the_voila_tree(voila_app):
+def test_dashboards_are_listed_in_order_with_their_own_headings(tmp_path):
+    folder = tmp_path / "nb"
+    folder.mkdir()
+    cell = {"cell_type": "markdown", "metadata": {}, "source": ["Intro\n", "## The title\n"]}
+    for name in ("zz_extra.ipynb", "02_per_cpu_page_tables.ipynb", "01_address_space.ipynb"):
+        (folder / name).write_text(json.dumps({"cells": [cell], "metadata": {}}))
+    (folder / "03_percpu_allocator.ipynb").write_text("not json")
+    listed = app.dashboards(folder)
+    assert [d.notebook for d in listed] == ["01_address_space.ipynb",
+                                            "02_per_cpu_page_tables.ipynb",
+                                            "03_percpu_allocator.ipynb", "zz_extra.ipynb"]
+    assert [d.title for d in listed] == ["The title", "The title", "03_percpu_allocator",
+                                         "The title"]
+    assert listed[0].description == dict(app.DASHBOARDS)["01_address_space.ipynb"]
+    assert listed[-1].description == ""  # not in the catalogue: listed, without a line
+    # the repository's notebooks: every one listed, in the catalogue's order
+    assert [d.notebook for d in app.dashboards()] == [
+        n for n, _ in app.DASHBOARDS if (notebooks_dir() / n).exists()]
+
+
+def test_landing_page_lists_the_dashboards_and_the_glossary(voila_app):
+    from percpu_explorer.glossary import TERMS
+
     page = _get(voila_app)
-    assert "Voil" in page and '"appUrl": "voila/"' in page
-    # the tree is drawn in the browser from the contents API: every notebook is listed
-    listing = json.loads(_get(voila_app + "voila/api/contents/"))
-    names = {item["name"] for item in listing["content"]}
-    assert {p.name for p in notebooks_dir().glob("*.ipynb")} <= names
+    positions = [page.index(f'href="/voila/render/{d.notebook}"') for d in app.dashboards()]
+    assert positions == sorted(positions) and len(positions) == len(app.DASHBOARDS)
+    text = html.unescape(page)
+    for d in app.dashboards():
+        assert d.title in text and d.description in text
+    assert all(term in text and definition in text for term, definition in TERMS.items())
+    assert "https://" not in page  # nothing fetched from elsewhere
+    listing = json.loads(_get(voila_app + "voila/api/contents/"))  # Voila's own API still
+    assert {p.name for p in notebooks_dir().glob("*.ipynb")} <= {
+        item["name"] for item in listing["content"]}
+
+
+def test_dashboards_use_the_template_without_a_cdn(voila_app):
+    page = _get(app.dashboard_url(voila_app, NOTEBOOK))
+    assert "fontawesome" not in page  # the lab template's CDN stylesheets are gone
+    assert "jupyterlab-jupytext" not in _served_extensions(page)
 
 
 def test_dashboard_has_no_code(voila_app):

@@ -22,8 +22,9 @@ def cmd_app(args: argparse.Namespace) -> str:
             raise SystemExit(fail("load test: not every session got its figure, or the "
                                   "server did not survive the dropped sessions"))
         return json.dumps(report, indent=2)
-    app.voila_command(args.host, args.port)  # bad --host/--port: ValueError naming it
-    status = app.serve(args.host, args.port)
+    # bad --host/--port/--max-kernels/--pool-size: a ValueError naming it
+    app.voila_command(args.host, args.port, None, args.max_kernels, args.pool_size)
+    status = app.serve(args.host, args.port, None, args.max_kernels, args.pool_size)
     if status not in (0, -signal.SIGTERM, -signal.SIGINT):
         raise SystemExit(fail(f"the Voila server exited with status {status}"))
     return f"{PROG} app: stopped"
@@ -34,6 +35,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("app", help="serve the notebooks as Voila dashboards (a classroom app)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, default=8866, help="port (default 8866)")
+    p.add_argument("--max-kernels", type=int, default=None,
+                   help="most visitors at once, one kernel each; past it a visitor gets a "
+                        "'class is full, try again in a minute' page (default: 80%% of the "
+                        "memory available at start, 300 MB per kernel)")
+    p.add_argument("--pool-size", type=int, default=1,
+                   help="kernels per dashboard started ahead of visitors, so that the first "
+                        "figure comes at once (default 1; 0: none)")
     p.add_argument("--load-test", action="store_true",
                    help="instead: start the app on a free loopback port, run --sessions "
                         "concurrent visitors against it, report memory and update times")

@@ -1,9 +1,18 @@
 """The classroom app: the notebooks served as Voila dashboards, and a load test for it.
 
-`percpu-explorer app` runs Voila on `notebooks/`: a landing page lists the notebooks, each
-visitor's dashboard runs in a kernel of its own, code cells are stripped and the page may
-only talk to its kernel through widget messages (Voila refuses execute requests). It
-listens on 127.0.0.1 unless told otherwise and stops cleanly on SIGINT or SIGTERM.
+`percpu-explorer app` runs Voila on `notebooks/`: a landing page lists the dashboards in
+the suggested order (`DASHBOARDS`: titles from each notebook's first heading, one line on
+what it shows) with the glossary below them, each visitor's dashboard runs in a kernel of
+its own, code cells are stripped and the page may only talk to its kernel through widget
+messages (Voila refuses execute requests). It listens on 127.0.0.1 unless told otherwise
+and stops cleanly on SIGINT or SIGTERM.
+
+The landing page and the dashboards' page are the Voila template `percpu-explorer`
+(`ui/jupyter/voila/templates/`, found through JUPYTER_PATH): Voila's `lab` template without
+its Font Awesome stylesheets from a CDN, and a static landing page drawn from the catalogue,
+which reaches the template as Voila's `extension_config`, set by the app's voila.py
+(`ui/jupyter/config/`). The dashboards do not load JupyterLab's jupytext extension: it
+edits notebooks and needs JupyterLab's document manager, which Voila's front end lacks.
 
 `percpu-explorer app --load-test` starts the app on a free loopback port, opens N
 sessions the way a browser does (the page, then the kernel's websocket), changes controls
@@ -32,12 +41,91 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..glossary import TERMS
 from ..paths import notebooks_dir
+from . import classroom
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
 LOOPBACK_NAMES = {"localhost"}
 MAX_SESSIONS = 60
+
+# The Voila template of the app: a Jupyter data folder (JUPYTER_PATH) holding
+# voila/templates/percpu-explorer, and the folder of the app's voila.py configuration.
+TEMPLATE = "percpu-explorer"
+JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter"
+VOILA_CONFIG = JUPYTER_DATA / "config"
+NOTEBOOKS_ENV = "PERCPU_EXPLORER_NOTEBOOKS"  # the folder voila.py lists on the landing page
+# Lab-only extensions the dashboards do not load (see the module docstring).
+EXTENSION_DENYLIST = ("jupyterlab-jupytext",)
+
+# The dashboards in the suggested order, with one line on what each shows; the titles
+# are the notebooks' own first headings.
+DASHBOARDS: tuple[tuple[str, str], ...] = (
+    ("01_address_space.ipynb",
+     "Where each region of the kernel's virtual address space lies for a configuration, "
+     "and what the two local percpu areas of RFC patch 02/11 take from vmalloc."),
+    ("02_per_cpu_page_tables.ipynb",
+     "One root table per CPU: a translation walked step by step on each CPU, which "
+     "mappings are synced to the other CPUs, and what the extra tables cost."),
+    ("03_percpu_allocator.ipynb",
+     "How mm/percpu.c places the first chunk and later chunks, the offsets it hands out, "
+     "and how much room the Global Percpu area leaves; checked against real kernels."),
+    ("04_this_cpu_replay.ipynb",
+     "What a this_cpu_*() operation compiles to today and with the local mapping, where "
+     "preemption can cut it, and what a workload's operations cost."),
+    ("05_reviewer_checklist.ipynb",
+     "Each claim of the series with its verdict per configuration and what the verdict "
+     "stands on: kernel arithmetic, a real kernel, an assumption or an estimate."),
+    ("06_exercises.ipynb",
+     "Questions drawn from a seed: translate a local percpu address, predict the next "
+     "allocation's offset, find the lost update; type an answer and check it."),
+)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """One entry of the landing page."""
+
+    notebook: str
+    title: str
+    description: str
+
+
+def notebook_title(path: Path) -> str:
+    """The notebook's first Markdown heading (without its #), else its file name."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError):
+        return path.stem
+    for cell in cells:
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        for line in text.splitlines():
+            if line.lstrip().startswith("#"):
+                return line.strip().lstrip("#").strip() or path.stem
+    return path.stem
+
+
+def dashboards(notebooks: Path | None = None) -> list[Dashboard]:
+    """The landing page's list: `DASHBOARDS` in order (those present in `notebooks`), then
+    any other notebook of the folder by name, without a description."""
+    folder = notebooks or notebooks_dir()
+    known = dict(DASHBOARDS)
+    names = [n for n, _ in DASHBOARDS if (folder / n).is_file()]
+    names += sorted(p.name for p in folder.glob("*.ipynb") if p.name not in known)
+    return [Dashboard(n, notebook_title(folder / n), known.get(n, "")) for n in names]
+
+
+def landing_config(notebooks: Path | None = None) -> dict[str, Any]:
+    """What the landing page template shows: the dashboards and the glossary."""
+    return {
+        "dashboards": [{"notebook": d.notebook, "title": d.title,
+                        "description": d.description} for d in dashboards(notebooks)],
+        "glossary": [{"term": term, "definition": text} for term, text in TERMS.items()],
+    }
 
 
 def check_host(host: str) -> str:
@@ -63,19 +151,58 @@ def is_loopback(host: str) -> bool:
 
 
 def voila_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                  notebooks: Path | None = None) -> list[str]:
-    """The Voila command line: our defaults spelt out so that a test can see them."""
+                  notebooks: Path | None = None, max_kernels: int | None = None,
+                  pool_size: int = classroom.POOL_SIZE) -> list[str]:
+    """The Voila command line: our defaults spelt out so that a test can see them. Voila
+    runs as `ui.voila_server` (Voila with the cap on visitors' kernels, `ui.classroom`);
+    `max_kernels` None: from the memory available now."""
+    folder = notebooks or notebooks_dir()
+    classroom.check_pool_size(pool_size)
+    if max_kernels is None:
+        max_kernels = classroom.default_max_kernels(dashboards=len(dashboards(folder)),
+                                                    pool_size=pool_size)
+    preheat = [  # a kernel per dashboard that has run the notebook before anyone asks
+        "--VoilaConfiguration.preheat_kernel=True",
+        f"--VoilaConfiguration.default_pool_size={pool_size}",
+    ] if pool_size else []
     return [
-        sys.executable, "-m", "voila", str(notebooks or notebooks_dir()),
+        sys.executable, "-m", "percpu_explorer.ui.voila_server", str(folder),
         "--no-browser",
+        f"--template={TEMPLATE}",
+        f"--Voila.config_file_paths={VOILA_CONFIG}",  # voila.py: catalogue, extensions
         f"--Voila.ip={check_host(host)}",
         f"--port={check_port(port)}",
         "--Voila.port_retries=0",           # the port asked for, or a clear failure
         "--VoilaConfiguration.strip_sources=True",   # no code cells (Voila's default)
         "--VoilaConfiguration.show_tracebacks=False",
-        "--MappingKernelManager.cull_idle_timeout=1800",  # a visitor gone for 30 min
-        "--MappingKernelManager.cull_interval=300",
+        # A kernel nobody is connected to (tab closed, connection dropped) goes after
+        # CULL_IDLE_S idle; connected visitors keep theirs however long they read.
+        f"--MappingKernelManager.cull_idle_timeout={classroom.CULL_IDLE_S}",
+        f"--MappingKernelManager.cull_interval={classroom.CULL_INTERVAL_S}",
+        "--MappingKernelManager.cull_connected=False",
+        f"--ClassroomVoila.max_kernels={classroom.check_max_kernels(max_kernels)}",
+        *preheat,
     ]
+
+
+def voila_configuration(notebooks: Path | None = None) -> dict[str, Any]:
+    """The VoilaConfiguration that voila.py sets: the landing page's catalogue (as the
+    extension_config the template reads) and the extensions the dashboards leave out."""
+    return {"extension_config": {"percpu-explorer": landing_config(notebooks)},
+            "extension_denylist": list(EXTENSION_DENYLIST)}
+
+
+def voila_env(notebooks: Path | None = None,
+              base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment Voila runs in: our template's data folder first on JUPYTER_PATH,
+    the notebooks folder for voila.py, and plotly's 'notebook' renderer (its MIME renderer
+    does not work in Voila's front end)."""
+    env = dict(os.environ if base is None else base)
+    env[NOTEBOOKS_ENV] = str(notebooks or notebooks_dir())
+    paths = [str(JUPYTER_DATA), *filter(None, env.get("JUPYTER_PATH", "").split(os.pathsep))]
+    env["JUPYTER_PATH"] = os.pathsep.join(paths)
+    env.setdefault("PLOTLY_RENDERER", "notebook")
+    return env
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:
@@ -86,13 +213,14 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 
 
 def start(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, notebooks: Path | None = None,
-          log: Any = None) -> subprocess.Popen[bytes]:
+          log: Any = None, max_kernels: int | None = None,
+          pool_size: int = classroom.POOL_SIZE) -> subprocess.Popen[bytes]:
     """Start Voila in its own process group (so that stop() ends its kernels too)."""
     notebooks = notebooks or notebooks_dir()
     if not notebooks.is_dir():
         raise ValueError(f"notebooks folder {str(notebooks)!r} does not exist")
-    env = dict(os.environ, PLOTLY_RENDERER=os.environ.get("PLOTLY_RENDERER", "notebook"))
-    return subprocess.Popen(voila_command(host, port, notebooks), env=env,
+    env = voila_env(notebooks)
+    return subprocess.Popen(voila_command(host, port, notebooks, max_kernels, pool_size), env=env,
                             stdout=log, stderr=subprocess.STDOUT if log else None,
                             start_new_session=True)
 
@@ -133,10 +261,11 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
 @contextlib.contextmanager
 def running(host: str = DEFAULT_HOST, port: int | None = None,
             notebooks: Path | None = None, log: Any = None,
-            timeout: float = 60.0) -> Iterator[str]:
+            timeout: float = 60.0, max_kernels: int | None = None,
+            pool_size: int = classroom.POOL_SIZE) -> Iterator[str]:
     """The app on a free loopback port for the duration of a `with`: yields its base URL."""
     port = port or free_port(host)
-    proc = start(host, port, notebooks, log)
+    proc = start(host, port, notebooks, log, max_kernels, pool_size)
     url = f"http://{host}:{port}/"
     try:
         wait_ready(url, proc, timeout)
@@ -146,12 +275,13 @@ def running(host: str = DEFAULT_HOST, port: int | None = None,
 
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          notebooks: Path | None = None) -> int:
+          notebooks: Path | None = None, max_kernels: int | None = None,
+          pool_size: int = classroom.POOL_SIZE) -> int:
     """Run the app in the foreground until SIGINT/SIGTERM; both shut it down cleanly."""
     if not is_loopback(host):
         print(f"percpu-explorer app: listening on {host}, not only on this machine: anyone "
               f"who can reach port {port} can open the dashboards", file=sys.stderr)
-    proc = start(host, port, notebooks)
+    proc = start(host, port, notebooks, None, max_kernels, pool_size)
 
     def forward(signum: int, frame: Any) -> None:
         if proc.poll() is None:

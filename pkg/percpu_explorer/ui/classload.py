@@ -1,0 +1,302 @@
+"""A class against the app: visitors arriving within a minute over all the dashboards, each
+changing a control every 5-15 s (seeded), then leaving; what it measures per dashboard.
+
+Each visitor is a websocket client as a browser is (`app.Session`): the dashboard page,
+then its kernel's websocket and the widgets' states. A change is a widget update message
+for one of the dashboard's own controls (a choice, a tick box or a slider, picked with
+the seeded generator, set to another of its values); its latency is the time until the
+first message that updates a figure, and until the kernel is idle again (the change fully
+handled; dashboards without a FigureWidget have only this one). After the class leaves
+(websockets closed, as when tabs close or connections drop), the report says how long
+until every visitor's kernel was shut down and the app's memory then and before.
+
+`percpu-explorer app --class-load` runs it (`make load`); bounded in visitors and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import statistics
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import app, classroom
+
+SEED = 15
+ARRIVAL_S = 60.0          # every visitor arrives within this
+STAY_S = 120.0            # each stays this long after the dashboard is open
+PAUSE_S = (5.0, 15.0)     # between two changes of one visitor
+
+
+@dataclass
+class Visitor:
+    """One visitor's dashboard, their kernel and what they measured."""
+
+    notebook: str
+    arrive: float
+    opened_s: float | None = None
+    to_figure: list[float] = field(default_factory=list)
+    to_idle: list[float] = field(default_factory=list)
+    kernel_id: str = ""
+    error: str = ""
+
+
+def controls(states: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The dashboard's controls a visitor can change: (model id, model state)."""
+    found = []
+    for model_id, s in states.items():
+        st = s.get("state", {})
+        if st.get("disabled") or not st.get("description"):
+            continue
+        if "_options_labels" in st and len(st["_options_labels"]) > 1 and "index" in st:
+            found.append((model_id, st))
+        elif st.get("_model_name") == "CheckboxModel":
+            found.append((model_id, st))
+        elif st.get("_model_name") in ("IntSliderModel", "BoundedIntTextModel") and \
+                st.get("max", 0) > st.get("min", 0):
+            found.append((model_id, st))
+    return sorted(found)
+
+
+def new_value(state: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """Another value of the control, as the front end sends it."""
+    if "_options_labels" in state:
+        choices = [i for i in range(len(state["_options_labels"])) if i != state.get("index")]
+        return {"index": rng.choice(choices)}
+    if state.get("_model_name") == "CheckboxModel":
+        return {"value": not state.get("value")}
+    lo, hi = int(state["min"]), int(state["max"])
+    return {"value": rng.choice([v for v in (lo, hi, rng.randint(lo, hi))
+                                 if v != state.get("value")] or [lo])}
+
+
+async def _change(s: app.Session, model_id: str, update: dict[str, Any],
+                  timeout: float = 120.0) -> tuple[float | None, float]:
+    """Send one change; seconds to the first figure update (None if none) and to idle."""
+    figures = s.figures()
+    t0 = time.monotonic()
+    msg_id = await s.send("comm_msg", {"comm_id": model_id, "data": {
+        "method": "update", "state": update, "buffer_paths": []}})
+    s.states[model_id]["state"].update(update)
+    to_figure = None
+    deadline = t0 + timeout
+    while True:
+        msg = await s.receive(deadline)
+        content = msg.get("content", {})
+        if msg["msg_type"] == "comm_msg":
+            data = content.get("data", {})
+            target = content.get("comm_id")
+            if data.get("method") == "update":
+                if target in figures and to_figure is None:
+                    to_figure = time.monotonic() - t0
+                if target in s.states:  # the kernel may set controls too (e.g. reverting)
+                    s.states[target]["state"].update(data.get("state", {}))
+        elif msg["msg_type"] == "status" and \
+                msg.get("parent_header", {}).get("msg_id") == msg_id and \
+                content.get("execution_state") == "idle":
+            return to_figure, time.monotonic() - t0
+
+
+async def _visit(base: str, v: Visitor, rng: random.Random, t_start: float,
+                 stay: float) -> None:
+    await asyncio.sleep(max(0.0, t_start + v.arrive - time.monotonic()))
+    s = app.Session(base, v.notebook)
+    t0 = time.monotonic()
+    try:
+        await s.open(timeout=300)
+        v.opened_s = time.monotonic() - t0
+        v.kernel_id = s.kernel_id
+        mine = controls(s.states)
+        leave = time.monotonic() + stay
+        while mine:
+            pause = rng.uniform(*PAUSE_S)
+            if time.monotonic() + pause > leave:
+                break
+            await asyncio.sleep(pause)
+            model_id, state = rng.choice(mine)
+            to_figure, to_idle = await _change(s, model_id, new_value(state, rng))
+            v.to_idle.append(to_idle)
+            if to_figure is not None:
+                v.to_figure.append(to_figure)
+    except Exception as exc:  # reported: the report says which visitor failed and how
+        v.error = f"{v.notebook}: {exc!r}"
+    finally:
+        s.close()
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def _kernel_gone(base: str, kernel_id: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}api/kernels/{kernel_id}", timeout=30):
+            return False
+    except urllib.error.HTTPError as e:
+        return e.code == 404
+    except OSError:  # no answer in time: not known to be gone
+        return False
+
+
+def kernel_memory(server_pid: int) -> dict[str, dict[str, float]]:
+    """RSS, PSS and USS (MB) of each kernel of the server, by kernel id."""
+    import psutil
+
+    found = {}
+    with contextlib.suppress(psutil.Error):
+        for p in psutil.Process(server_pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                conn = [a for a in p.cmdline() if "kernel-" in a and a.endswith(".json")]
+                if conn:
+                    kid = conn[0].rsplit("kernel-", 1)[1][:-5]
+                    m = p.memory_full_info()
+                    found[kid] = {"rss": m.rss / 2**20, "pss": m.pss / 2**20,
+                                  "uss": m.uss / 2**20}
+    return found
+
+
+def tree_memory_mb(server_pid: int) -> dict[str, float]:
+    """RSS and PSS (MB) of the server and all its kernels."""
+    import psutil
+
+    rss = pss = 0.0
+    with contextlib.suppress(psutil.Error):
+        root = psutil.Process(server_pid)
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                m = p.memory_full_info()
+                rss += m.rss
+                pss += m.pss
+    return {"rss": round(rss / 2**20), "pss": round(pss / 2**20)}
+
+
+def _settle(server_pid: int, timeout: float = 300.0) -> float:
+    """Wait until the app uses under 5% of a core (pre-started kernels have run their
+    notebooks); seconds waited."""
+    import psutil
+
+    t0 = time.monotonic()
+    time.sleep(2)  # Voila starts the pools a moment after it answers
+    while time.monotonic() - t0 < timeout:
+        procs: list[Any] = []
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(server_pid)
+            procs = [root, *root.children(recursive=True)]
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                p.cpu_percent(None)
+        time.sleep(1.0)
+        busy = 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                busy += p.cpu_percent(None)
+        if busy < 5:
+            break
+    return time.monotonic() - t0
+
+
+async def _class(base: str, visitors: list[Visitor], seed: int, stay: float,
+                 server_pid: int) -> dict[str, Any]:
+    rng = random.Random(seed)
+    t_start = time.monotonic()
+    memory: dict[str, dict[str, float]] = {}
+
+    async def sample_memory() -> None:  # each kernel's memory once its dashboard is open
+        while True:
+            await asyncio.sleep(5)
+            for kid, m in kernel_memory(server_pid).items():
+                memory.setdefault(kid, m)
+
+    sampler = asyncio.ensure_future(sample_memory())
+    try:
+        await asyncio.gather(*(_visit(base, v, random.Random(rng.random()), t_start, stay)
+                               for v in visitors))
+    finally:
+        sampler.cancel()
+    return memory
+
+
+def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
+               arrival: float = ARRIVAL_S, pool_size: int = classroom.POOL_SIZE,
+               host: str = app.DEFAULT_HOST, log: Any = None) -> dict[str, Any]:
+    """Start the app, run a class of `sessions` visitors over every dashboard, stop it;
+    the report: per dashboard, open times and change latencies (p50, p95), kernel memory;
+    how long until the leavers' kernels were gone; the app's memory before, during, after."""
+    if not 1 <= sessions <= app.MAX_SESSIONS:
+        raise ValueError(f"--sessions {sessions} is out of range; use 1..{app.MAX_SESSIONS}")
+    if not app.is_loopback(host):
+        raise ValueError(f"the load test runs on loopback only, not on {host!r}")
+    notebooks = [d.notebook for d in app.dashboards()]
+    rng = random.Random(seed)
+    visitors = [Visitor(notebooks[i % len(notebooks)], rng.uniform(0, arrival))
+                for i in range(sessions)]
+    port = app.free_port(host)
+    proc = app.start(host, port, None, log, max_kernels=sessions + 5, pool_size=pool_size)
+    base = f"http://{host}:{port}/"
+    try:
+        app.wait_ready(base, proc, timeout=120)
+        settle_s = _settle(proc.pid)
+        before = tree_memory_mb(proc.pid)
+        t0 = time.monotonic()
+        memory = app.run_async(_class(base, visitors, seed, stay, proc.pid))
+        during_s = time.monotonic() - t0
+        t_left = time.monotonic()
+        left = [v.kernel_id for v in visitors if v.kernel_id]
+        gone_s = None
+        while time.monotonic() - t_left < 120:
+            if all(_kernel_gone(base, k) for k in left):
+                gone_s = round(time.monotonic() - t_left, 1)
+                break
+            time.sleep(2)
+        _settle(proc.pid, timeout=60)  # the pools refilled
+        after = tree_memory_mb(proc.pid)
+        per: dict[str, Any] = {}
+        for nb in notebooks:
+            mine = [v for v in visitors if v.notebook == nb]
+            fig = [t for v in mine for t in v.to_figure]
+            idle = [t for v in mine for t in v.to_idle]
+            opened = [v.opened_s for v in mine if v.opened_s is not None]
+            mem = [memory[v.kernel_id] for v in mine if v.kernel_id in memory]
+            per[nb] = {
+                "visitors": len(mine), "opened": len(opened),
+                "open_s_p50": _pct(opened, 0.5), "open_s_max": _pct(opened, 1.0),
+                "changes": len(idle), "to_figure_n": len(fig),
+                "to_figure_s_p50": _pct(fig, 0.5), "to_figure_s_p95": _pct(fig, 0.95),
+                "to_idle_s_p50": _pct(idle, 0.5), "to_idle_s_p95": _pct(idle, 0.95),
+                "kernel_rss_mb": round(statistics.median(m["rss"] for m in mem)) if mem else None,
+                "kernel_pss_mb": round(statistics.median(m["pss"] for m in mem)) if mem else None,
+                "kernel_uss_mb": round(statistics.median(m["uss"] for m in mem)) if mem else None,
+            }
+        everything = [t for v in visitors for t in v.to_figure]
+        return {
+            "visitors": sessions, "seed": seed, "arrival_s": arrival, "stay_s": stay,
+            "pool_size": pool_size, "class_s": round(during_s),
+            "load_average_1min": round(os.getloadavg()[0], 1), "cores": os.cpu_count(),
+            "pools_ready_s": round(settle_s),
+            "all_to_figure_s_p50": _pct(everything, 0.5),
+            "all_to_figure_s_p95": _pct(everything, 0.95),
+            "per_dashboard": per,
+            "kernels_gone_after_leaving_s": gone_s,
+            "app_memory_mb_before": before, "app_memory_mb_after": after,
+            "errors": [v.error for v in visitors if v.error][:10],
+        }
+    finally:
+        app.stop(proc)
+
+
+def main() -> None:  # pragma: no cover - `python -m percpu_explorer.ui.classload`
+    print(json.dumps(class_load(), indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

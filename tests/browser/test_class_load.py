@@ -1,0 +1,200 @@
+"""A class in real browsers: Chromium pages (one browser, a context each) on the dashboards
+at once, some closed mid-way; the figures update and the closed pages' kernels go.
+
+`make test` runs the smoke test only (two pages, one tab closed). The class itself and the
+first-figure timings with and without pre-started kernels run under `make load`
+(PERCPU_CLASS_LOAD=1) and print their numbers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import statistics
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from percpu_explorer.ui import app, classroom
+
+from .helpers import (
+    STABLE_MS,
+    figure_state,
+    open_dashboard,
+    select,
+    set_slider,
+    wait_figure_changed,
+)
+
+pytestmark = pytest.mark.browser
+
+CLASS_LOAD = os.environ.get("PERCPU_CLASS_LOAD") == "1"
+needs_load = pytest.mark.skipif(not CLASS_LOAD, reason="the class load runs under `make load`")
+
+# One control per dashboard with a figure, and a choice that redraws it (the values are
+# the panel's own choices: page sizes of arm64, kernel releases of the catalogue).
+CHANGES = {
+    "01_address_space.ipynb": lambda page: select(page, "page size", "16K"),
+    "02_per_cpu_page_tables.ipynb": lambda page: select(page, "page size", "16K"),
+    "03_percpu_allocator.ipynb": lambda page: set_slider(page, "request", 50),
+    "04_this_cpu_replay.ipynb": lambda page: select(page, "kernel", "6.1"),
+}
+ALL = [n for n, _ in app.DASHBOARDS]
+
+
+def _kernel_alive(base: str, kernel_id: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}api/kernels/{kernel_id}", timeout=30):
+            return True
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return False
+        raise
+
+
+def _kernel_id(page) -> str:
+    found = re.search(r'"kernelId":\s*"([0-9a-f-]+)"', page.content())
+    assert found, "no kernel id in the dashboard page"
+    return found.group(1)
+
+
+def _wait_gone(base: str, kernel_ids: list[str], limit: float) -> float:
+    t0 = time.monotonic()
+    while any(_kernel_alive(base, k) for k in kernel_ids):
+        assert time.monotonic() - t0 < limit, "a closed page's kernel is still running"
+        time.sleep(1)
+    return time.monotonic() - t0
+
+
+def test_closing_a_tab_shuts_its_kernel_down(browser, voila_app):
+    """Two visitors; one closes the tab (the page's unload handler asks Voila to shut its
+    kernel down): that kernel goes, the other visitor's figure still updates."""
+    contexts = [browser.new_context() for _ in range(2)]
+    try:
+        pages = [c.new_page() for c in contexts]
+        for page in pages:
+            open_dashboard(page, voila_app, "01_address_space.ipynb")
+        ids = [_kernel_id(p) for p in pages]
+        assert all(_kernel_alive(voila_app, k) for k in ids)
+        pages[0].close(run_before_unload=True)
+        _wait_gone(voila_app, ids[:1], limit=classroom.CULL_IDLE_S + classroom.CULL_INTERVAL_S)
+        before = figure_state(pages[1])
+        CHANGES["01_address_space.ipynb"](pages[1])
+        assert wait_figure_changed(pages[1], before) != before
+        assert _kernel_alive(voila_app, ids[1])
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def _app_processes() -> list[psutil.Process]:
+    """The app's server and kernels (children of this test process; not the browser)."""
+    procs = []
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # gone or a zombie meanwhile
+            if any(k in " ".join(p.cmdline()) for k in ("voila_server", "ipykernel")):
+                procs.append(p)
+    return procs
+
+
+def _pools_filled(log_path: Path, n: int, timeout: float = 300) -> None:
+    """Wait until Voila has started `n` pre-started kernels (its log says so each time a
+    pool is full) and every kernel has finished running its notebook (the app's processes
+    use less than 5% of a core over a second)."""
+    deadline = time.monotonic() + timeout
+    while log_path.read_text(errors="replace").count("is filled with") < n:
+        assert time.monotonic() < deadline, "the pre-started kernels never got ready"
+        time.sleep(1)
+    while True:
+        procs = _app_processes()
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                p.cpu_percent(None)
+        time.sleep(1)
+        busy = 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                busy += p.cpu_percent(None)
+        if busy < 5:
+            return
+        assert time.monotonic() < deadline, "the pre-started kernels never finished"
+
+
+@needs_load
+@pytest.mark.parametrize("pool_size", [0, 1])
+def test_first_figure_per_dashboard(browser, tmp_path, pool_size):
+    """Seconds from opening each dashboard to its first drawn figure (or, without a
+    figure, to its widgets drawn), one visitor at a time, with and without a pre-started
+    kernel per dashboard."""
+    log_path = tmp_path / "voila.log"
+    times = {}
+    with log_path.open("wb") as log, app.running(log=log, timeout=120,
+                                                 pool_size=pool_size) as base:
+        if pool_size:
+            _pools_filled(log_path, len(ALL))
+        for notebook in ALL:
+            context = browser.new_context()
+            try:
+                page = context.new_page()
+                t0 = time.monotonic()
+                open_dashboard(page, base, notebook)
+                times[notebook] = round(time.monotonic() - t0, 2)
+            finally:
+                context.close()
+            if pool_size:  # the next visitor's kernel back in the pool first
+                _pools_filled(log_path, len(ALL) + len(times))
+    print(f"\nfirst figure, pool_size={pool_size}: {json.dumps(times)} "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    assert len(times) == len(ALL)
+
+
+@needs_load
+def test_class_of_real_browsers(browser, tmp_path):
+    """10 pages at once over the six dashboards; 3 leave mid-way (two lose their
+    connection, one closes its tab); the others' figures update; the leavers' kernels go
+    within a minute."""
+    log_path = tmp_path / "voila.log"
+    with log_path.open("wb") as log, app.running(log=log, timeout=120) as base:
+        _pools_filled(log_path, len(ALL))
+        contexts = [browser.new_context() for _ in range(10)]
+        pages = [c.new_page() for c in contexts]
+        notebooks = [ALL[i % len(ALL)] for i in range(10)]
+        t0 = time.monotonic()
+        for page, notebook in zip(pages, notebooks, strict=True):  # all loading at once
+            page.goto(app.dashboard_url(base, notebook), wait_until="commit")
+        first = []
+        for page, notebook in zip(pages, notebooks, strict=True):
+            open_dashboard(page, base, notebook)  # already loading: waits for the figure
+            first.append(time.monotonic() - t0)
+        ids = [_kernel_id(p) for p in pages]
+        leaving = [0, 5, 7]
+        contexts[0].close()                       # connection dropped
+        contexts[5].close()
+        pages[7].close(run_before_unload=True)    # tab closed
+        t_left = time.monotonic()
+        updates = []
+        for i, (page, notebook) in enumerate(zip(pages, notebooks, strict=True)):
+            if i in leaving or notebook not in CHANGES:
+                continue
+            before = figure_state(page)
+            t = time.monotonic()
+            CHANGES[notebook](page)
+            assert wait_figure_changed(page, before) != before, notebook
+            updates.append(time.monotonic() - t)
+        _wait_gone(base, [ids[i] for i in leaving], limit=60 - (time.monotonic() - t_left))
+        gone = time.monotonic() - t_left
+        staying = [ids[i] for i in range(10) if i not in leaving]
+        assert all(_kernel_alive(base, k) for k in staying)
+        for i, c in enumerate(contexts):
+            if i not in (0, 5):
+                c.close()
+    print(f"\n10 Chromium pages: all first figures within {max(first):.1f} s "
+          f"(median {statistics.median(first):.1f} s); updates (incl. {STABLE_MS} ms settle) "
+          f"median {statistics.median(updates):.2f} s, max {max(updates):.2f} s; "
+          f"3 leavers' kernels gone {gone:.0f} s after leaving "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")

@@ -1,0 +1,120 @@
+"""The classroom app's limits: the cap on visitors' kernels and the "class is full" page,
+and a visitor's kernel shut down soon after the visitor leaves (timings: `make load`)."""
+
+import asyncio
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from percpu_explorer.ui import app, classroom
+
+NOTEBOOK = "06_exercises.ipynb"  # the lightest dashboard: what is tested here is the server
+GiB = 2**30
+
+
+def test_default_cap_is_the_memory_share_over_the_kernel_budget():
+    # 24 GiB available: 0.8 * 24 GiB / 300 MiB = 65.5 -> 65 kernels fit, less 6 pre-started
+    assert classroom.default_max_kernels(24 * GiB, dashboards=6, pool_size=1) == 59
+    assert classroom.default_max_kernels(24 * GiB, dashboards=6, pool_size=0) == 65
+    # 1 GiB: 2 fit, the 6 pre-started ones take more than that: still one visitor
+    assert classroom.default_max_kernels(1 * GiB, dashboards=6, pool_size=1) == 1
+
+
+def test_visitors_are_running_kernels_outside_the_pool_plus_arrivals():
+    assert classroom.visitor_kernels({"a", "b", "c"}, {"c", "gone"}, 0) == 2
+    assert classroom.visitor_kernels({"a"}, set(), 3) == 4
+
+
+def test_command_line_carries_the_cap_the_culling_and_the_pool():
+    cmd = app.voila_command(max_kernels=7, pool_size=2)
+    assert cmd[1:3] == ["-m", "percpu_explorer.ui.voila_server"]
+    assert "--ClassroomVoila.max_kernels=7" in cmd
+    assert f"--MappingKernelManager.cull_idle_timeout={classroom.CULL_IDLE_S}" in cmd
+    assert f"--MappingKernelManager.cull_interval={classroom.CULL_INTERVAL_S}" in cmd
+    assert "--MappingKernelManager.cull_connected=False" in cmd  # readers keep theirs
+    assert classroom.CULL_IDLE_S + classroom.CULL_INTERVAL_S <= 60  # gone within a minute
+    assert "--VoilaConfiguration.preheat_kernel=True" in cmd
+    assert "--VoilaConfiguration.default_pool_size=2" in cmd
+    assert not any("preheat" in a for a in app.voila_command(max_kernels=7, pool_size=0))
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["--max-kernels", "0"], "--max-kernels 0"),
+    (["--pool-size", "-1"], "--pool-size -1"),
+    (["--pool-size", "9"], "--pool-size 9"),
+])
+def test_bad_limits_are_named(cli, argv, named):
+    status, _, err = cli("app", *argv)
+    assert status == 2
+    assert named in err and err.count("\n") == 1
+
+
+def test_full_page_says_what_happened_and_retries_by_itself():
+    page = classroom.full_page(12, 12, retry_after=60)
+    assert "The class is full, try again in a minute" in page
+    assert "holds 12 open" in page and "12 are open" in page
+    assert '<meta http-equiv="refresh" content="60">' in page
+
+
+def _kernel(base, kernel_id):
+    """The kernel's model from the server's REST API, or None once it is gone (404)."""
+    try:
+        with urllib.request.urlopen(f"{base}api/kernels/{kernel_id}", timeout=30) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None
+        raise
+
+
+def _fetch(url):
+    try:
+        with urllib.request.urlopen(url, timeout=120) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+
+
+async def _cap_and_cull(base):
+    get = asyncio.to_thread
+    leaving, staying = (app.Session(base, NOTEBOOK) for _ in range(2))
+    try:
+        await asyncio.gather(leaving.open(timeout=120), staying.open(timeout=120))
+        assert (await get(_kernel, base, leaving.kernel_id))["connections"] == 1
+        t0 = time.monotonic()
+        status, headers, page = await get(_fetch, app.dashboard_url(base, NOTEBOOK))
+        assert status == 503 and time.monotonic() - t0 < 30  # answered, never a hang
+        assert headers["Retry-After"] == str(classroom.RETRY_AFTER_S)
+        assert "The class is full, try again in a minute" in page
+        assert "holds 2 open dashboards at once, and 2 are open" in " ".join(page.split())
+
+        leaving.close()
+        t_close = time.monotonic()
+        limit = classroom.CULL_IDLE_S + classroom.CULL_INTERVAL_S + 5
+        while await get(_kernel, base, leaving.kernel_id) is not None:
+            assert time.monotonic() - t_close < limit, "the closed tab's kernel stayed"
+            await asyncio.sleep(2)
+        gone_after = time.monotonic() - t_close
+        assert (await get(_kernel, base, staying.kernel_id))["connections"] == 1  # still
+        status, _, page = await get(_fetch, app.dashboard_url(base, NOTEBOOK))
+        assert status == 200
+        assert re.search(r'"kernelId":\s*"[0-9a-f-]+"', page)
+        return gone_after
+    finally:
+        leaving.close()
+        staying.close()
+
+
+@pytest.mark.slow
+def test_cap_refuses_at_once_and_a_closed_tab_frees_its_kernel_within_a_minute(tmp_path):
+    """Cap 2: two visitors connect; a third gets the 'class is full' page (503,
+    Retry-After), not a hang. The first leaves (its websocket closes): its kernel is shut
+    down within CULL_IDLE_S + CULL_INTERVAL_S, the one still connected stays, and a new
+    visitor gets a dashboard again."""
+    with (tmp_path / "voila.log").open("wb") as log, \
+            app.running(log=log, timeout=90, max_kernels=2, pool_size=0) as base:
+        app.run_async(_cap_and_cull(base))
