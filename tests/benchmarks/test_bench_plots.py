@@ -16,7 +16,7 @@ def address_space_map():
 
 def test_address_space_map_mainline_and_patched(benchmark):
     fig = benchmark(address_space_map)
-    assert len(fig.data) == 6
+    assert len(fig.data) == 10  # 4 per layout (bars, labels) + 2 connector traces
     if not benchmark.disabled:  # --benchmark-disable runs the body once, untimed
         assert benchmark.stats.stats.median < 0.050
 

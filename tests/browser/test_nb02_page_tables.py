@@ -199,6 +199,9 @@ def test_dashboard(page, console, shot, voila_app):
     assert_clean_page(page, console)
 
 
+# JupyterLab renders only the cells near the screen; under load a table scrolled to can
+# still be empty when read: one rerun with a fresh page.
+@pytest.mark.flaky(reruns=1)
 def test_jupyterlab(page, console, shot, jupyterlab_server):
     open_in_lab(page, jupyterlab_server, NOTEBOOK)
     shot("ran-all-cells")

@@ -39,9 +39,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="most visitors at once, one kernel each; past it a visitor gets a "
                         "'class is full, try again in a minute' page (default: 80%% of the "
                         "memory available at start, 300 MB per kernel)")
-    p.add_argument("--pool-size", type=int, default=1,
-                   help="kernels per dashboard started ahead of visitors, so that the first "
-                        "figure comes at once (default 1; 0: none)")
+    p.add_argument("--pool-size", type=int, default=0,
+                   help="kernels per dashboard started ahead of visitors, so that the server "
+                        "answers at once (default 0: none; a pre-started kernel has been "
+                        "seen culled before its visitor connected)")
     p.add_argument("--load-test", action="store_true",
                    help="instead: start the app on a free loopback port, run --sessions "
                         "concurrent visitors against it, report memory and update times")

@@ -9,8 +9,10 @@ allows at `KERNEL_MB` each, less the pre-started kernels. Past the cap a visitor
 A visitor's kernel is shut down when nobody is connected to it any more (tab closed,
 connection dropped) and it has been idle `CULL_IDLE_S` seconds; the server looks every
 `CULL_INTERVAL_S` seconds, so a kernel left alone goes within CULL_IDLE_S + CULL_INTERVAL_S
-seconds of its last message. The pre-started kernels (one per dashboard, `POOL_SIZE`) are
-never culled while they wait.
+seconds of its last message. Pre-started kernels (`--pool-size N` per dashboard) are
+opt-in: a pre-started kernel handed to a visitor has been seen culled before the
+visitor's websocket connected (it had waited idle longer than CULL_IDLE_S), so the default
+is none.
 
 This module computes; `ui.voila_server` applies it inside Voila's server.
 """
@@ -26,7 +28,7 @@ MEMORY_SHARE = 0.8       # of the memory available when the app starts
 CULL_IDLE_S = 30         # a kernel nobody is connected to goes after this long idle
 CULL_INTERVAL_S = 10     # how often the server looks
 RETRY_AFTER_S = 60       # what the "class is full" page asks the visitor to wait
-POOL_SIZE = 1            # pre-started kernels per dashboard (0: none)
+POOL_SIZE = 0            # pre-started kernels per dashboard (0: none; see above)
 MAX_KERNELS_LIMIT = 10_000
 
 
