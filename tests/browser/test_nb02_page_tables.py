@@ -15,88 +15,25 @@ from percpu_explorer.kernel import (
 
 from .helpers import (
     FIGURE,
+    _root,
     assert_clean_page,
     assert_readable_tables,
     figure_title,
     open_dashboard,
     open_in_lab,
+    read_all,
+    scroll_to,
     select,
     set_checkbox,
     set_text,
     wait_figure,
-    wait_settled,
+    wait_title,
 )
 
 pytestmark = pytest.mark.browser
 
 NOTEBOOK = "02_per_cpu_page_tables.ipynb"
 CFG = KernelConfig(local_percpu=True, nr_cpus=4)  # the notebook's configuration
-
-
-def _root(page):
-    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-    return panel if panel.count() else page.locator("body")
-
-
-# JupyterLab draws only the cells near the viewport (its notebook windowing): to read the
-# whole notebook, scroll it from top to bottom and read what each screen shows.
-_SCROLLER_JS = """(y) => {
-  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
-  const el = panel ? panel.querySelector('.jp-WindowedPanel-outer') : document.scrollingElement;
-  if (y !== null) el.scrollTop = y;
-  return [el.scrollTop, el.scrollHeight, el.clientHeight];
-}"""
-
-
-def read_all(page, console):
-    """Every screen of the notebook, top to bottom: the page is clean and its tables
-    readable on each; returns the text of every cell output seen."""
-    seen: dict[str, None] = {}
-    y, (_, height, screen) = 0, page.evaluate(_SCROLLER_JS, None)
-    while True:
-        page.evaluate(_SCROLLER_JS, y)
-        wait_settled(page)
-        assert_clean_page(page, console)
-        assert_readable_tables(page)
-        for text in _root(page).locator(".jp-OutputArea-output").all_inner_texts():
-            seen[" ".join(text.split())] = None
-        if y + screen >= height:
-            break
-        y += screen // 2
-        height = page.evaluate(_SCROLLER_JS, None)[1]
-    return " ".join(seen)
-
-
-def scroll_to(page, locator):
-    """Scroll the notebook from the top until `locator` is drawn, then show it."""
-    y, (_, height, screen) = 0, page.evaluate(_SCROLLER_JS, None)
-    while not locator.count():
-        assert y < height, f"{locator} is nowhere in the notebook"
-        page.evaluate(_SCROLLER_JS, y)
-        wait_settled(page)
-        y += screen // 2
-        height = page.evaluate(_SCROLLER_JS, None)[1]
-    locator.first.scroll_into_view_if_needed()
-    wait_settled(page)
-    return locator.first
-
-
-_TITLE_JS = """([expected, index]) => {
-  const root = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)') || document;
-  const g = root.querySelectorAll('.widget-vbox .js-plotly-plot')[index];
-  const t = g && g.layout && g.layout.title;
-  const text = t && (typeof t === 'string' ? t : t.text);
-  return !!text && text.includes(expected);
-}"""
-
-
-def wait_title(page, expected, before, index=0):
-    """Wait until the explorer's figure title says `expected` (the figure redrawn for
-    the choice just made, not a resize of the old one); the figure's new state."""
-    page.wait_for_function(_TITLE_JS, arg=[expected, index], timeout=90_000)
-    state = wait_figure(page, index)
-    assert state != before
-    return state
 
 
 def show_explorer(page):
