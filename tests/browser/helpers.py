@@ -365,6 +365,10 @@ def scroll_to(page, locator):
         height = page.evaluate(_SCROLLER_JS, None)[1]
     locator.first.scroll_into_view_if_needed()
     wait_settled(page)
+    # A cell scrolled into view is laid out a moment later (JupyterLab's content-visibility
+    # mode): until then its innerText is empty.
+    page.wait_for_function("e => e.innerText.trim().length > 0",
+                           arg=locator.first.element_handle(), timeout=WAIT)
     return locator.first
 
 

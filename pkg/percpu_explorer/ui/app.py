@@ -316,6 +316,13 @@ def _message(msg_type: str, content: dict[str, Any], session: str,
     }
 
 
+# What a plotly FigureWidget sends the browser to redraw: new or removed traces, a
+# restyle or relayout, or both at once in one update.
+FIGURE_MESSAGES = frozenset({"_py2js_addTraces", "_py2js_deleteTraces", "_py2js_moveTraces",
+                             "_py2js_restyle", "_py2js_relayout", "_py2js_update",
+                             "_py2js_animate"})
+
+
 @dataclass
 class Session:
     """One visitor: the dashboard page, its kernel, and the widget models it holds."""
@@ -391,21 +398,34 @@ class Session:
 
     async def change(self, description: str, state: dict[str, Any],
                      timeout: float = 60.0) -> float:
-        """Change one control as the browser would; seconds until a figure got new traces."""
+        """Change one control as the browser would; seconds until the kernel has sent the
+        figure's new state and gone idle.
+
+        A redraw reaches the browser as one or several figure messages (new traces, or
+        one update of the properties that changed: `ui.widgets.panel.show_figure`); the
+        kernel's "idle" status for this change follows the last of them."""
         figures = self.figures()
         model_id = self.model(description)
         t0 = time.monotonic()
-        await self.send("comm_msg", {"comm_id": model_id, "data": {
+        msg_id = await self.send("comm_msg", {"comm_id": model_id, "data": {
             "method": "update", "state": state, "buffer_paths": []}})
         deadline = t0 + timeout
+        drawn = False
         while True:
             msg = await self.receive(deadline)
             content = msg["content"]
             if msg["msg_type"] == "comm_msg" and content.get("comm_id") in figures:
                 data = content.get("data", {})
-                if data.get("method") == "update" and data.get("state", {}).get(
-                        "_py2js_addTraces"):  # the new traces, sent once they are drawn
-                    return time.monotonic() - t0
+                if data.get("method") == "update" and \
+                        FIGURE_MESSAGES & set(data.get("state", {})):
+                    drawn = True
+            elif (msg["msg_type"] == "status"
+                  and content.get("execution_state") == "idle"
+                  and msg.get("parent_header", {}).get("msg_id") == msg_id):
+                if not drawn:
+                    raise RuntimeError(f"{self.notebook}: changing {description!r} to "
+                                       f"{state} sent no figure message")
+                return time.monotonic() - t0
 
     async def execute(self, code: str, wait: float = 3.0) -> dict[str, Any] | None:
         """Send an execute request; the reply, or None if the server dropped it."""
