@@ -196,7 +196,8 @@ def wait_figure_changed(page: Page, before: str | None, index: int = 0,
 
 # --- controls ------------------------------------------------------------------------------
 
-def _root(page: Page) -> Locator:
+def notebook_root(page: Page) -> Locator:
+    """The notebook shown: JupyterLab's open notebook panel, or Voila's whole page."""
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     return panel if panel.count() else page.locator("body")
 
@@ -212,7 +213,7 @@ def _control(page: Page, kinds: str, description: str, index: int) -> Locator:
         f"{kind}:has(> label:text-is({label})), {kind}:has(> .widget-label:text-is({label})),"
         f" {kind}:has(label > span:text-is({label}))"
         for kind in kinds.split())
-    found = _root(page).locator(selector)
+    found = notebook_root(page).locator(selector)
     found.nth(index).wait_for(state="attached", timeout=WAIT)
     return found.nth(index)
 
@@ -264,7 +265,7 @@ _BAD_WORDS = re.compile(r"Traceback|Warning|Error|There was an error")
 
 def outputs_text(page: Page) -> str:
     """The text of every cell output (widgets included) of the notebook shown."""
-    return "\n".join(_root(page).locator(".jp-OutputArea-output").all_inner_texts())
+    return "\n".join(notebook_root(page).locator(".jp-OutputArea-output").all_inner_texts())
 
 
 def console_problems(console: list[str]) -> list[str]:
@@ -278,7 +279,7 @@ def console_problems(console: list[str]) -> list[str]:
 
 def assert_clean_page(page: Page, console: list[str]) -> None:
     """No warning, error or traceback in any output of the page, and none in the console."""
-    texts = _root(page).locator(".jp-OutputArea-output").all_inner_texts()
+    texts = notebook_root(page).locator(".jp-OutputArea-output").all_inner_texts()
     bad = [t for t in texts if _BAD_WORDS.search(t)]
     assert not bad, "warning/error text on the page:\n" + "\n---\n".join(t[:800] for t in bad)
     problems = console_problems(console)
@@ -320,11 +321,6 @@ def assert_readable_tables(page: Page) -> None:
 
 # --- reading a whole JupyterLab notebook --------------------------------------------------
 
-def _root(page):
-    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-    return panel if panel.count() else page.locator("body")
-
-
 # JupyterLab draws only the cells near the viewport (its notebook windowing): to read the
 # whole notebook, scroll it from top to bottom and read what each screen shows.
 _SCROLLER_JS = """(y) => {
@@ -345,7 +341,7 @@ def read_all(page, console):
         wait_settled(page)
         assert_clean_page(page, console)
         assert_readable_tables(page)
-        for text in _root(page).locator(".jp-OutputArea-output").all_inner_texts():
+        for text in notebook_root(page).locator(".jp-OutputArea-output").all_inner_texts():
             seen[" ".join(text.split())] = None
         if y + screen >= height:
             break

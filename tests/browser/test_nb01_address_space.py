@@ -12,10 +12,10 @@ from percpu_explorer.kernel import fmt_addr, format_size, layout_finding
 
 from .helpers import (
     FIGURE,
-    _root,
     assert_clean_page,
     assert_readable_tables,
     figure_title,
+    notebook_root,
     open_dashboard,
     open_in_lab,
     read_all,
@@ -36,7 +36,7 @@ CFG = KernelConfig(page_size="4K", va_bits=48, nr_cpus=4)  # the notebook's conf
 
 def show_explorer(page):
     """Scroll the explorer's figure into view for the next screenshot."""
-    scroll_to(page, _root(page).locator(FIGURE))
+    scroll_to(page, notebook_root(page).locator(FIGURE))
 
 
 def check_reading(page, console):
@@ -56,7 +56,8 @@ def check_reading(page, console):
     assert "Words used here" in text
     broken = layout_finding(CFG.replace(page_size=16384))
     assert broken.answer in text
-    folded = scroll_to(page, _root(page).locator(".jp-OutputArea-output details.pe-problems"))
+    folded = scroll_to(page, notebook_root(page).locator(
+        ".jp-OutputArea-output details.pe-problems"))
     assert "7 problems" in folded.locator("summary").inner_text()
     assert not folded.locator("li").first.is_visible()  # folded until a reader opens it
 
@@ -102,7 +103,7 @@ def exercise_controls(page, shot, where):
                                           nr_cpus=8, local_percpu=True))
     bar = next(t for t in layout["data"] if t["name"] == "patched (RFC 02/11) (schematic)")
     assert "#d62728" in bar["marker"]["color"]
-    message = _root(page).locator(".widget-html:has-text('problems in the patched layout')")
+    message = notebook_root(page).locator(".widget-html:has-text('problems in the patched layout')")
     message.wait_for(timeout=30_000)
     line = message.inner_text()
     assert f"{len(patched.problems)} problems in the patched layout" in line
@@ -110,7 +111,7 @@ def exercise_controls(page, shot, where):
     note = layout["layout"]["annotations"][-1]["text"]
     assert f"{len(patched.problems)} problems" in note
     # the list under the map, folded; opened it gives each problem in the kernel's numbers
-    details = scroll_to(page, _root(page).locator(".widget-vbox details.pe-problems"))
+    details = scroll_to(page, notebook_root(page).locator(".widget-vbox details.pe-problems"))
     details.locator("summary").click()
     details.locator("li").first.wait_for(state="visible")
     body = details.inner_text()
@@ -148,19 +149,20 @@ def test_address_space_dashboard_shows_the_broken_layout(page, console, shot, vo
     the map changes at every step and the broken layout's problems are named."""
     open_dashboard(page, voila_app, NOTEBOOK)
     first = wait_figure(page)
-    local = _root(page).locator(f".widget-checkbox:has-text('{LOCAL}') input[type=checkbox]")
+    local = notebook_root(page).locator(
+        f".widget-checkbox:has-text('{LOCAL}') input[type=checkbox]")
     assert local.is_checked()  # the notebook starts with the patch on: start from mainline
     set_checkbox(page, LOCAL, False)
     mainline_4k = wait_title(page, "4K/48, kernel 7.1, 4 CPUs<br><sup>red", first)
     select(page, "page size", "16K")
     mainline_16k = wait_title(page, "16K/48, kernel 7.1, 4 CPUs<br><sup>red", mainline_4k)
     select(page, "VA bits", "48")
-    assert _root(page).locator(".widget-dropdown:has(label:text-is('VA bits')) select") \
+    assert notebook_root(page).locator(".widget-dropdown:has(label:text-is('VA bits')) select") \
         .evaluate("s => s.options[s.selectedIndex].text") == "48"
     shot("16K-48")
     set_checkbox(page, LOCAL, True)
     patched = wait_title(page, "4 CPUs<br><sup>mainline vs patched", mainline_16k)
-    message = _root(page).locator(".widget-html:has-text('problems in the patched layout')")
+    message = notebook_root(page).locator(".widget-html:has-text('problems in the patched layout')")
     message.wait_for(timeout=30_000)
     assert "vmalloc-empty" in message.inner_text()
     assert patched != mainline_16k

@@ -15,10 +15,10 @@ from percpu_explorer.kernel import (
 
 from .helpers import (
     FIGURE,
-    _root,
     assert_clean_page,
     assert_readable_tables,
     figure_title,
+    notebook_root,
     open_dashboard,
     open_in_lab,
     read_all,
@@ -37,7 +37,7 @@ CFG = KernelConfig(local_percpu=True, nr_cpus=4)  # the notebook's configuration
 
 
 def show_explorer(page):
-    scroll_to(page, _root(page).locator(FIGURE))
+    scroll_to(page, notebook_root(page).locator(FIGURE))
 
 
 def check_reading(page, console, shot, where):
@@ -56,7 +56,7 @@ def check_reading(page, console, shot, where):
     assert cost.answer in text and f"{cost.numbers['patched_pages']:,} pages" in text
     assert text.count("How to read it:") == 3 and "Words used here" in text
     # the skip table: hex addresses, what each CPU reaches in words
-    skip_table = scroll_to(page, _root(page).locator(".jp-OutputArea-output table",
+    skip_table = scroll_to(page, notebook_root(page).locator(".jp-OutputArea-output table",
                                                      has_text="end is LOCAL_PERCPU_END"))
     body = skip_table.inner_text()
     assert fmt_addr(skip.numbers["LOCAL_PERCPU_END"]) in body
@@ -64,7 +64,7 @@ def check_reading(page, console, shot, where):
     skip_table.scroll_into_view_if_needed()
     shot(f"{where}-skip-table")
     # the cost table ends in a total row with readable sizes
-    cost_table = scroll_to(page, _root(page).locator(".jp-OutputArea-output table",
+    cost_table = scroll_to(page, notebook_root(page).locator(".jp-OutputArea-output table",
                                                      has_text="extra_bytes"))
     rows = cost_table.locator("tbody tr")
     assert rows.last.inner_text().split()[1] == "total"
@@ -112,12 +112,13 @@ def exercise_controls(page, shot, where):
     state = wait_title(page, "4K/48 KASAN generic, kernel 6.16, one root per CPU", state)
     drawn = figure_title(page)
     select(page, "page size", "16K")
-    message = _root(page).locator(".widget-html:has-text('no per-CPU page tables to walk')")
+    message = notebook_root(page).locator(".widget-html:has-text('no per-CPU page tables to walk')")
     message.wait_for(timeout=30_000)
     text = message.inner_text()
     assert "the patched layout is broken" in text and "LOCAL_PERCPU_END" in text
     assert "local_percpu" not in text  # plain words
-    page_size = _root(page).locator(".widget-dropdown:has(label:text-is('page size')) select")
+    page_size = notebook_root(page).locator(
+        ".widget-dropdown:has(label:text-is('page size')) select")
     page.wait_for_function("(s) => s.options[s.selectedIndex].text === '4K'",
                            arg=page_size.element_handle(), timeout=30_000)
     assert figure_title(page) == drawn  # the figure and the panel agree

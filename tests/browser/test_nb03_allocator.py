@@ -28,6 +28,7 @@ from .helpers import (
     assert_clean_page,
     assert_readable_tables,
     figure_title,
+    notebook_root,
     open_dashboard,
     open_in_lab,
     outputs_text,
@@ -45,11 +46,6 @@ pytestmark = pytest.mark.browser
 NOTEBOOK = "03_percpu_allocator.ipynb"
 LOCAL = "local percpu (RFC 02/11)"
 N = 400  # the explorer's history: 300 allocations, 100 frees (seed 1)
-
-
-def _root(page):
-    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-    return panel if panel.count() else page.locator("body")
 
 
 # JupyterLab draws only the cells in view (windowed notebook): scroll each into view.
@@ -100,8 +96,8 @@ def page_text(page):
 def show_explorer(page):
     if in_lab(page):
         assert page.evaluate(_LAB_CELLS_JS, "AllocatorExplorer()") >= 0
-    _root(page).locator(FIGURE).first.wait_for(timeout=30_000)
-    _root(page).locator(FIGURE).first.scroll_into_view_if_needed()
+    notebook_root(page).locator(FIGURE).first.wait_for(timeout=30_000)
+    notebook_root(page).locator(FIGURE).first.scroll_into_view_if_needed()
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +197,7 @@ def exercise_explorer(page, shot, where):
     why = (f"chunk {chunk} does not exist yet at request 0: the allocator creates it during "
            f"request {born}")
     assert why in heading(page)
-    _root(page).locator(f".widget-html:has-text('{why}')").wait_for(timeout=30_000)
+    notebook_root(page).locator(f".widget-html:has-text('{why}')").wait_for(timeout=30_000)
     show_explorer(page)
     shot(f"{where}-chunk-{chunk}-not-yet")
 
@@ -221,7 +217,7 @@ def exercise_explorer(page, shot, where):
     state = wait_figure_changed(page, state)
 
     # every panel control the explorer offers changes the title or the figure
-    offered = _root(page).locator(".widget-dropdown:has(label:text-is('KASAN'))")
+    offered = notebook_root(page).locator(".widget-dropdown:has(label:text-is('KASAN'))")
     assert offered.count() == 0 or not offered.first.is_visible()  # KASAN is not offered
     steps = [
         (lambda: select(page, "page size", "64K"), "64K/48, 4 CPUs"),
@@ -247,7 +243,7 @@ def exercise_explorer(page, shot, where):
 
     # A configuration the patch cannot draw: the panel goes back and says why in words.
     select(page, "page size", "16K")
-    message = _root(page).locator(".widget-html:has-text('local percpu does not fit 16K')")
+    message = notebook_root(page).locator(".widget-html:has-text('local percpu does not fit 16K')")
     message.wait_for(timeout=30_000)
     assert "local_percpu=" not in message.inner_text()
     show_explorer(page)

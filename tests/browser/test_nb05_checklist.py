@@ -10,6 +10,7 @@ from percpu_explorer.claims import CLAIMS, checklist_finding, evaluate_claims
 from .helpers import (
     assert_clean_page,
     assert_readable_tables,
+    notebook_root,
     open_dashboard,
     open_in_lab,
     outputs_text,
@@ -31,11 +32,6 @@ def finding():
     return checklist_finding(evaluate_claims("7.1"), "7.1")
 
 
-def _root(page):
-    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-    return panel if panel.count() else page.locator("body")
-
-
 def outputs_height(page):
     """The height of all cell outputs together, in CSS pixels."""
     return page.evaluate("""() => {
@@ -53,13 +49,13 @@ def check_reading(page, console, shot, finding, where):
     assert f"cannot fit in {n['cannot_fit']} of the {n['configurations']}" in text
     assert "Words used here" in text
     # the summary table: one row per claim, what it stands on and where it fails
-    summary = _root(page).locator(".jp-OutputArea-output table").first
+    summary = notebook_root(page).locator(".jp-OutputArea-output table").first
     heads = [h.strip() for h in summary.locator("thead th").all_inner_texts()]
     assert {"claim", "basis", "verdicts", "fails in"} <= set(heads), heads
     assert summary.locator("tbody tr").count() == len(CLAIMS)
     assert "16K/36" in summary.inner_text()  # claim 1 fails there (kernel arithmetic)
     # every configuration's row, folded per claim
-    folds = _root(page).locator(".jp-OutputArea-output details:not(.pe-glossary)")
+    folds = notebook_root(page).locator(".jp-OutputArea-output details:not(.pe-glossary)")
     assert folds.count() == len(CLAIMS)
     assert outputs_height(page) < MAX_HEIGHT
     shot(f"{where}-folded")

@@ -10,6 +10,7 @@ from percpu_explorer.exercises import exercise_set, exercises_finding
 from .helpers import (
     WAIT,
     assert_clean_page,
+    notebook_root,
     open_dashboard,
     open_in_lab,
     outputs_text,
@@ -23,14 +24,9 @@ NOTEBOOK = "06_exercises.ipynb"
 SEED = 2026
 
 
-def _root(page):
-    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
-    return panel if panel.count() else page.locator("body")
-
-
 def cards(page):
     """The question cards of the sheet, in order."""
-    return _root(page).locator(".widget-vbox:has(> .widget-hbox button:text-is('Check'))")
+    return notebook_root(page).locator(".widget-vbox:has(> .widget-hbox button:text-is('Check'))")
 
 
 def words(text):
@@ -97,12 +93,12 @@ def check_sheet(page, console, shot, where):
     for ex in exercises:
         assert words(ex.question) not in text
     assert words(exercises_finding(others).answer) in text
-    _root(page).locator(".widget-text input").first.scroll_into_view_if_needed()
+    notebook_root(page).locator(".widget-text input").first.scroll_into_view_if_needed()
     shot(f"{where}-seed-{SEED + 1}")
 
     # 5. a bad seed: refused in plain words, the questions stay
     set_text(page, "seed", "-1")
-    wait_text(page, _root(page).locator(".widget-html"), "must be a whole number")
+    wait_text(page, notebook_root(page).locator(".widget-html"), "must be a whole number")
     assert words(others[0].question) in words(outputs_text(page))
     shot(f"{where}-bad-seed")
     assert_clean_page(page, console)
