@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -48,6 +49,9 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
 @pytest.fixture
 def console(page, output_path, request):
     """The page's console messages and page errors; written out, with a screenshot, if the
@@ -57,8 +61,13 @@ def console(page, output_path, request):
     def record(m):  # a failed fetch names its URL only in the message's location
         url = m.location.get("url", "") if "Failed to load resource" in m.text else ""
         messages.append(f"[{m.type}] {m.text}" + (f" ({url})" if url else ""))
+    def outside(r):  # the explorer serves every asset itself: nothing leaves loopback
+        host = urlsplit(r.url).hostname
+        if r.url.startswith(("http:", "https:", "ws:", "wss:")) and host not in LOOPBACK:
+            messages.append(f"[error] request outside loopback: {r.method} {r.url}")
     page.on("console", record)
     page.on("pageerror", lambda e: messages.append(f"[pageerror] {e}"))
+    page.on("request", outside)
     yield messages
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:

@@ -2,6 +2,7 @@
 
 import itertools
 import math
+import re
 import struct
 
 import numpy as np
@@ -448,12 +449,29 @@ def test_set_renderer_keeps_figures_in_exported_notebooks(monkeypatch):
     before = pio.renderers.default
     try:
         monkeypatch.delenv("PLOTLY_RENDERER", raising=False)
-        assert plots.set_renderer() == "plotly_mimetype+notebook"
-        assert pio.renderers.default == "plotly_mimetype+notebook"
+        monkeypatch.delenv("PERCPU_EXPLORER_RENDERER", raising=False)
+        assert plots.set_renderer() == "plotly_mimetype+percpu_notebook"
+        assert pio.renderers.default == "plotly_mimetype+percpu_notebook"
         monkeypatch.setenv("PLOTLY_RENDERER", "notebook")
         assert plots.set_renderer() == "notebook"
+        monkeypatch.setenv("PERCPU_EXPLORER_RENDERER", "percpu_notebook")  # the app's kernels
+        assert plots.set_renderer() == "percpu_notebook"
     finally:
         pio.renderers.default = before
+
+
+def test_the_notebook_renderer_fetches_nothing_from_outside():
+    """plotly's own notebook renderer loads MathJax from cdnjs; ours draws the same figure
+    (plotly.js is inlined when the renderer activates) with no address outside the page."""
+    plots.set_renderer()
+    fig = plots.address_space_map(compute_layout(CFG))
+    plotly_html = pio.renderers["notebook"].to_mimebundle(fig.to_dict())["text/html"]
+    assert "https://cdnjs.cloudflare.com/ajax/libs/mathjax/" in plotly_html
+    html = pio.renderers["percpu_notebook"].to_mimebundle(fig.to_dict())["text/html"]
+    assert "Plotly.newPlot" in html
+    assert not re.findall(r"""\bsrc=["']?https?://""", html)
+    uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    assert uuid.sub("", html) == uuid.sub("", plots.common._MATHJAX_CDN.sub("", plotly_html))
 
 
 def test_to_png_names_what_is_missing(monkeypatch, tmp_path):

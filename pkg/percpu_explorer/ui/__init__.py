@@ -20,6 +20,12 @@ __all__ = ["app", "plots", "readable", "tables", "text", "widgets"]
 
 _MODULES = ("app", "plots", "tables", "text", "widgets")
 
+# plotly's notebook renderer without its MathJax script from cdnjs (`plots.set_renderer`);
+# the app's kernels use it (`app.voila_env`), named in RENDERER_ENV: plotly itself rejects
+# a PLOTLY_RENDERER it does not know yet.
+OFFLINE_NOTEBOOK = "percpu_notebook"
+RENDERER_ENV = "PERCPU_EXPLORER_RENDERER"
+
 
 def __getattr__(name: str) -> Any:
     if name in _MODULES:

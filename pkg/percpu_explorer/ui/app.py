@@ -43,7 +43,7 @@ from typing import Any
 
 from ..glossary import TERMS
 from ..paths import notebooks_dir
-from . import classroom
+from . import OFFLINE_NOTEBOOK, RENDERER_ENV, classroom
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
@@ -195,13 +195,14 @@ def voila_configuration(notebooks: Path | None = None) -> dict[str, Any]:
 def voila_env(notebooks: Path | None = None,
               base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment Voila runs in: our template's data folder first on JUPYTER_PATH,
-    the notebooks folder for voila.py, and plotly's 'notebook' renderer (its MIME renderer
-    does not work in Voila's front end)."""
+    the notebooks folder for voila.py, and our copy of plotly's 'notebook' renderer that
+    fetches nothing from outside (plotly's MIME renderer does not work in Voila's front
+    end; `ui.plots.set_renderer`)."""
     env = dict(os.environ if base is None else base)
     env[NOTEBOOKS_ENV] = str(notebooks or notebooks_dir())
     paths = [str(JUPYTER_DATA), *filter(None, env.get("JUPYTER_PATH", "").split(os.pathsep))]
     env["JUPYTER_PATH"] = os.pathsep.join(paths)
-    env.setdefault("PLOTLY_RENDERER", "notebook")
+    env.setdefault(RENDERER_ENV, OFFLINE_NOTEBOOK)
     return env
 
 

@@ -8,6 +8,7 @@ sizes with `kernel.format_size`, in the binary units of memory.rst (`BINARY_UNIT
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from ...kernel import BINARY_UNITS, fmt_end, roundup
+from .. import OFFLINE_NOTEBOOK, RENDERER_ENV
 
 PROBLEM_COLOR = "#d62728"  # red: a region a layout problem names, a wrong-CPU update
 OK_COLOR = "#2ca02c"
@@ -51,13 +53,40 @@ def hex_ticks(lo: int, hi: int, base: int, count: int = 8) -> tuple[list[float],
     return [float(a - base) for a in addrs], [fmt_end(a) for a in addrs]
 
 
+# plotly's "notebook" renderer always adds a <script> loading MathJax from cdnjs, which
+# fails offline and leaves the machine on a class network; no figure here uses LaTeX.
+_MATHJAX_CDN = re.compile(r'<script[^>]*\bsrc="https://cdnjs\.cloudflare\.com/ajax/libs/'
+                          r'mathjax/[^"]*"[^>]*>\s*</script>')
+
+
+def _offline_notebook_renderer() -> object:
+    from plotly.io._base_renderers import NotebookRenderer
+
+    class OfflineNotebookRenderer(NotebookRenderer):
+        """plotly's notebook renderer (plotly.js inlined) without the MathJax CDN script."""
+
+        def to_mimebundle(self, fig_dict: dict) -> dict:
+            bundle = super().to_mimebundle(fig_dict)
+            bundle["text/html"] = _MATHJAX_CDN.sub("", bundle.get("text/html", ""))
+            return bundle
+
+    base = pio.renderers["notebook"]
+    return OfflineNotebookRenderer(config=base.config, connected=False)
+
+
 def set_renderer(renderer: str | None = None) -> str:
     """Set plotly's default renderer so figures show in JupyterLab *and* survive
-    `nbconvert --to html` (the plain plotly MIME type alone is dropped there).
+    `nbconvert --to html` and Voila (the plain plotly MIME type alone is dropped there).
 
-    Default: $PLOTLY_RENDERER, else "plotly_mimetype+notebook". Returns the renderer set.
+    Default: $PERCPU_EXPLORER_RENDERER (the app: "percpu_notebook"), else $PLOTLY_RENDERER
+    (plotly's own names), else "plotly_mimetype+percpu_notebook"; percpu_notebook is
+    plotly's notebook renderer with nothing fetched from outside the machine. Returns
+    the renderer set.
     """
-    chosen = renderer or os.environ.get("PLOTLY_RENDERER") or "plotly_mimetype+notebook"
+    if OFFLINE_NOTEBOOK not in pio.renderers:
+        pio.renderers[OFFLINE_NOTEBOOK] = _offline_notebook_renderer()
+    chosen = (renderer or os.environ.get(RENDERER_ENV) or os.environ.get("PLOTLY_RENDERER")
+              or f"plotly_mimetype+{OFFLINE_NOTEBOOK}")
     pio.renderers.default = chosen
     return chosen
 
