@@ -159,7 +159,7 @@ def test_class_of_real_browsers(browser, tmp_path):
     connection, one closes its tab); the others' figures update; the leavers' kernels go
     within a minute."""
     log_path = tmp_path / "voila.log"
-    with log_path.open("wb") as log, app.running(log=log, timeout=120) as base:
+    with log_path.open("wb") as log, app.running(log=log, timeout=120, pool_size=1) as base:
         _pools_filled(log_path, len(ALL))
         contexts = [browser.new_context() for _ in range(10)]
         pages = [c.new_page() for c in contexts]

@@ -214,3 +214,48 @@ def test_small_load_run_every_session_updates_and_server_survives_drops():
     assert report["sessions_updated"] == report["expected_updated"] == 2
     assert report["updates"] == 2 * len(app.CHANGES)
     assert report["server_alive_after_drops"]
+
+
+def test_legacy_binary_messages_are_read_as_the_legacy_protocol():
+    """A figure with binary buffers (a heatmap's numpy arrays) reaches a client of the
+    legacy websocket protocol as jupyter_server serializes it: a 4-byte big-endian part
+    count. Voila reads its first 8 bytes as a v1 part count (here about 10**17); ours reads
+    the message type."""
+    from jupyter_server.services.kernels.connection.base import serialize_binary_message
+
+    from percpu_explorer.ui import voila_server
+
+    msg = {"header": {"msg_type": "comm_msg", "msg_id": "1"}, "parent_header": {},
+           "metadata": {}, "content": {"data": {}}, "channel": "iopub",
+           "buffers": [b"\0" * 64, b"\1" * 8]}
+    raw = serialize_binary_message(msg)
+    assert int.from_bytes(raw[:8], "little") > 10**15  # what Voila's v1 reader would take
+    assert voila_server.legacy_message_type(raw) == "comm_msg"
+    assert voila_server.legacy_message_type(
+        serialize_binary_message({**msg, "header": {"msg_type": "execute_input"}})
+    ) == "execute_input"
+    assert voila_server.legacy_message_type(b"\0\0\0\7garbage") is None
+
+
+async def _allocator_change(session: app.Session) -> float:
+    try:
+        await session.open(timeout=120)
+        return await session.change("page size", {"index": 1}, timeout=60)
+    finally:
+        session.close()
+
+
+def test_a_legacy_client_gets_the_allocator_figure_and_the_server_stays_small(voila_app):
+    """The allocator dashboard sends its heatmap with binary buffers; a websocket client
+    of the legacy protocol (the load test's) gets its widgets and a redraw, and the
+    server's memory stays bounded (it grew by about 27 MB/s before)."""
+    import psutil
+
+    server = next(p for p in psutil.process_iter(["cmdline"])
+                  if "percpu_explorer.ui.voila_server" in " ".join(p.info["cmdline"] or [])
+                  and voila_app.split(":")[-1].rstrip("/") in " ".join(p.info["cmdline"]))
+    seconds = app.run_async(_allocator_change(app.Session(voila_app,
+                                                          "03_percpu_allocator.ipynb")))
+    assert seconds < 60
+    time.sleep(2)
+    assert server.memory_info().rss < 1 << 30

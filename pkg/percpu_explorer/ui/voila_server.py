@@ -5,6 +5,13 @@
 "class is full" page (HTTP 503, Retry-After) before any kernel starts; below it, it renders
 as Voila does. A pre-started kernel handed to a visitor is marked active at that moment, so
 the idle culler gives the visitor's page time to connect to it.
+
+Voila's kernel websocket reads the header of every binary message as the v1 websocket
+protocol lays it out, also on a connection that speaks the legacy protocol (a 4-byte
+big-endian part count): there it takes a message's first 8 bytes for the number of parts
+and builds a list that long, which grew the server past 17 GB in a load test whose clients
+speak the legacy protocol, on the first figure sent with binary buffers.
+`ClassroomKernelWebsocketHandler` reads a legacy message as the legacy protocol.
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ from typing import Any
 
 import tornado.web
 from jupyter_server._tz import utcnow  # the clock the idle culler reads
+from jupyter_server.services.kernels.connection.base import deserialize_binary_message
 from traitlets import Int
 from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
+from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
 from . import classroom
 
@@ -72,6 +81,29 @@ class ClassroomHandler(TornadoVoilaHandler):
                 ClassroomHandler.arriving -= 1
 
 
+V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
+
+
+def legacy_message_type(message: bytes) -> str | None:
+    """The msg_type of a binary message in the legacy websocket protocol (None if it is
+    not one)."""
+    try:
+        return str(deserialize_binary_message(message)["header"]["msg_type"])
+    except Exception:  # not a legacy binary message: nothing to read
+        return None
+
+
+class ClassroomKernelWebsocketHandler(VoilaKernelWebsocketHandler):
+    """Voila's kernel websocket, reading legacy-protocol binary messages as such."""
+
+    def write_message(self, message: Any, binary: bool = False) -> Any:
+        if isinstance(message, bytes) and self.selected_subprotocol != V1_PROTOCOL:
+            if legacy_message_type(message) == "execute_input":
+                return None  # Voila never shows the code it runs
+            return super(VoilaKernelWebsocketHandler, self).write_message(message, binary)
+        return super().write_message(message, binary)
+
+
 class ClassroomVoila(Voila):
     """Voila serving the notebooks folder, its dashboards behind `ClassroomHandler`."""
 
@@ -85,6 +117,8 @@ class ClassroomVoila(Voila):
             if len(spec) >= 2 and spec[1] is TornadoVoilaHandler:
                 kwargs = {**(spec[2] if len(spec) > 2 else {}), "max_kernels": self.max_kernels}
                 spec = (spec[0], ClassroomHandler, kwargs)
+            elif len(spec) >= 2 and spec[1] is VoilaKernelWebsocketHandler:
+                spec = (spec[0], ClassroomKernelWebsocketHandler, *spec[2:])
             handlers.append(spec)
         return handlers
 
