@@ -118,3 +118,26 @@ def test_cap_refuses_at_once_and_a_closed_tab_frees_its_kernel_within_a_minute(t
     with (tmp_path / "voila.log").open("wb") as log, \
             app.running(log=log, timeout=90, max_kernels=2, pool_size=0) as base:
         app.run_async(_cap_and_cull(base))
+
+
+def test_class_visitors_change_only_controls_that_still_offer_another_value():
+    """A change can narrow another control (16K pages leave VA bits one choice): a visitor
+    then changes the others, and each change is to a value the control offers."""
+    import random
+
+    from percpu_explorer.ui import classload
+
+    states = {
+        "a": {"state": {"description": "VA bits", "_options_labels": ["47"], "index": 0}},
+        "b": {"state": {"description": "page size", "_options_labels": ["4K", "16K", "64K"],
+                        "index": 1}},
+        "c": {"state": {"description": "local percpu", "_model_name": "CheckboxModel",
+                        "value": True}},
+        "d": {"state": {"description": "CPUs", "_model_name": "BoundedIntTextModel",
+                        "min": 1, "max": 1, "value": 1}},
+    }
+    assert [m for m, _ in classload.controls(states)] == ["b", "c"]
+    rng = random.Random(1)
+    for _ in range(20):
+        assert classload.new_value(states["b"]["state"], rng)["index"] in (0, 2)
+    assert classload.new_value(states["c"]["state"], rng) == {"value": False}

@@ -113,9 +113,8 @@ async def _visit(base: str, v: Visitor, rng: random.Random, t_start: float,
         await s.open(timeout=300)
         v.opened_s = time.monotonic() - t0
         v.kernel_id = s.kernel_id
-        mine = controls(s.states)
         leave = time.monotonic() + stay
-        while mine:
+        while mine := controls(s.states):  # as they are now: a change may narrow a choice
             pause = rng.uniform(*PAUSE_S)
             if time.monotonic() + pause > leave:
                 break
