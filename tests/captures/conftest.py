@@ -24,8 +24,18 @@ A72 = CAPTURES / "debian-6.12.117-a72-smp8-nokaslr"
 PTDUMP_A72 = CAPTURES / "debian-6.12.117-ptdump-a72-smp4"
 PTDUMP_MAX = CAPTURES / "debian-6.12.117-ptdump-max-smp4"
 BUNDLES = sorted(p for p in CAPTURES.iterdir() if (p / "meta.json").is_file())
+# Kernels built from linux-source-6.12 per variant (captures/kbuild.py: meta "variant");
+# the others run Debian's own 4K/52 configuration.
+BUILT = [p for p in BUNDLES if '"variant"' in (p / "meta.json").read_text()]
+DEBIAN_CONFIG = [p for p in BUNDLES if p not in BUILT]
 
 
 @pytest.fixture(scope="module", params=BUNDLES, ids=lambda p: p.name)
 def bundle(request):
+    return load_bundle(request.param)
+
+
+@pytest.fixture(scope="module", params=DEBIAN_CONFIG, ids=lambda p: p.name)
+def debian_bundle(request):
+    """A bundle of a kernel with Debian's own arm64 configuration (4K/52)."""
     return load_bundle(request.param)

@@ -49,8 +49,8 @@ def test_config_facts_and_versions():
     assert kernel_version_from_release("6.8.0-rc3") == "6.8.0"
 
 
-def test_derived_config_is_debians_arm64_kernel(bundle):
-    cfg = derive_config(bundle)
+def test_derived_config_is_debians_arm64_kernel(debian_bundle):
+    cfg = derive_config(debian_bundle)
     assert (cfg.page_size, cfg.va_bits, cfg.nr_cpus, cfg.kasan) == (4096, 52, 512, "none")
     assert cfg.kernel == "6.12.117"
     assert (cfg.kvm, cfg.kpti, cfg.ghes, cfg.sdei, cfg.relocatable) == (True,) * 5

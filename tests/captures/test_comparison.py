@@ -70,9 +70,9 @@ def test_first_dynamic_chunk_ends_at_vmalloc_end():
     assert first_dynamic_chunk_end(load_bundle(A72)) == 0xFFFFFDFFBF800000
 
 
-def test_rfc_layout_does_not_fit_debians_configuration(bundle):
+def test_rfc_layout_does_not_fit_debians_configuration(debian_bundle):
     # series.md: 4K/52 cannot hold the two 2 * PGDIR_SIZE areas (one PGD entry is 256T).
-    result = compare(bundle)
+    result = compare(debian_bundle)
     assert result.rfc_layout is not None
     assert "vmalloc-empty" in {p.code for p in result.rfc_layout.problems}
 

@@ -88,17 +88,17 @@ def test_vmallocinfo_wrong_size_is_an_error():
         parse_vmallocinfo("0xffff800080000000-0xffff800080005000   4096 x+0x0/0x4\n")
 
 
-def test_dynamic_chunks_are_pcpu_get_vm_areas_in_vmallocinfo(bundle):
+def test_dynamic_chunks_are_pcpu_get_vm_areas_in_vmallocinfo(debian_bundle):
     # Every live chunk (created, not destroyed) is one pcpu_get_vm_areas area of
     # nr_units * unit_size bytes starting at its base_addr.
-    trace = parse_trace(bundle.text("trace"))
+    trace = parse_trace(debian_bundle.text("trace"))
     created = list(trace[trace["event"] == "percpu_create_chunk"]["base_addr"])
     destroyed = list(trace[trace["event"] == "percpu_destroy_chunk"]["base_addr"])
     alive = {int(b) for b in created} - {int(b) for b in destroyed}
-    areas = parse_vmallocinfo(bundle.text("vmallocinfo"))
+    areas = parse_vmallocinfo(debian_bundle.text("vmallocinfo"))
     chunks = areas[areas["function"] == "pcpu_get_vm_areas"]
     assert {int(s) for s in chunks["start"]} == alive
-    assert (chunks["size"] == bundle.meta["smp"] * 139264).all()
+    assert (chunks["size"] == debian_bundle.meta["smp"] * 139264).all()
 
 
 # --- percpu_stats ----------------------------------------------------------------------
@@ -161,16 +161,16 @@ def test_vmcoreinfo_kinds_and_numbers():
 
 # --- the kernel log --------------------------------------------------------------------
 
-def test_first_chunk_facts_from_the_kernel_log(bundle):
+def test_first_chunk_facts_from_the_kernel_log(debian_bundle):
     # dmesg: "percpu: Embedded 34 pages/cpu s101464 r8192 d29608 u139264" and
     # "pcpu-alloc: s101464 r8192 d29608 u139264 alloc=34*4096"
-    info = percpu_first_chunk(parse_dmesg(bundle.text("dmesg")))
+    info = percpu_first_chunk(parse_dmesg(debian_bundle.text("dmesg")))
     assert info is not None
     assert (info.kind, info.pages_per_cpu, info.static_size, info.reserved_size,
             info.dyn_size, info.unit_size) == ("Embedded", 34, 101464, 8192, 29608, 139264)
     assert (info.alloc_atoms, info.atom_size) == (34, 4096)
-    assert info.groups == (tuple(range(bundle.meta["smp"])),)
-    assert info.nr_units == bundle.meta["smp"]
+    assert info.groups == (tuple(range(debian_bundle.meta["smp"])),)
+    assert info.nr_units == debian_bundle.meta["smp"]
 
 
 def test_first_chunk_line_that_does_not_parse_is_an_error_with_its_line():
@@ -199,12 +199,12 @@ def test_memory_line_reports_the_guest_memory(bundle):
 
 # --- the trace -------------------------------------------------------------------------
 
-def test_trace_keeps_every_event_the_buffer_held(bundle):
-    trace = parse_trace(bundle.text("trace"))
+def test_trace_keeps_every_event_the_buffer_held(debian_bundle):
+    trace = parse_trace(debian_bundle.text("trace"))
     assert list(trace.columns) == TRACE_COLUMNS
     assert trace.attrs["lost_events"] == 0
     assert trace.attrs["entries_in_buffer"] == trace.attrs["entries_written"] == len(trace)
-    assert trace.attrs["nr_cpus"] == bundle.meta["smp"]
+    assert trace.attrs["nr_cpus"] == debian_bundle.meta["smp"]
     counts = trace["event"].value_counts()
     assert counts["percpu_create_chunk"] == 3
     assert counts["tracing_mark_write"] == 3  # the workload's three marks
@@ -264,14 +264,14 @@ def test_a_bad_field_is_an_error_with_its_line():
         parse_trace(text)
 
 
-def test_first_chunk_offsets_stay_in_the_areas_the_log_announces(bundle):
+def test_first_chunk_offsets_stay_in_the_areas_the_log_announces(debian_bundle):
     # mm/percpu.c pcpu_setup_first_chunk(): the dynamic first chunk maps dyn_size bytes
     # from base + static + reserved; pcpu_alloc_first_chunk() sets its base_addr to that
     # address's page and start_offset to the rest, so offsets run from
     # (static + reserved) % PAGE_SIZE to that plus dyn_size:
     # "percpu: Embedded 34 pages/cpu s101464 r8192 d29608 u139264" -> 3160 .. 32768.
-    info = percpu_first_chunk(parse_dmesg(bundle.text("dmesg")))
-    events = percpu_events(parse_trace(bundle.text("trace")))
+    info = percpu_first_chunk(parse_dmesg(debian_bundle.text("dmesg")))
+    events = percpu_events(parse_trace(debian_bundle.text("trace")))
     allocs = events[events["event"] == "percpu_alloc_percpu"]
     # Only modules' static percpu uses the reserved chunk, and the initramfs loads none.
     assert not (allocs["reserved"] == 1).any()

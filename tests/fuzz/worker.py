@@ -7,7 +7,7 @@ line: the exit status, stdout's size, stderr, the time taken and, when the comma
 not end with an exit status, the exception and its traceback (a defect).
 
 What would leave the machine is replaced, so that fuzzing never starts a server, boots
-QEMU or reads this machine's kernel: `ui.app.start` and the two capture functions raise
+QEMU or reads this machine's kernel: `ui.app.start` and the three capture functions raise
 `Stub`, after every check that comes before them has run. A result with "stub" set means
 the command accepted its arguments and got that far.
 """
@@ -93,6 +93,7 @@ def main() -> None:
     app.start = _stub("ui.app.start")
     cli_captures.capture_qemu = _stub("capture_qemu")
     cli_captures.capture_local = _stub("capture_local")
+    cli_captures.capture_variant = _stub("capture_variant")
     cli_census.run_census = _stub("run_census")
     reply.write(json.dumps({"ready": True}) + "\n")
     reply.flush()

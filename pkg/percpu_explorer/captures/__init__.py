@@ -1,7 +1,8 @@
 """Real-kernel captures: bundles (`bundle`), the parsers of each captured text
 (`parsers`), the comparison with the model (`comparison`), its text report
 (`report`), the allocator replay in words (`replay`), making captures under QEMU
-(`qemu`), and the census of this_cpu sites under real workloads (`census`, `census_run`).
+(`qemu`), building linux-source-6.12 per page size, VA size and patch (`kbuild`), and
+the census of this_cpu sites under real workloads (`census`, `census_run`).
 """
 
 from .bundle import (
@@ -46,6 +47,7 @@ from .comparison import (
     layout_comparison,
     stats_comparison,
 )
+from .kbuild import KEEP, BuildResult, Variant, build_variant, capture_variant, parse_variant
 from .parsers import (
     PERCPU_EVENT_FIELDS,
     PTDUMP_LEVELS,
@@ -84,6 +86,7 @@ __all__ = [
     "DEFAULT_CENSUS_WORK",
     "DEFAULT_KERNEL_PACKAGE",
     "DEFAULT_WORK",
+    "KEEP",
     "OP_KINDS",
     "PERCPU_EVENT_FIELDS",
     "PTDUMP_LEVELS",
@@ -93,6 +96,7 @@ __all__ = [
     "VMALLOC_FLAGS",
     "VMCOREINFO_SYMBOLS",
     "WORKLOADS",
+    "BuildResult",
     "CaptureBundle",
     "CaptureComparison",
     "CaptureError",
@@ -103,8 +107,11 @@ __all__ = [
     "ParsedCapture",
     "QemuPlan",
     "SiteClass",
+    "Variant",
+    "build_variant",
     "capture_local",
     "capture_qemu",
+    "capture_variant",
     "census_check",
     "census_counts",
     "classify_site",
@@ -128,6 +135,7 @@ __all__ = [
     "parse_percpu_stats",
     "parse_ptdump",
     "parse_trace",
+    "parse_variant",
     "parse_vmallocinfo",
     "parse_vmcoreinfo",
     "percpu_events",

@@ -105,10 +105,18 @@ class ParsedCapture:
         """`derive_config` of the bundle, with the VMCOREINFO numbers parsed here."""
         return derive_config(self.bundle, self.numbers)
 
+    @property
+    def patched(self) -> bool:
+        """Whether the captured kernel carries RFC patch 02/11 (meta "patched", set by
+        `captures.kbuild` for a `--patched` build)."""
+        return bool(self.bundle.meta.get("patched"))
+
     @cached_property
     def layout(self) -> Layout:
-        """The model's layout of the captured kernel's configuration."""
-        return compute_layout(self.config)
+        """The model's layout of the captured kernel's configuration; with patch 02/11
+        when the kernel carries it (`patched`)."""
+        cfg = self.config.replace(local_percpu=True) if self.patched else self.config
+        return compute_layout(cfg)
 
     def __repr__(self) -> str:
         return f"ParsedCapture({self.name!r}, sources {sorted(self.bundle.texts)})"
@@ -313,7 +321,12 @@ def compare(capture: CaptureBundle | ParsedCapture) -> CaptureComparison:
         ai = build_alloc_info(first.static_size, nr_cpus=nr_units,
                               page_size=cfg.page_size, reserved_size=first.reserved_size,
                               dyn_size=first.dyn_size, atom_size=first.atom_size)
-        replay = replay_trace(events, ai, cfg)
+        busy: list[tuple[int, int]] = []
+        if capture.patched:
+            # Patch 02/11 alone lowers VMALLOC_END; chunks still come from vmalloc.
+            unpatched_end = compute_layout(cfg)["VMALLOC_END"]
+            busy.append((layout["VMALLOC_END"], unpatched_end))
+        replay = replay_trace(events, ai, cfg, vm_busy=busy)
         if unit_source is not None:
             replay = dataclasses.replace(replay, assumptions=(
                 *replay.assumptions, f"{nr_units} units (the log lacks its pcpu-alloc: lines): "

@@ -204,13 +204,17 @@ def _run(cmd: list[str], what: str, cwd: Path | None = None, timeout: int = 600)
     return done.stdout
 
 
-def fetch_package(name: str, work: Path) -> Path:
-    """`apt-get download NAME:arm64` into `work` and unpack it; returns the folder."""
+def fetch_package(name: str, work: Path, arch: str = "arm64") -> Path:
+    """`apt-get download NAME:arm64` into `work` and unpack it; returns the folder.
+    arch="all" fetches an architecture-independent package (`linux-source-6.12`)."""
     work.mkdir(parents=True, exist_ok=True)
     target = work / f"pkg-{name}"
     if target.is_dir() and any(target.iterdir()):
         return target
-    debs = sorted(work.glob(f"{name}_*_arm64.deb"))
+    debs = sorted(work.glob(f"{name}_*_{arch}.deb"))
+    if not debs and arch == "all":
+        _run(["apt-get", "download", "-q", name], f"downloading {name}", cwd=work)
+        debs = sorted(work.glob(f"{name}_*_all.deb"))
     if not debs:
         arch = _run(["dpkg", "--print-foreign-architectures"], "checking dpkg architectures")
         if "arm64" not in arch.split():
@@ -443,7 +447,7 @@ def rebuild_debian_kernel(config_file: Path, work: Path = DEFAULT_WORK, jobs: in
     if shutil.which("aarch64-linux-gnu-gcc") is None:
         raise CaptureError("aarch64-linux-gnu-gcc is not installed: apt-get install "
                            "gcc-aarch64-linux-gnu flex bison bc libssl-dev libelf-dev")
-    source_pkg = fetch_package(SOURCE_PACKAGE, work)
+    source_pkg = fetch_package(SOURCE_PACKAGE, work, arch="all")
     tarballs = sorted((source_pkg / "usr" / "src").glob("linux-source-*.tar.xz"))
     if not tarballs:
         raise CaptureError(f"{SOURCE_PACKAGE} holds no usr/src/linux-source-*.tar.xz")

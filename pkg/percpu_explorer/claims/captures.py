@@ -28,15 +28,27 @@ def compare_capture(path: Path) -> Any:
 
 def pick_captures(folder: Path) -> tuple[Path, ...]:
     """One bundle per distinct configuration (the first by name): both Debian 4K/52 boots,
-    on 52-bit and on 48-bit hardware."""
+    on 52-bit and on 48-bit hardware, and each kernel built per variant, a kernel with
+    patch 02/11 compiled in counting apart from the same configuration without it."""
     chosen: dict[str, Path] = {}
     for path in sorted(p for p in folder.iterdir() if (p / "meta.json").is_file()):
         try:
-            label = derive_config(load_bundle(path)).label()
+            bundle = load_bundle(path)
+            label = derive_config(bundle).label()
         except ValueError:
             continue
-        chosen.setdefault(label, path)
+        chosen.setdefault(label + (" patched" if bundle.meta.get("patched") else ""), path)
     return tuple(chosen.values())
+
+
+def kernel_words(path: Path) -> str:
+    """How a capture's kernel was configured, for the evidence text."""
+    meta = load_bundle(path).meta
+    if not meta.get("variant"):
+        return "Debian's arm64 configuration"
+    return ("linux-source-6.12 with Debian's configuration trimmed"
+            + (", RFC patch 02/11 compiled in: its ptdump shows the patched areas"
+               if meta.get("patched") else ""))
 
 
 def no_capture(claim_id: str, folder: Path | None) -> ClaimResult:
@@ -89,8 +101,9 @@ def claim_fits_capture(path: Path) -> ClaimResult:
         text = ("the patched layout of the same configuration is "
                 + (f"broken ({codes})" if codes else "sane"))
         verdict = "cannot hold" if codes else "holds"
-    evidence = (f"Real {comp.config.label()} kernel {comp.config.kernel} (Debian's arm64 "
-                f"configuration): the model matches {agree} of its layout values; {text}.")
+    evidence = (f"Real {comp.config.label()} kernel {comp.config.kernel} "
+                f"({kernel_words(path)}): the model matches {agree} of its layout values; "
+                f"{text}.")
     return ClaimResult(claim, f"{comp.config.label()} (capture {path.name})", verdict, evidence,
                        f"captures.compare(data/captures/{path.name})", "real kernel",
                        numbers={"layout_values_agreed": comp.agreed,

@@ -19,11 +19,13 @@ from ..captures import (
     QemuPlan,
     capture_local,
     capture_qemu,
+    capture_variant,
     compare,
     comparison_to_dict,
     format_comparison,
     format_value,
     load_bundle,
+    parse_variant,
     save_bundle,
 )
 from ..errors import InputError
@@ -69,11 +71,26 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rebuild", action="store_true",
                         help="first rebuild the package's kernel from Debian's linux-source with "
                              "CONFIG_PTDUMP_DEBUGFS and CONFIG_PERCPU_STATS (about half an hour)")
+    parser.add_argument("--build", type=_variant_text, default=None, metavar="VARIANT",
+                        help="first build linux-source-6.12 for PAGESIZE-VABITS (e.g. 16k-47, "
+                             "64k-52) from the package's config trimmed to what a capture "
+                             "needs, and boot that kernel")
+    parser.add_argument("--patched", action="store_true",
+                        help="with --build: apply RFC patch 02/11 adapted to 6.12 "
+                             "(data/patches/)")
     parser.add_argument("--timeout", type=int_in(1, 7 * 86400, "seconds"),
                         default=plan.timeout_s,
                         help="seconds the boot may take")
     parser.add_argument("--work", type=path_text("--work"), default=str(DEFAULT_WORK),
                         help="scratch folder")
+
+
+def _variant_text(text: str) -> str:
+    try:
+        parse_variant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _progress(message: str) -> None:
@@ -91,7 +108,14 @@ def cmd_capture(args: argparse.Namespace) -> str:
                 kernel_image=Path(args.kernel_image) if args.kernel_image else None,
                 kernel_config=Path(args.kernel_config) if args.kernel_config else None,
                 rebuild=args.rebuild)
-            bundle = capture_qemu(plan, Path(args.work), progress=_progress)
+            if args.build:
+                bundle = capture_variant(parse_variant(args.build, args.patched), plan,
+                                         Path(args.work), progress=_progress)
+            elif args.patched:
+                raise InputError("argument --patched: needs --build VARIANT (the kernel to "
+                                 "patch and build), e.g. --build 4k-48 --patched")
+            else:
+                bundle = capture_qemu(plan, Path(args.work), progress=_progress)
     except CaptureError as exc:
         raise ValueError(f"capture failed: {exc}") from None
     try:

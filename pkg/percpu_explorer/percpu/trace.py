@@ -4,6 +4,7 @@ percpu_destroy_chunk)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +63,8 @@ class TraceReplay:
 
 
 def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
-                 max_inferred: int = 20000) -> TraceReplay:
+                 max_inferred: int = 20000,
+                 vm_busy: Iterable[tuple[int, int]] = ()) -> TraceReplay:
     """Replay the percpu:* events of a kernel trace (percpu_alloc_percpu,
     percpu_free_percpu, percpu_create_chunk, percpu_destroy_chunk) and compare each
     decision: the same chunk and offset for every allocation, the same chunks created
@@ -73,7 +75,9 @@ def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
     balance work runs wherever the kernel schedules it (pcpu_schedule_balance_work());
     in the kernel a worker runs it soon after, and leaves no event itself.
     Chunk creations match in time when, before every allocation, model and kernel
-    have created the same number of chunks.
+    have created the same number of chunks. `vm_busy`: ranges of vmalloc the chunk
+    search must skip (PercpuAllocator's), e.g. the top of `cfg`'s vmalloc that a kernel
+    with patch 02/11 alone (its vmalloc ends lower, chunks still in vmalloc) does not have.
     """
     allocs = events[events["event"] == "percpu_alloc_percpu"]
     if allocs.empty:
@@ -85,7 +89,8 @@ def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
     per_cpu_start = u64(int(first["ptr"]) - (first_chunk_base + int(first["off"]) - pcpu_base))
     alloc = PercpuAllocator(ai, cfg=cfg,
                             group_bases=[pcpu_base + g.base_offset for g in ai.groups],
-                            per_cpu_start=per_cpu_start, balance="immediate")
+                            per_cpu_start=per_cpu_start, balance="immediate",
+                            vm_busy=vm_busy)
     assumptions = [
         f"pcpu_base_addr {fmt_addr(pcpu_base)} and __per_cpu_start {fmt_addr(per_cpu_start)} "
         "derived from the first traced allocation",
