@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..kernel.config import PAGE_SIZE_NAMES, va_bits_choices
+from ..kernel import PAGE_SIZE_NAMES, va_bits_choices
 from ..paths import DATA_DIR
 from .bundle import CaptureBundle
 from .qemu import (
