@@ -87,6 +87,7 @@ class Variant:
 
     @property
     def page_bytes(self) -> int:
+        """PAGE_SIZE in bytes (4096, 16384 or 65536)."""
         return next(b for b, n in PAGE_SIZE_NAMES.items() if n == self.page_size)
 
     @property
