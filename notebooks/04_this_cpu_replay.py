@@ -17,6 +17,7 @@ from html import escape
 
 from IPython.display import HTML, display
 
+from percpu_explorer.captures import census_workload
 from percpu_explorer.thiscpu import (
     op_cost_finding,
     op_sequence,
@@ -212,6 +213,27 @@ display(review.shown_top())
 caption("The functions whose this_cpu sites ran most over all seven workloads; share is of "
         "all site executions.")
 
+# %% [markdown]
+# **The counted ops in the cost replay.** Each workload of the census is also a workload
+# the replay above takes (`census_workload`: one row per site's op kind with its exact
+# count, every CPU together). The page-fault workload, priced like mix.parquet on the
+# series' base with PREEMPT_FULL (the explorer above offers every census workload too):
+
+# %%
+counted = census_workload(review.bundle, "page_faults")
+counted_cost = price_workload(counted, preempt=PREEMPT)
+show_finding(this_cpu_finding("add", 8, preempt=PREEMPT, cost=counted_cost,
+                              workload="the counted page_faults workload"))
+
+# %%
+workload_cost_figure(counted_cost)
+
+# %%
+caption("as the workload figure above, for the ops counted in the page_faults workload; the "
+        "right panel shows the per-CPU variables with the most ops (the census counts all "
+        "CPUs together). Plain reads and writes are priced as this_cpu_*(), the upper bound.")
+
 # %%
 assert review.checks["equal"].all()
 assert review.finding().numbers["share_max"] < 0.13
+assert counted_cost.counted and counted_cost.events == int(counted["count"].sum())

@@ -17,6 +17,7 @@ from percpu_explorer.captures import (
     WORKLOADS,
     census_check,
     census_counts,
+    census_workload,
     classify_site,
     counter_delta,
     event_sites,
@@ -36,6 +37,7 @@ from percpu_explorer.captures.census_run import (
     plugin_source,
 )
 from percpu_explorer.errors import InputError
+from percpu_explorer.thiscpu import price_counts, price_workload
 
 from ..conftest import DATA, ROOT
 
@@ -273,3 +275,31 @@ def test_counters_parse_vmstat_and_stat(lse):
     # /proc/stat "processes" counts forks: the fork_exec workload forks 200 times
     assert counter_delta(lse, "processes")["fork_exec"] >= 200
     assert isinstance(c, pd.DataFrame)
+
+
+def test_a_census_phase_is_a_counted_workload_held_to_the_kernel(lse):
+    # The page_faults phase as a workload: every non-pointer site's executions, and the
+    # pgfault increment (handle_mm_fault's this_cpu_inc, an 8-byte add of
+    # vm_event_states + 8 * PGFAULT) counts exactly /proc/vmstat's pgfault delta.
+    w = census_workload(lse, "page_faults")
+    s = site_table(lse)
+    assert int(w["count"].sum()) == int(s.loc[s["op"] != "pointer", "page_faults"].sum())
+    pgfault = w[w["variable"] == event_sites(lse, "pgfault")["target"].iloc[0]]
+    assert pgfault[["op", "size", "flavour"]].values.tolist() == [["add", 8, "this_cpu"]]
+    assert int(pgfault["count"].iloc[0]) == int(counter_delta(lse, "pgfault")["page_faults"])
+    assert set(w["cpu"]) == {0} and set(w["time"]) == {0} and "any" not in set(w["flavour"])
+    assert "all CPUs together" in " ".join(w.attrs["assumptions"])
+    with pytest.raises(InputError, match="choose from boot, idle"):
+        census_workload(lse, "nope")
+
+
+def test_a_census_workload_prices_as_the_census_review_does(lse):
+    # Two routes to one number: price_workload on the counted workload and price_counts
+    # on the census's aggregated counts (v7.1 PREEMPT_FULL, tpidr_el1 as counted).
+    w = census_workload(lse, "memcg")
+    cost = price_workload(w, preempt="full", kernel="7.1", vhe=False)
+    priced = price_counts(census_counts(lse, ["memcg"]), vhe=False)
+    full = priced[priced["world"] == "7.1 FULL"].set_index("scheme")["cycles"]
+    totals = cost.totals.set_index("variant")["cycles"]
+    assert totals["today-lse"] == pytest.approx(full["today"])
+    assert totals["local-lse"] == pytest.approx(full["local"])

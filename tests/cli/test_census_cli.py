@@ -54,3 +54,36 @@ def test_bad_census_input_is_one_line(cli, capsys):
             status, (out, err) = exc.code, capsys.readouterr()
         assert status == 2 and out == "", argv
         assert expected in err and len(err.strip().splitlines()) == 1, (argv, err)
+
+
+def test_a_census_phase_is_priced_like_a_workload_file(cli, tmp_path):
+    # `census --to-workload` writes the counted workload; `cost FILE` and
+    # `cost --census --phase` give the same totals (one pricing path)
+    out_file = tmp_path / "pf.csv"
+    status, out, err = cli("census", MAX, "--to-workload", "page_faults", "--out",
+                           str(out_file))
+    assert status == 0 and err == "" and "ops counted" in out
+    assert out_file.read_text().splitlines()[0] == \
+        "time,cpu,task,op,size,variable,value,flavour,count"
+    status, from_file, _ = cli("cost", str(out_file), "--format", "json")
+    status2, from_census, _ = cli("replay", "--census", MAX, "--phase", "page_faults",
+                                  "--format", "json")
+    assert status == status2 == 0
+    a, b = json.loads(from_file), json.loads(from_census)
+    assert a["totals"] == b["totals"] and a["events"] == b["events"] > 100_000
+    status, text, _ = cli("cost", "--census", MAX, "--phase", "page_faults")
+    assert "this_cpu ops counted (all CPUs together, no time span)" in text
+    assert "Per CPU:" not in text and "op rate: unknown" in text and "nan" not in text
+
+
+def test_bad_census_phase_input_is_one_line(cli):
+    for argv, expected in (
+        (("cost", "--phase", "memcg"), "--phase 'memcg' needs --census"),
+        (("cost", "--census", MAX, "--phase", "nope"), "choose from boot, idle"),
+        (("cost", "--census", MAX, "--phase", "memcg", "--semantic"), "no per-op values"),
+        (("census", MAX, "--to-workload", "memcg", "--out", "/tmp/x.txt"),
+         "must end in .csv or .parquet"),
+    ):
+        status, out, err = cli(*argv)
+        assert status == 2 and out == "", argv
+        assert expected in err and len(err.strip().splitlines()) == 1, (argv, err)

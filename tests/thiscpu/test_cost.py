@@ -8,9 +8,16 @@ import pandas as pd
 import pytest
 
 from percpu_explorer.cli import main
+from percpu_explorer.errors import InputError
 from percpu_explorer.thiscpu.cost import price_workload, resolve_workload, reviewer_view
 from percpu_explorer.thiscpu.ops import LocalScheme
-from percpu_explorer.thiscpu.workloads import generate, mix, read_workload, synthetic
+from percpu_explorer.thiscpu.workloads import (
+    generate,
+    mix,
+    read_workload,
+    synthetic,
+    validate_workload,
+)
 
 from ..conftest import DATA
 
@@ -214,3 +221,24 @@ def test_vhe_changes_the_listing_not_the_price():
     assert on.totals["cycles"].tolist() == off.totals["cycles"].tolist()
     assert "tpidr_el2 (VHE)" in " ".join(on.settings.assumptions())
     assert "tpidr_el1 (no VHE)" in " ".join(off.settings.assumptions())
+
+
+def test_a_counted_workload_prices_as_its_rows_repeated():
+    # price_workload is a sum over ops: a row with count n is n identical ops
+    rows = [(0, 0, 0, "add", 8, "a", 1, "this_cpu", 3),
+            (0, 1, 0, "cmpxchg", 4, "b", 2, "this_cpu", 2),
+            (0, 1, 0, "read", 1, "c", 0, "__this_cpu", 7)]
+    cols = ["time", "cpu", "task", "op", "size", "variable", "value", "flavour", "count"]
+    counted = validate_workload(pd.DataFrame(rows, columns=cols))
+    expanded = validate_workload(pd.DataFrame(
+        [r[:-1] for r in rows for _ in range(r[-1])], columns=cols[:-1]))
+    a, b = price_workload(counted, nr_cpus=2), price_workload(expanded, nr_cpus=2)
+    assert a.counted and not b.counted and a.events == b.events == 12
+    pd.testing.assert_frame_equal(a.totals, b.totals)
+    pd.testing.assert_frame_equal(a.per_op, b.per_op)
+    pd.testing.assert_frame_equal(a.per_cpu, b.per_cpu)
+    # no time span: no op rate, and the reviewer's view says so instead of a NaN
+    view = reviewer_view(a)
+    assert view.op_rate is None and "op rate: unknown (12 ops" in view.text()
+    with pytest.raises(InputError, match=r"counted workload .* no per-op values"):
+        resolve_workload(counted, "today")

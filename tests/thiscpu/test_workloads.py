@@ -147,3 +147,17 @@ def test_example_files_are_what_the_generators_make():
     mixed = mix({"vm-events": 300, "percpu-ref": 300, "slub-fastpath": 200,
                  "percpu-counter": 200, "net-stats": 200}, nr_cpus=8, seed=1)
     assert read_workload(WORKLOADS / "mix.parquet")["value"].tolist() == mixed["value"].tolist()
+
+
+def test_count_column_validates_and_defaults_to_one(tmp_path):
+    path = write(tmp_path, HEADER.rstrip("\n") + ",count\n"
+                 "0,0,0,add,8,a,1,5\n0,0,0,read,4,b,0,\n")
+    w = read_workload(path)
+    assert w["count"].tolist() == [5, 1]  # an empty count is one execution
+    bad = write(tmp_path, HEADER.rstrip("\n") + ",count\n0,0,0,add,8,a,1,0\n"
+                "0,0,0,add,8,a,1,x\n", name="bad.csv")
+    with pytest.raises(WorkloadError) as err:
+        read_workload(bad)
+    assert err.value.problems == [
+        f"{bad}:2:8: column 'count': 0 is out of range (valid: 1..{2**63 - 1})",
+        f"{bad}:3:8: column 'count': 'x' is not an integer"]

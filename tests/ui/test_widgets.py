@@ -416,3 +416,18 @@ def test_a_redrawn_figure_equals_a_fresh_one(explorer_class, steps):
         assert explorer.error is None, values
         fresh = explorer._build(explorer.config)
         assert _plain(explorer.figure) == _plain(go.Figure(fresh)), values
+
+
+def test_replay_offers_the_census_workloads_counted_in_a_real_kernel():
+    explorer = CostExplorer(nr_cpus=2)
+    keys = [key for _, key in explorer.workload_choices()]
+    assert "census:debian-6.12.117-max-smp2/page_faults" in keys
+    assert not any(k.endswith("/boot") for k in keys)
+    explorer.controls["workload"].value = "census:debian-6.12.117-max-smp2/page_faults"
+    assert explorer.error is None and explorer.cost.counted
+    title = explorer.figure.layout.title.text
+    assert "319,612 this_cpu ops counted (census debian-6.12.117-max-smp2, phase " \
+        "page_faults, all CPUs together), kernel 7.1" in title
+    # the per-CPU panel would put every op on CPU 0: the figure shows variables instead
+    assert explorer.figure.layout.annotations[1].text.startswith("per variable")
+    assert "PREEMPT_VOLUNTARY" in explorer.panel.message.value

@@ -45,8 +45,12 @@ import pandas as pd
 
 from ..errors import InputError
 from ..paths import DATA_DIR
+from ..thiscpu import validate_workload
 
 CENSUS_DIR = DATA_DIR / "census"
+# The census the reviewer's answer and the explorers use: Debian's 6.12.117, -cpu max
+# (LSE atomics), 2 CPUs.
+DEFAULT_CENSUS = "debian-6.12.117-max-smp2"
 CENSUS_CPUS = ("max", "cortex-a57")
 # HINT #0x7e: an unallocated hint (ARM ARM C6.2.126: "executes as a NOP"), the marker
 # word the plugin snapshots its counters at when user code executes it.
@@ -314,6 +318,16 @@ def shipped_census() -> list[str]:
     if not CENSUS_DIR.is_dir():
         return []
     return sorted(p.name for p in CENSUS_DIR.iterdir() if (p / "meta.json").is_file())
+
+
+def census_phases(name: str | Path = DEFAULT_CENSUS) -> list[str]:
+    """The phases of a census (boot, then each workload), from its meta.json alone."""
+    path = census_path(name) / "meta.json"
+    try:
+        return [p["name"] for p in json.loads(path.read_text())["phases"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"census {name}: cannot read its phases from {path} ({exc})"
+                         ) from None
 
 
 def load_census(name: str | Path) -> CensusBundle:
@@ -864,4 +878,53 @@ def census_check(bundle: CensusBundle, events: tuple[str, ...] = ("pgfault", "pg
                      "sites": f"{len(calls)} bl sites"})
     out = pd.DataFrame(rows)
     out["equal"] = out["census"] == out["kernel"]
+    return out
+
+
+# What a census cannot tell a workload, said with every census workload.
+CENSUS_WORKLOAD_ASSUMPTIONS = (
+    "counted, not sampled: each row is one site's op kind with its exact executions in "
+    "the phase (count)",
+    "the plugin counts all CPUs together: all ops are put on CPU 0, so per-CPU "
+    "figures and op rates do not apply (a counted workload has no times)",
+    "a plain read or write whose code cannot tell this_cpu_*() from __this_cpu_*() is "
+    "priced as this_cpu_*() (the upper bound, as census_savings)",
+    "pointer sites (this_cpu_ptr(), per_cpu_ptr(), smp_processor_id() and accesses past "
+    "a branch) are left out: no op sequence the local scheme changes",
+    "variable: the percpu symbol the access reaches when its address is a link-time "
+    "constant, else '(in FUNCTION)'",
+)
+
+
+def census_workload(bundle: CensusBundle | str | Path, phase: str) -> pd.DataFrame:
+    """One phase of a census as a counted workload (the `thiscpu` workload format with a
+    `count` column), which `thiscpu.price_workload` and `percpu-explorer cost` take like
+    any other. One row per (variable, function's op, size, flavour);
+    `attrs["assumptions"]` says what the census cannot tell (CENSUS_WORKLOAD_ASSUMPTIONS)
+    and `attrs["source"]` names the census and phase."""
+    b = bundle if isinstance(bundle, CensusBundle) else load_census(bundle)
+    if phase not in b.phases:
+        raise InputError(f"phase {phase!r} is not in census {b.name}; choose from "
+                         f"{', '.join(b.phases)}", field="phase")
+    s = site_table(b)
+    s = s[(s[phase] > 0) & (s["op"] != "pointer")]
+    if s.empty:
+        raise InputError(f"phase {phase!r} of census {b.name} ran no this_cpu op",
+                         field="phase")
+    variable = s["target"].where(s["target"] != "", "(in " + s["function"] + ")")
+    frame = pd.DataFrame({"variable": variable, "op": s["op"], "size": s["size"],
+                          "flavour": s["flavour"].replace("any", "this_cpu"),
+                          "count": s[phase]})
+    frame = frame.groupby(["variable", "op", "size", "flavour"], as_index=False,
+                          sort=False)["count"].sum()
+    frame = frame.sort_values("count", ascending=False, ignore_index=True)
+    frame.insert(0, "time", 0)
+    frame.insert(1, "cpu", 0)
+    frame.insert(2, "task", 0)
+    frame["value"] = 0
+    source = f"census {b.name}, phase {phase}"
+    out = validate_workload(frame[["time", "cpu", "task", "op", "size", "variable", "value",
+                                   "flavour", "count"]], source)
+    out.attrs["source"] = source
+    out.attrs["assumptions"] = CENSUS_WORKLOAD_ASSUMPTIONS
     return out

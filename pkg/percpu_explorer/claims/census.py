@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ..captures import (
+    DEFAULT_CENSUS,
     CensusBundle,
     census_check,
     census_counts,
@@ -40,7 +41,6 @@ from ..thiscpu import (
 )
 from .common import CLAIM_BY_ID, SCHEME, ClaimResult, Context, conditional
 
-DEFAULT_CENSUS = "debian-6.12.117-max-smp2"
 TARGETS = (0.13, 0.18)
 CENSUS_QUESTION = ("How much kernel work do this_cpu ops do in real workloads, and what "
                    "could the local scheme save?")

@@ -19,6 +19,7 @@ from ..captures import (
     CaptureError,
     CensusPlan,
     census_check,
+    census_workload,
     load_census,
     phase_summary,
     run_census,
@@ -27,6 +28,7 @@ from ..captures import (
 )
 from ..claims import census_review
 from ..errors import InputError
+from ..thiscpu import write_workload
 from .captures import DEBIAN_PACKAGE
 from .common import TABLE_FORMATS, add_format, check_format, int_in, one_of, path_text
 
@@ -66,7 +68,30 @@ def cmd_census(args: argparse.Namespace) -> str:
             _show(load_census(folder), "table")
     if not args.bundle:
         raise InputError("give a census bundle (a folder or a shipped name) or --qemu --out DIR")
+    if args.to_workload:
+        return _to_workload(args)
     return _show(load_census(args.bundle), args.format)
+
+
+def _to_workload(args: argparse.Namespace) -> str:
+    """`census BUNDLE --to-workload PHASE [--out FILE]`: one phase as a counted workload
+    file (CSV, or Parquet by suffix), which `cost FILE` prices; CSV on stdout without
+    --out."""
+    frame = census_workload(args.bundle, args.to_workload)
+    if not args.out:
+        return frame.to_csv(index=False).rstrip("\n")
+    out = Path(args.out)
+    if out.suffix not in (".csv", ".parquet"):
+        raise InputError(f"argument --out: {args.out!r} must end in .csv or .parquet (the "
+                         "workload file to write)")
+    try:
+        write_workload(frame, out)
+    except OSError as exc:
+        raise InputError(f"argument --out: cannot write {args.out}: "
+                         f"{exc.strerror or exc}") from None
+    return (f"wrote {frame.attrs['source']} to {out}: {len(frame)} rows, "
+            f"{int(frame['count'].sum()):,} ops counted; price it with "
+            f"`percpu-explorer cost {out}`")
 
 
 def _readable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -153,5 +178,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="seconds each boot may take")
     p.add_argument("--work", type=path_text("--work"), default=str(DEFAULT_CENSUS_WORK),
                    help="scratch folder")
+    p.add_argument("--to-workload", default=None, metavar="PHASE",
+                   help="with a bundle: write one phase as a counted workload file (--out "
+                        "FILE.csv or .parquet; CSV on stdout without) for `cost`")
     add_format(p, TABLE_FORMATS)
     p.set_defaults(func=cmd_census)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..captures import census_workload
 from ..errors import InputError, one_line
 from ..kernel import NR_CPUS_RANGE, check_preempt
 from ..thiscpu import (
@@ -239,14 +240,22 @@ def cmd_cost(args: argparse.Namespace) -> str:
         if args.workload:
             raise InputError(f"give a workload file or --census, not both (got "
                              f"{args.workload!r} and --census {args.census!r})")
-        return census_cost_text(args, core_from_arg(args.core))
-    if not args.workload:
+        if args.phase is None:
+            return census_cost_text(args, core_from_arg(args.core))
+    elif args.phase is not None:
+        raise InputError(f"--phase {args.phase!r} needs --census BUNDLE (a phase of a census)")
+    elif not args.workload:
         raise InputError("a workload file is required (or --census BUNDLE)")
     core = core_from_arg(args.core)
     local = local_from_args(args)
-    workload = read_workload(args.workload, nr_cpus=args.nr_cpus)
+    if args.census:  # one census phase as a counted workload
+        workload = census_workload(args.census, args.phase)
+        label = workload.attrs["source"]
+    else:
+        workload = read_workload(args.workload, nr_cpus=args.nr_cpus)
+        label = args.workload
     if len(workload) == 0:
-        raise ValueError(f"{args.workload}: {NOTHING_TO_PRICE}")
+        raise ValueError(f"{label}: {NOTHING_TO_PRICE}")
 
     def progress(done: int, total: int) -> None:
         if args.progress:
@@ -265,16 +274,24 @@ def cmd_cost(args: argparse.Namespace) -> str:
     if args.format == "json":
         return json.dumps(cost_to_dict(result, view, semantic), indent=2, default=str)
     t = result.totals
-    lines = [f"{args.workload}: {result.events} this_cpu ops on {result.nr_cpus} CPUs over "
-             f"{result.duration_ns} ns", "", "Assumptions:"]
+    if result.counted:
+        lines = [f"{label}: {result.events:,} this_cpu ops counted (all CPUs together, no "
+                 "time span)", "", "Assumptions:"]
+        lines += [f"  - {a}" for a in workload.attrs.get("assumptions", ())]
+    else:
+        lines = [f"{label}: {result.events} this_cpu ops on {result.nr_cpus} CPUs over "
+                 f"{result.duration_ns} ns", "", "Assumptions:"]
     lines += [f"  - {a}" for a in result.settings.assumptions()]
     note = _ESTIMATE_NOTE.format(classes=", ".join(result.settings.estimated) or "no class")
     lines += ["", f"Per scheme ({note}):",
               _whole(t[["variant", "cycles", "cycles_per_op", "saving_cycles", "saving_pct"]])
               .to_string(index=False), "", "Per op:",
-              _whole(result.per_op).to_string(index=False), "", "Per CPU:",
-              _whole(result.per_cpu).to_string(index=False), "", "Per variable:",
-              _whole(result.per_variable).to_string(index=False), "",
+              _whole(result.per_op).to_string(index=False), "",
+              *(() if result.counted else
+                ("Per CPU:", _whole(result.per_cpu).to_string(index=False), "")),
+              "Per variable:",
+              _whole(result.per_variable.sort_values("ops", ascending=False)
+                     if result.counted else result.per_variable).to_string(index=False), "",
               view.text() if view is not None else
               f"No local scheme priced: local percpu (RFC 02/11) needs kernel v6.9 or later "
               f"(the layout it changes), not {args.kernel}."]
@@ -325,6 +342,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--census", default=None,
                    help="price a census bundle's real op counts instead (a folder or a shipped "
                         "name in data/census/) under every scheme and preemption model")
+    p.add_argument("--phase", default=None,
+                   help="with --census: price one phase (a workload such as page_faults) "
+                        "as a counted workload, like a workload file")
     p.add_argument("--cpi", type=float_in(0, 100, "cycles per kernel instruction",
                                           low_open=True), default=1.0,
                    help="with --census: cycles per kernel instruction (an estimate)")

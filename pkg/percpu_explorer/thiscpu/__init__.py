@@ -79,6 +79,8 @@ from .workloads import (
     PATTERNS,
     generate,
     read_workload,
+    validate_workload,
+    write_workload,
 )
 
 __all__ = [
@@ -143,5 +145,7 @@ __all__ = [
     "sequence_table",
     "sizes_for",
     "this_cpu_finding",
+    "validate_workload",
     "variants_for",
+    "write_workload",
 ]

@@ -127,7 +127,9 @@ class WorkloadCost:
     """A workload priced under every scheme. totals: one row per variant (cycles, ops,
     cycles per op,
     saving against today's scheme with the same atomics). per_cpu, per_op, per_variable:
-    cycles per variant. duration_ns: time span of the workload."""
+    cycles per variant. duration_ns: time span of the workload. counted: the workload
+    has a count column (e.g. a census: all CPUs together, no times); source: where it
+    came from (the frame's attrs["source"], if any)."""
 
     settings: CostSettings
     totals: pd.DataFrame
@@ -138,6 +140,8 @@ class WorkloadCost:
     duration_ns: int
     nr_cpus: int
     seconds: float = 0.0
+    counted: bool = False
+    source: str = ""
 
     def __repr__(self) -> str:
         per_op = {k: f"~{v:.0f}" for k, v in
@@ -200,7 +204,10 @@ def price_workload(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_COR
     if len(workload) == 0:
         raise ValueError(NOTHING_TO_PRICE)
     table = cost_table(settings)
-    n = len(workload)
+    rows_n = len(workload)
+    weights = (workload["count"].to_numpy(dtype=np.int64) if "count" in workload
+               else None)
+    n = int(weights.sum()) if weights is not None else rows_n
     n_keys = table.shape[0]
     cpu_all = workload["cpu"].to_numpy()
     used_cpus = int(cpu_all.max()) + 1
@@ -222,15 +229,19 @@ def price_workload(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_COR
     size_all = workload["size"].to_numpy()
     by_cpu = np.zeros(nr_cpus * n_keys, dtype=np.int64)
     by_var = np.zeros(max(len(var_names), 1) * n_keys, dtype=np.int64)
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
+    for start in range(0, rows_n, chunk):
+        stop = min(start + chunk, rows_n)
         key = _key(flavour_all[start:stop], op_all[start:stop], size_all[start:stop])
-        by_cpu += np.bincount(cpu_all[start:stop].astype(np.int64) * n_keys + key,
-                              minlength=by_cpu.size)
-        by_var += np.bincount(var_all[start:stop].astype(np.int64) * n_keys + key,
-                              minlength=by_var.size)
+        cpu_key = cpu_all[start:stop].astype(np.int64) * n_keys + key
+        var_key = var_all[start:stop].astype(np.int64) * n_keys + key
+        if weights is None:
+            by_cpu += np.bincount(cpu_key, minlength=by_cpu.size)
+            by_var += np.bincount(var_key, minlength=by_var.size)
+        else:  # counted rows: exact integer sums (bincount's weights are floats)
+            np.add.at(by_cpu, cpu_key, weights[start:stop])
+            np.add.at(by_var, var_key, weights[start:stop])
         if progress is not None:
-            progress(stop, n)
+            progress(stop, rows_n)
     by_cpu = by_cpu.reshape(nr_cpus, n_keys)
     by_var = by_var.reshape(-1, n_keys)
     per_key = by_cpu.sum(axis=0)
@@ -264,9 +275,10 @@ def price_workload(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_COR
     per_variable.insert(0, "variable", var_names or [""])
     per_variable.insert(1, "ops", by_var.sum(axis=1))
     times = workload["time"].to_numpy()
-    duration = int(times.max() - times.min()) if n else 0
+    duration = int(times.max() - times.min()) if rows_n else 0
     return WorkloadCost(settings, totals, per_cpu, per_op, per_variable, n, duration, nr_cpus,
-                      _time.perf_counter() - started)
+                        _time.perf_counter() - started, counted=weights is not None,
+                        source=str(workload.attrs.get("source", "")))
 
 
 # --- resolution: each access through the allocator and page tables -------------------
@@ -319,6 +331,10 @@ def resolve_workload(workload: pd.DataFrame, scheme: str = "today", *,
     n = len(workload)
     if n == 0:
         raise ValueError("the workload has no this_cpu ops: nothing to replay")
+    if "count" in workload and (workload["count"] > 1).any():
+        raise InputError("a counted workload (rows with count > 1, e.g. a census) has no "
+                         "per-op values to resolve; price it instead (without --semantic)",
+                         field="semantic")
     nr_cpus = max(int(workload["cpu"].max()) + 1 if n else 1, 2)
     if cfg is None:  # the default NR_CPUS, raised to the workload's CPUs if it has more
         cfg = KernelConfig(local_percpu=scheme == "local",
@@ -458,12 +474,17 @@ def reviewer_view(cost: WorkloadCost | None = None, *, saving_cycles: float | No
     rate = None
     if cost is not None:
         saving = cost.saving_per_op(atomics)
-        rate = cost.op_rate_per_cpu() / sys_share
         assumptions += [f"saving per op ~{saving:.0f} cycles (estimate) = mean of "
                         f"today-{atomics} minus local-{atomics} over the workload's ops",
-                        *cost.settings.assumptions(),
-                        f"op rate: {cost.events} ops over {cost.duration_ns} ns on "
-                        f"{cost.nr_cpus} CPUs, of which a share {sys_share:g} is sys time"]
+                        *cost.settings.assumptions()]
+        if cost.duration_ns > 0:
+            rate = cost.op_rate_per_cpu() / sys_share
+            assumptions.append(f"op rate: {cost.events} ops over {cost.duration_ns} ns on "
+                               f"{cost.nr_cpus} CPUs, of which a share {sys_share:g} is "
+                               "sys time")
+        else:
+            assumptions.append(f"op rate: unknown ({cost.events} ops with no time span, "
+                               "e.g. counted ops): no share of sys time is explained")
     elif saving_cycles is None:
         raise ValueError("give a priced workload (cost) or saving_cycles")
     else:

@@ -95,6 +95,13 @@ def _bracket(cost: OpCost) -> float:
     return cost.by_part.get("bracket", 0.0) + cost.resched
 
 
+def _ops_on(cost: WorkloadCost) -> str:
+    """The ops of a priced workload and where they ran (a counted one: all CPUs)."""
+    if cost.counted:
+        return f"{cost.events:,} ops counted on all CPUs together"
+    return f"{cost.events:,} ops on {cost.nr_cpus} CPU{'s' if cost.nr_cpus != 1 else ''}"
+
+
 def this_cpu_finding(op: str = "add", size: int | None = None, *,
                      preempt: str = DEFAULT_PREEMPT, kernel: str = DEFAULT_KERNEL,
                      core: str | CoreProfile = DEFAULT_CORE, atomics: str = "lse",
@@ -130,7 +137,7 @@ def this_cpu_finding(op: str = "add", size: int | None = None, *,
                                                                   "cycles_per_op"])
             numbers |= {"events": cost.events, "nr_cpus": cost.nr_cpus,
                         "today_per_op": per_op}
-            answer += (f" {workload} ({cost.events:,} ops on {cost.nr_cpus} CPUs) costs "
+            answer += (f" {workload} ({_ops_on(cost)}) costs "
                        f"~{per_op:.0f} cycles per op.")
         return Finding(question, answer, "estimate", numbers, _cost_detail(profile, costs,
                                                                             None))
@@ -151,7 +158,7 @@ def this_cpu_finding(op: str = "add", size: int | None = None, *,
         share = 100 * (before - after) / before
         numbers |= {"events": cost.events, "nr_cpus": cost.nr_cpus, "today_per_op": before,
                     "local_per_op": after, "workload_saving_pct": share}
-        answer += (f" Over {workload} ({cost.events:,} ops on {cost.nr_cpus} CPUs) that is "
+        answer += (f" Over {workload} ({_ops_on(cost)}) that is "
                    f"~{before:.0f} against ~{after:.0f} cycles per op")
         if before > after:
             view = reviewer_view(cost, ghz=ghz, atomics=atomics, targets=(target,))

@@ -16,6 +16,9 @@ per operation:
 | flavour  | no       | this_cpu (default), __this_cpu or raw_cpu                         |
 | old      | no       | expected value of a cmpxchg/try_cmpxchg/cmpxchg128; empty: the op |
 |          |          | succeeds (the uncontended fast path)                              |
+| count    | no       | executions the row stands for (integer >= 1, default 1): a counted |
+|          |          | workload, e.g. a census (`captures.census_workload`), is priced   |
+|          |          | but has no per-op values to resolve                               |
 
 A 16-byte op (cmpxchg128) takes its value and old as integers (up to 2**63 - 1 in
 Parquet's int64: the high half is then 0).
@@ -40,7 +43,7 @@ from ..kernel import NR_CPUS_RANGE, check_memory
 from .ops import FLAVOURS, OPS, sizes_for
 
 REQUIRED_COLUMNS = ("time", "cpu", "task", "op", "size", "variable", "value")
-OPTIONAL_COLUMNS = ("flavour", "old")
+OPTIONAL_COLUMNS = ("flavour", "old", "count")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 
@@ -57,7 +60,7 @@ class WorkloadError(ProblemsError):
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 _RANGES: dict[str, tuple[int, int]] = {
     "time": (0, _INT64[1]), "cpu": (0, NR_CPUS_RANGE[1] - 1), "task": (0, _INT64[1]),
-    "size": (0, 16), "value": _INT64, "old": _INT64}
+    "size": (0, 16), "value": _INT64, "old": _INT64, "count": (1, _INT64[1])}
 _INT_TEXT = re.compile(r"^[+-]?\d+$")
 _HEX_TEXT = re.compile(r"^-?0[xX][0-9a-fA-F]+$")
 
@@ -160,7 +163,8 @@ def _validate_workload(frame: pd.DataFrame, source: str, nr_cpus: int | None,
 
     ints: dict[str, pd.Series] = {}
     high_cpu = _RANGES["cpu"][1] if nr_cpus is None else nr_cpus - 1
-    for name in ("time", "cpu", "task", "size", "value") + (("old",) if "old" in cols else ()):
+    optional = tuple(c for c in ("old", "count") if c in cols)
+    for name in ("time", "cpu", "task", "size", "value", *optional):
         low, high = _RANGES[name] if name != "cpu" else (0, high_cpu)
         values, bad, out = _as_int(frame[name], low, high)
         report(bad, name, lambda i, n=name: f"column '{n}': {shown(frame[n].iloc[i])} is not "
@@ -168,7 +172,7 @@ def _validate_workload(frame: pd.DataFrame, source: str, nr_cpus: int | None,
         report(out, name, lambda i, n=name, lo=low, hi=high: f"column '{n}': "
                f"{'CPU ' if n == 'cpu' else ''}{_cell_text(frame[n].iloc[i])} is out of range "
                f"(valid: {lo}..{hi})")
-        if name != "old":
+        if name not in ("old", "count"):  # empty old: succeeds; empty count: 1
             missing = values.isna() & ~bad & ~out
             report(missing, name, lambda i, n=name: f"column '{n}': empty (an integer is "
                    "required)")
@@ -214,6 +218,8 @@ def _validate_workload(frame: pd.DataFrame, source: str, nr_cpus: int | None,
     })
     if "old" in cols:
         out["old"] = ints["old"]
+    if "count" in cols:
+        out["count"] = ints["count"].fillna(1).astype("int64")
     return out
 
 

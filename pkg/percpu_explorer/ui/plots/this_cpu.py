@@ -13,6 +13,7 @@ from ...thiscpu import LOCAL_NEEDS, Exploration, WorkloadCost, cost_by_class
 from .common import NA_COLOR, OK_COLOR, PROBLEM_COLOR, TOP_LEGEND, wrap
 
 MAX_CPU_BARS = 64  # more CPUs than this: the per-CPU panel draws lines, not bars
+TOP_VARIABLES = 12  # a counted workload's variables shown in its per-variable panel
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
             "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#c5b0d5", "#c49c94",
             "#f7b6d2", "#dbdb8d", "#9edae5")
@@ -32,9 +33,13 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     kernel before v6.9 has no local variants and the title says why."""
     classes = cost_by_class(cost)
     labels = list(cost.totals["variant"])
+    # A counted workload (a census) has every CPU's ops together: per variable instead.
+    by_variable = cost.counted
     fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]],
                         vertical_spacing=0.18, horizontal_spacing=0.1,
-                        subplot_titles=("total, by instruction class", "per CPU",
+                        subplot_titles=("total, by instruction class",
+                                        f"per variable (top {TOP_VARIABLES} by ops)"
+                                        if by_variable else "per CPU",
                                         "per op (flavour, op, size)"))
     order = classes.groupby("class", sort=False)["cycles"].sum().sort_values(ascending=False)
     for i, cls in enumerate(order.index):
@@ -51,9 +56,17 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     op_labels = [f"{f} {o} {s}B" for f, o, s in
                  zip(per_op["flavour"], per_op["op"], per_op["size"], strict=True)]
     many = cost.nr_cpus > MAX_CPU_BARS
+    top_vars = cost.per_variable.nlargest(TOP_VARIABLES, "ops")
     for lab in labels:
         color = variant_colors.get(lab, "#444")
-        if many:  # thousands of bars would be unreadable and slow to draw
+        if by_variable:
+            fig.add_trace(go.Bar(
+                x=list(top_vars["variable"]), y=top_vars[lab], name=lab,
+                legendgroup="variant", legendgrouptitle={"text": "variant"},
+                marker={"color": color}, offsetgroup=lab, customdata=top_vars["ops"],
+                hovertemplate=(f"{lab}: %{{y:,.0f}} cycles over %{{customdata:,}} ops"
+                               "<extra>%{x}</extra>")), row=1, col=2)
+        elif many:  # thousands of bars would be unreadable and slow to draw
             fig.add_trace(go.Scatter(
                 x=list(cost.per_cpu["cpu"]), y=cost.per_cpu[lab], name=lab, mode="lines",
                 legendgroup="variant", legendgrouptitle={"text": "variant"},
@@ -75,6 +88,9 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     s = cost.settings
     busy = int((cost.per_cpu["ops"] > 0).sum())
     cpus = f"{cost.nr_cpus} CPUs" + (f" ({busy} with ops)" if busy < cost.nr_cpus else "")
+    what = (f"{cost.events:,} this_cpu ops counted ({cost.source or 'a counted workload'}, "
+            "all CPUs together)" if cost.counted else
+            f"{cost.events:,} this_cpu ops on {cpus}")
     per_op_text = ", ".join(f"{r.variant} ~{r.cycles_per_op:.0f}"
                             for r in cost.totals.itertuples()) + " cycles/op (estimates)"
     sub = wrap(f"core {s.core.name}, preempt={s.preempt}: {per_op_text}", 100)
@@ -82,7 +98,7 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
         sub += f"<br>{LOCAL_NEEDS}: only today's scheme is priced for kernel {s.kernel}"
     fig.update_layout(
         barmode="relative", hovermode="closest", height=780, margin={"t": 130},
-        title={"text": f"Cost replay: {cost.events:,} this_cpu ops on {cpus}, kernel "
+        title={"text": f"Cost replay: {what}, kernel "
                f"{s.kernel}<br><sup>{sub}</sup>"})
     # Bars of one offsetgroup stack, different offsetgroups stand side by side: the
     # classes stack into one bar per variant, the per-CPU and per-op bars are grouped.
@@ -90,7 +106,7 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
         if trace.legendgroup == "class":
             trace.offsetgroup = "total"
     fig.update_xaxes(title_text="scheme variant", row=1, col=1)
-    fig.update_xaxes(title_text="CPU", row=1, col=2)
+    fig.update_xaxes(title_text="per-CPU variable" if by_variable else "CPU", row=1, col=2)
     fig.update_xaxes(title_text="op", row=2, col=1)
     for row, col in ((1, 1), (1, 2), (2, 1)):
         fig.update_yaxes(title_text="cycles (estimate)", row=row, col=col)

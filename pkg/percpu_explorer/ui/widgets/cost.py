@@ -9,6 +9,7 @@ import ipywidgets as W
 import pandas as pd
 import plotly.graph_objects as go
 
+from ...captures import DEFAULT_CENSUS, census_phases, census_workload
 from ...errors import InputError
 from ...kernel import (
     KernelConfig,
@@ -58,11 +59,18 @@ class CostExplorer(Explorer):
 
     def workload_choices(self) -> list[tuple[str, str]]:
         """(label, key) of every workload: generator patterns first (they run on the
-        panel's CPUs), then the files of `workload_dir`."""
+        panel's CPUs), then the files of `workload_dir`, then the workloads of the
+        shipped census (ops counted in a real kernel: `captures.census_workload`)."""
         files = sorted(p for p in self.workload_dir.glob("*")
                        if p.suffix in (".csv", ".parquet"))
+        try:
+            phases = [p for p in census_phases(DEFAULT_CENSUS) if p != "boot"]
+        except InputError:  # no census shipped with this installation
+            phases = []
         return ([(f"generate {name}", f"generate:{name}") for name in PATTERNS]
-                + [(p.name, f"file:{p.name}") for p in files])
+                + [(p.name, f"file:{p.name}") for p in files]
+                + [(f"census {p} (counted in 6.12)", f"census:{DEFAULT_CENSUS}/{p}")
+                   for p in phases])
 
     def _make_controls(self) -> dict[str, W.ValueWidget]:
         choices = self.workload_choices()
@@ -90,6 +98,9 @@ class CostExplorer(Explorer):
         if cache_key not in self._cache:
             if kind == "file":
                 frame = read_workload(self.workload_dir / name)
+            elif kind == "census":
+                bundle, phase = name.rsplit("/", 1)
+                frame = census_workload(bundle, phase)
             else:
                 frame = generate(name, self.units_per_cpu * nr_cpus, nr_cpus=nr_cpus, seed=1)
             self._cache[cache_key] = frame
@@ -142,6 +153,11 @@ class CostExplorer(Explorer):
     def _build(self, cfg: KernelConfig) -> go.Figure:
         self.notice, self._raised = self._raised, None
         key = self.controls["workload"].value
+        if key.startswith("census:"):
+            self.notice = (f"Ops counted in Debian's 6.12.117 (PREEMPT_VOLUNTARY) under QEMU, "
+                           f"all CPUs together; priced for kernel {cfg.kernel} with "
+                           f"{self.controls['preempt'].value} preemption, which assumes its "
+                           "code runs as often.")
         frame = self.workload(cfg)
         need = int(frame["cpu"].max()) + 1
         if need > cfg.nr_cpus:
