@@ -24,6 +24,7 @@ from typing import Any
 
 import ipywidgets as W
 import plotly.graph_objects as go
+from plotly.basedatatypes import Undefined
 from plotly.io.json import to_json_plotly
 
 from ...kernel import (
@@ -303,18 +304,28 @@ def show_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
         return
     if gone:
         widget.plotly_relayout(gone)
-    with widget.batch_update():
-        if same:
-            for trace, a, b in zip(widget.data, old, new, strict=True):
-                diff = {k: b.get(k) for k in set(a) | set(b)
-                        if k not in ("type", "uid") and _json(a.get(k)) != _json(b.get(k))}
-                if diff:
-                    trace.update(diff, overwrite=True)
-        else:
+    if not same:
+        with widget.batch_update():
             widget.data = ()
             widget.add_traces(list(fig.data))
-        if changed:
-            widget.layout.update(changed, overwrite=True)
+            if changed:
+                widget.layout.update(changed, overwrite=True)
+        return
+    # The same traces: one plotly update of the properties that changed. `fig` was
+    # validated when it was built, so its JSON goes to plotly_update as it is (what
+    # batch_update would send, without validating every value a second time).
+    edits: dict[int, dict[str, Any]] = {}
+    for i, (a, b) in enumerate(zip(old, new, strict=True)):
+        diff = {k: b.get(k) for k in sorted(set(a) | set(b))
+                if k not in ("type", "uid") and _json(a.get(k)) != _json(b.get(k))}
+        if diff:
+            edits[i] = diff
+    indexes = sorted(edits)
+    props = sorted({k for diff in edits.values() for k in diff})
+    restyle = {k: [edits[i].get(k, Undefined) for i in indexes] for k in props}
+    if restyle or changed:
+        widget.plotly_update(restyle_data=restyle, relayout_data=changed,
+                             trace_indexes=indexes)
 
 
 # --- explorers -----------------------------------------------------------------------------
