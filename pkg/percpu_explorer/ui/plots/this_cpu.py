@@ -24,6 +24,11 @@ CLASS_COLORS = dict(zip(("load", "lse_atomic", "alu", "stx", "branch", "ldx", "m
                          "resched", "prfm", "call"), _PALETTE, strict=True))
 
 
+def _short(label: str, width: int = 22) -> str:
+    """A variable's name for a tick label: at most `width` characters."""
+    return label if len(label) <= width else label[:width - 1] + "…"
+
+
 def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     """A cost replay: total cycles per scheme variant stacked by instruction class,
     cycles per CPU and per op (flavour, op, size) for each variant.
@@ -61,7 +66,7 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
         color = variant_colors.get(lab, "#444")
         if by_variable:
             fig.add_trace(go.Bar(
-                x=list(top_vars["variable"]), y=top_vars[lab], name=lab,
+                x=[_short(str(v)) for v in top_vars["variable"]], y=top_vars[lab], name=lab,
                 legendgroup="variant", legendgrouptitle={"text": "variant"},
                 marker={"color": color}, offsetgroup=lab, customdata=top_vars["ops"],
                 hovertemplate=(f"{lab}: %{{y:,.0f}} cycles over %{{customdata:,}} ops"
@@ -106,7 +111,7 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
         if trace.legendgroup == "class":
             trace.offsetgroup = "total"
     fig.update_xaxes(title_text="scheme variant", row=1, col=1)
-    fig.update_xaxes(title_text="per-CPU variable" if by_variable else "CPU", row=1, col=2)
+    fig.update_xaxes(title_text=None if by_variable else "CPU", row=1, col=2)
     fig.update_xaxes(title_text="op", row=2, col=1)
     for row, col in ((1, 1), (1, 2), (2, 1)):
         fig.update_yaxes(title_text="cycles (estimate)", row=row, col=col)
