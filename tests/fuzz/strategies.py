@@ -180,7 +180,9 @@ SUBCOMMANDS: dict[str, tuple[list, dict]] = {
                                      weird_text),
                 "--kernel-package": mostly(st.just("linux-image-arm64"), weird_text),
                 "--timeout": ints(1, 7 * 86400),
-                "--work": mostly(st.just("work"), st.just("")), **FORMATS}),
+                "--work": mostly(st.just("work"), st.just("")),
+                "--to-workload": mostly(st.sampled_from(["page_faults", "memcg", "boot"]),
+                                        weird_text), **FORMATS}),
 }
 # Options every case of a subcommand has (a required option, mostly valid).
 REQUIRED = {"first-chunk": ["--static-size"], "capture": ["--out"]}

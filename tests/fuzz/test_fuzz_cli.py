@@ -84,7 +84,8 @@ COST_OPTIONS = {**OPS_OPTIONS, "--nr-cpus": int_text(1, 4, 4096), "--semantic": 
                 "--ghz": float_text(0, 100), "--sys-share": float_text(0, 1),
                 "--progress": FLAG, "--format": FORMATS["--format"],
                 "--cpi": float_text(0, 100),
-                "--census": st.sampled_from(["debian-6.12.117-max-smp2", "no-such-bundle", ""])}
+                "--census": st.sampled_from(["debian-6.12.117-max-smp2", "no-such-bundle", ""]),
+                "--phase": st.sampled_from(["page_faults", "idle", "nope", ""])}
 
 
 def test_workload_files(worker):
