@@ -14,6 +14,8 @@ nor ipywidgets (and the app never imports voila: it runs it as a command).
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 __all__ = ["app", "plots", "readable", "tables", "text", "widgets"]
@@ -25,6 +27,28 @@ _MODULES = ("app", "plots", "tables", "text", "widgets")
 # a PLOTLY_RENDERER it does not know yet.
 OFFLINE_NOTEBOOK = "percpu_notebook"
 RENDERER_ENV = "PERCPU_EXPLORER_RENDERER"
+
+# Set in the app's server and kernels (`app.voila_env`): see `lean_kernel`.
+LEAN_KERNEL_ENV = "PERCPU_EXPLORER_LEAN_KERNEL"
+
+
+def lean_kernel() -> bool:
+    """In the app's server and kernels, leave out jsonschema's optional IRI syntax checker.
+
+    plotly's renderers (`set_renderer`, a figure's display) import nbformat, to check its
+    version before showing a figure; nbformat imports jsonschema, and jsonschema imports
+    rfc3987_syntax if it is installed (it is: jupyter_server's jupyter_events asks for
+    it), which compiles an Earley grammar at import: 15.6 MB and 1.5 s of CPU in every
+    kernel, for the "iri" format that nothing in a dashboard validates. Marked absent
+    before jsonschema loads, jsonschema skips that format as it does when the package is
+    not installed. True if it is left out."""
+    if os.environ.get(LEAN_KERNEL_ENV) != "1" or "jsonschema" in sys.modules:
+        return False
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+    return sys.modules["rfc3987_syntax"] is None
+
+
+lean_kernel()
 
 
 def __getattr__(name: str) -> Any:

@@ -43,7 +43,7 @@ from typing import Any
 
 from ..glossary import TERMS
 from ..paths import notebooks_dir
-from . import OFFLINE_NOTEBOOK, RENDERER_ENV, classroom
+from . import LEAN_KERNEL_ENV, OFFLINE_NOTEBOOK, RENDERER_ENV, classroom
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
@@ -56,6 +56,8 @@ TEMPLATE = "percpu-explorer"
 JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter"
 VOILA_CONFIG = JUPYTER_DATA / "config"
 NOTEBOOKS_ENV = "PERCPU_EXPLORER_NOTEBOOKS"  # the folder voila.py lists on the landing page
+MALLOC_ARENA_ENV = "MALLOC_ARENA_MAX"  # glibc's cap on its heaps (arenas) per process
+MALLOC_ARENAS = 2
 # Lab-only extensions the dashboards do not load (see the module docstring).
 EXTENSION_DENYLIST = ("jupyterlab-jupytext",)
 
@@ -197,12 +199,17 @@ def voila_env(notebooks: Path | None = None,
     """The environment Voila runs in: our template's data folder first on JUPYTER_PATH,
     the notebooks folder for voila.py, and our copy of plotly's 'notebook' renderer that
     fetches nothing from outside (plotly's MIME renderer does not work in Voila's front
-    end; `ui.plots.set_renderer`)."""
+    end; `ui.plots.set_renderer`); processes without jsonschema's IRI grammar
+    (`ui.lean_kernel`); glibc's heaps capped at MALLOC_ARENAS (`ui.voila_server`)."""
     env = dict(os.environ if base is None else base)
     env[NOTEBOOKS_ENV] = str(notebooks or notebooks_dir())
     paths = [str(JUPYTER_DATA), *filter(None, env.get("JUPYTER_PATH", "").split(os.pathsep))]
     env["JUPYTER_PATH"] = os.pathsep.join(paths)
     env.setdefault(RENDERER_ENV, OFFLINE_NOTEBOOK)
+    env.setdefault(LEAN_KERNEL_ENV, "1")  # kernels without jsonschema's IRI grammar
+    # glibc's heaps: one per allocating thread by default (8 per core), each keeping what
+    # it freed; two hold a class's garbage in fewer places (`ui.voila_server`).
+    env.setdefault(MALLOC_ARENA_ENV, str(MALLOC_ARENAS))
     return env
 
 

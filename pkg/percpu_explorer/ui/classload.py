@@ -8,7 +8,8 @@ the seeded generator, set to another of its values); its latency is the time unt
 first message that updates a figure, and until the kernel is idle again (the change fully
 handled; dashboards without a FigureWidget have only this one). After the class leaves
 (websockets closed, as when tabs close or connections drop), the report says how long
-until every visitor's kernel was shut down and the app's memory then and before.
+until every visitor's kernel was shut down, the app's memory then and before, and the
+server's own RSS before the class, at its peak and after it left.
 
 `percpu-explorer app --class-load` runs it (`make load`); bounded in visitors and time.
 """
@@ -179,6 +180,16 @@ def tree_memory_mb(server_pid: int) -> dict[str, float]:
     return {"rss": round(rss / 2**20), "pss": round(pss / 2**20)}
 
 
+def server_rss_mb(server_pid: int) -> float:
+    """RSS (MB) of the server process alone (0 if it is gone)."""
+    import psutil
+
+    try:
+        return round(psutil.Process(server_pid).memory_info().rss / 2**20, 1)
+    except psutil.Error:
+        return 0.0
+
+
 def _settle(server_pid: int, timeout: float = 300.0) -> float:
     """Wait until the app uses under 5% of a core (pre-started kernels have run their
     notebooks); seconds waited."""
@@ -205,16 +216,24 @@ def _settle(server_pid: int, timeout: float = 300.0) -> float:
 
 
 async def _class(base: str, visitors: list[Visitor], seed: int, stay: float,
-                 server_pid: int) -> dict[str, Any]:
+                 server_pid: int, server_peak: list[float] | None = None
+                 ) -> dict[str, dict[str, float]]:
+    """Run the class; each kernel's memory once its dashboard is open, by kernel id. The
+    server's largest RSS seen (sampled each second) goes into `server_peak[0]`."""
     rng = random.Random(seed)
     t_start = time.monotonic()
     memory: dict[str, dict[str, float]] = {}
+    peak = server_peak if server_peak is not None else [0.0]
 
-    async def sample_memory() -> None:  # each kernel's memory once its dashboard is open
+    async def sample_memory() -> None:
+        tick = 0
         while True:
-            await asyncio.sleep(5)
-            for kid, m in kernel_memory(server_pid).items():
-                memory.setdefault(kid, m)
+            await asyncio.sleep(1)
+            peak[0] = max(peak[0], server_rss_mb(server_pid))
+            tick += 1
+            if tick % 5 == 0:
+                for kid, m in kernel_memory(server_pid).items():
+                    memory.setdefault(kid, m)
 
     sampler = asyncio.ensure_future(sample_memory())
     try:
@@ -230,7 +249,8 @@ def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
                host: str = app.DEFAULT_HOST, log: Any = None) -> dict[str, Any]:
     """Start the app, run a class of `sessions` visitors over every dashboard, stop it;
     the report: per dashboard, open times and change latencies (p50, p95), kernel memory;
-    how long until the leavers' kernels were gone; the app's memory before, during, after."""
+    how long until the leavers' kernels were gone; the app's memory (server and kernels)
+    before and after, and the server's RSS before, at its peak and after the class left."""
     if not 1 <= sessions <= app.MAX_SESSIONS:
         raise ValueError(f"--sessions {sessions} is out of range; use 1..{app.MAX_SESSIONS}")
     if not app.is_loopback(host):
@@ -246,8 +266,10 @@ def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
         app.wait_ready(base, proc, timeout=120)
         settle_s = _settle(proc.pid)
         before = tree_memory_mb(proc.pid)
+        server_before = server_rss_mb(proc.pid)
+        server_peak = [server_before]
         t0 = time.monotonic()
-        memory = app.run_async(_class(base, visitors, seed, stay, proc.pid))
+        memory = app.run_async(_class(base, visitors, seed, stay, proc.pid, server_peak))
         during_s = time.monotonic() - t0
         t_left = time.monotonic()
         left = [v.kernel_id for v in visitors if v.kernel_id]
@@ -258,7 +280,9 @@ def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
                 break
             time.sleep(2)
         _settle(proc.pid, timeout=60)  # the pools refilled
+        time.sleep(classroom.CULL_INTERVAL_S + 2)  # the server's look after kernels went
         after = tree_memory_mb(proc.pid)
+        server_after = server_rss_mb(proc.pid)
         per: dict[str, Any] = {}
         for nb in notebooks:
             mine = [v for v in visitors if v.notebook == nb]
@@ -287,6 +311,8 @@ def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
             "per_dashboard": per,
             "kernels_gone_after_leaving_s": gone_s,
             "app_memory_mb_before": before, "app_memory_mb_after": after,
+            "server_rss_mb": {"before": server_before, "peak": server_peak[0],
+                              "after": server_after},
             "errors": [v.error for v in visitors if v.error][:10],
         }
     finally:
