@@ -71,7 +71,7 @@ LAYERS = {
     "kernel": set(),
     "percpu": {"kernel"},
     "thiscpu": {"kernel", "percpu"},
-    "captures": {"kernel", "percpu"},
+    "captures": {"kernel", "percpu", "thiscpu"},  # a census phase is a thiscpu workload
     "ui": {"kernel", "percpu", "thiscpu", "captures", "exercises"},  # the exercise sheet
     "claims": {"kernel", "percpu", "thiscpu", "captures"},
     "exercises": {"kernel", "percpu", "thiscpu"},
