@@ -259,3 +259,19 @@ def test_a_legacy_client_gets_the_allocator_figure_and_the_server_stays_small(vo
     assert seconds < 60
     time.sleep(2)
     assert server.memory_info().rss < 1 << 30
+
+
+async def _open_only(session: app.Session) -> dict:
+    try:
+        await session.open(timeout=120)
+        return session.states
+    finally:
+        session.close()
+
+
+def test_a_dashboard_without_widgets_opens_for_the_load_clients(voila_app):
+    """05 (the checklist) has tables and no widgets, so its kernel has no widget manager
+    and closes the load client's control comm: that counts as opened with no states (the
+    class load's visitors of 05 used to wait for states until their 300 s ran out)."""
+    states = app.run_async(_open_only(app.Session(voila_app, "05_reviewer_checklist.ipynb")))
+    assert states == {}

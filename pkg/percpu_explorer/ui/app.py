@@ -364,11 +364,17 @@ class Session:
                                       "data": {}}, {"version": "1.0.0"})
         await self.send("comm_msg", {"comm_id": control, "data": {"method": "request_states"}})
         deadline = time.monotonic() + timeout
-        while not self.states:
+        answered = False
+        while not answered:
             msg = await self.receive(deadline)
             data = msg["content"].get("data", {}) if msg["msg_type"] == "comm_msg" else {}
             if data.get("method") == "update_states":
                 self.states = data["states"]
+                answered = True
+            # a dashboard without widgets (05) has no widget manager: the kernel closes
+            # the control comm it does not know
+            elif msg["msg_type"] == "comm_close" and msg["content"].get("comm_id") == control:
+                answered = True
 
     async def send(self, msg_type: str, content: dict[str, Any],
                    metadata: dict[str, Any] | None = None) -> str:

@@ -125,6 +125,8 @@ async def _visit(base: str, v: Visitor, rng: random.Random, t_start: float,
             v.to_idle.append(to_idle)
             if to_figure is not None:
                 v.to_figure.append(to_figure)
+        # reads on until leaving (05, the checklist, has no controls to change)
+        await asyncio.sleep(max(0.0, leave - time.monotonic()))
     except Exception as exc:  # reported: the report says which visitor failed and how
         v.error = f"{v.notebook}: {exc!r}"
     finally:
