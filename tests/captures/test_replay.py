@@ -7,15 +7,18 @@ import pytest
 
 from percpu_explorer.captures import (
     REPLAY_COLUMNS,
+    CaptureBundle,
+    ParsedCapture,
     compare,
     kernel_name,
     load_bundle,
     replay_finding,
     replay_table,
 )
+from percpu_explorer.percpu import build_alloc_info, replay_trace
 from percpu_explorer.ui.tables import readable
 
-from .conftest import PTDUMP_A72
+from .conftest import MAX4, PTDUMP_A72
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +41,13 @@ def test_the_sentence_counts_what_the_trace_holds(bundle, compared):
     assert f"{frees} of {frees} frees" in f.answer
     assert f"created {created} of {created} and destroyed {destroyed} of {destroyed}" \
         in f.answer
-    # The captures are Debian's 6.12.117 arm64 kernel (meta.json: kernel_release
-    # 6.12.117+deb12-arm64...).
-    assert f.answer.startswith("Replaying the percpu trace of Debian 6.12.117 (6.12.117+deb12")
-    assert kernel_name(compared, bundle) == "Debian 6.12.117"
+    # The captures are Debian's 6.12 arm64 kernels (meta.json: kernel_release
+    # 6.12.117+deb12-arm64..., or 6.12.118+deb12-arm64-... for linux-source-6.12 6.12.118).
+    release = bundle.meta["kernel_release"]
+    version = release.split("+")[0]
+    assert version in ("6.12.117", "6.12.118") and "+deb12" in release
+    assert f.answer.startswith(f"Replaying the percpu trace of Debian {version} ({release}")
+    assert kernel_name(compared, bundle) == f"Debian {version}"
     assert f.basis == "real kernel" and bundle.name in f.detail
     assert "nan" not in f.answer.lower() and "(" + str(allocs) + "," not in f.answer
 
@@ -77,3 +83,69 @@ def test_a_comparison_without_a_replay_says_so(compared):
     empty = dataclasses.replace(compared, replay=None)
     with pytest.raises(ValueError, match="has no percpu trace"):
         replay_finding(empty)
+
+
+# --- allocations the trace lists out of order --------------------------------------------
+# pcpu_alloc() emits percpu_alloc_percpu after releasing pcpu_alloc_mutex, so two CPUs
+# allocating close together can reach the trace in the other order. Here two adjacent
+# allocations of debian-6.12.117-max-smp4 (trace.txt lines 164 and 165: CPU 0 and CPU 3,
+# both size=4 in the first chunk at base_addr fff000007f987000, off=20156 and off=20164)
+# are swapped in the trace text.
+SWAPPED = (164, 165)
+
+
+def _with_trace(bundle, lines):
+    return CaptureBundle(meta=bundle.meta, texts=dict(bundle.texts, trace="".join(lines)))
+
+
+def _replay_alone(capture, **options):
+    first = capture.first_chunk
+    ai = build_alloc_info(first.static_size, nr_cpus=first.nr_units,
+                          page_size=capture.config.page_size)
+    return replay_trace(capture.events, ai, capture.config, **options)
+
+
+@pytest.fixture(scope="module")
+def max4_lines():
+    bundle = load_bundle(MAX4)
+    lines = bundle.text("trace").splitlines(keepends=True)
+    a, b = (lines[n - 1] for n in SWAPPED)
+    assert "[000]" in a and "off=20156 " in a and "[003]" in b and "off=20164 " in b
+    return bundle, lines
+
+
+def test_two_allocations_traced_in_the_other_order_replay_in_the_kernels(max4_lines):
+    bundle, lines = max4_lines
+    swapped = list(lines)
+    first, second = SWAPPED
+    swapped[first - 1], swapped[second - 1] = lines[second - 1], lines[first - 1]
+    capture = ParsedCapture(_with_trace(bundle, swapped))
+    # taken in trace order, the model gives CPU 3's allocation CPU 0's offset 20156 (which
+    # it then takes for a unit allocated before tracing began), and CPU 0's comes out wrong
+    plain = _replay_alone(capture, reorder_window=0)
+    assert not plain.all_matched and plain.allocs_matched < plain.allocs
+    assert plain.first_disagreement["line"] == second and plain.reordered == ()
+    # replayed the kernel's way: one allocation moved back ahead, everything matches
+    replay = compare(capture).replay
+    assert replay.all_matched and replay.allocs_matched == replay.allocs == 3456
+    assert replay.reordered == ((second, first),)
+    assert any("1 allocation(s) replayed ahead" in a for a in replay.assumptions)
+    finding = replay_finding(compare(capture), bundle)
+    assert finding.numbers["reordered"] == 1 and "3456 of 3456 allocations" in finding.answer
+    assert "1 allocation(s) were replayed ahead of events of other CPUs" in finding.answer
+    # the unswapped trace needs no move
+    assert compare(ParsedCapture(bundle)).replay.reordered == ()
+
+
+def test_a_wrong_offset_is_never_reordered_away(max4_lines):
+    bundle, lines = max4_lines
+    wrong = list(lines)
+    n = SWAPPED[0]
+    # 8 bytes below where the kernel put it: no order of the neighbours gives that offset
+    wrong[n - 1] = lines[n - 1].replace("off=20156 ", "off=20148 ")
+    replay = compare(ParsedCapture(_with_trace(bundle, wrong))).replay
+    assert not replay.all_matched and replay.reordered == ()
+    assert replay.allocs_matched < replay.allocs
+    assert replay.first_disagreement["line"] == n
+    assert (replay.first_disagreement["off"], replay.first_disagreement["model_off"]) == (
+        20148, 20156)

@@ -54,6 +54,7 @@ def _counts(comparison: CaptureComparison) -> dict[str, Any]:
         "stats_fields": None if stats is None else len(stats),
         "stats_matched": None if stats is None else int(stats["match"].sum()),
         "all_matched": replay.all_matched,
+        "reordered": len(replay.reordered),
     }
 
 
@@ -78,6 +79,10 @@ def replay_finding(comparison: CaptureComparison,
               + f", the model put {n['allocs_matched']} of {n['allocs']} allocations in the "
               f"kernel's chunk at the kernel's offset, matched {n['frees_matched']} of "
               f"{n['frees']} frees, and {chunks}.")
+    if n["reordered"]:
+        answer += (f" {n['reordered']} allocation(s) were replayed ahead of events of other "
+                   "CPUs the trace lists first: the kernel traces an allocation after "
+                   "releasing pcpu_alloc_mutex.")
     if n["first_chunk_items"]:
         answer += (f" Its first chunk agrees with the kernel log in {n['first_chunk_matched']} "
                    f"of {n['first_chunk_items']} facts and boot lines")

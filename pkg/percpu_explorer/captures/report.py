@@ -142,6 +142,7 @@ def _replay(r: TraceReplay) -> dict[str, Any]:
         "first_disagreement": (None if r.first_disagreement is None else
                                {k: _plain(v) for k, v in r.first_disagreement.items()}),
         "pre_trace": [list(area) for area in r.pre_trace],
+        "reordered": [list(move) for move in r.reordered],
         "assumptions": list(r.assumptions),
     }
 

@@ -4,6 +4,8 @@ percpu_destroy_chunk)."""
 
 from __future__ import annotations
 
+import copy
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,8 @@ class TraceReplay:
         the model's balance run the kernel's worker logged it (the model runs the work
         inside the call that schedules it; the kernel's kworker runs it soon after).
     assumptions: every assumption the replay made, in words.
+    reordered: (trace line, line it was replayed before) of each allocation replayed ahead
+        of events of other CPUs the trace lists first (`replay_trace`).
     """
 
     rows: pd.DataFrame
@@ -45,6 +49,7 @@ class TraceReplay:
     first_disagreement: dict[str, Any] | None
     pre_trace: tuple[tuple[int, int], ...]
     assumptions: tuple[str, ...]
+    reordered: tuple[tuple[int, int], ...] = ()
     final_stats: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -62,9 +67,22 @@ class TraceReplay:
                 and self.allocs_matched == self.allocs)
 
 
+# How far the replay looks for allocations the trace lists late (`replay_trace`): an
+# allocation may be replayed ahead of at most REORDER_WINDOW events of other CPUs traced
+# at most REORDER_SECONDS before it; REORDER_TRIALS orders are tried in all.
+REORDER_WINDOW = 4
+REORDER_SECONDS = 0.001
+REORDER_TRIALS = 64
+_CHECKPOINT_EVERY = 512  # events between the saved states a trial order restarts from
+_REPLAYED = ("percpu_alloc_percpu", "percpu_free_percpu", "percpu_create_chunk",
+             "percpu_destroy_chunk")
+
+
 def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
                  max_inferred: int = 20000,
-                 vm_busy: Iterable[tuple[int, int]] = ()) -> TraceReplay:
+                 vm_busy: Iterable[tuple[int, int]] = (),
+                 reorder_window: int = REORDER_WINDOW,
+                 reorder_seconds: float = REORDER_SECONDS) -> TraceReplay:
     """Replay the percpu:* events of a kernel trace (percpu_alloc_percpu,
     percpu_free_percpu, percpu_create_chunk, percpu_destroy_chunk) and compare each
     decision: the same chunk and offset for every allocation, the same chunks created
@@ -78,6 +96,14 @@ def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
     have created the same number of chunks. `vm_busy`: ranges of vmalloc the chunk
     search must skip (PercpuAllocator's), e.g. the top of `cfg`'s vmalloc that a kernel
     with patch 02/11 alone (its vmalloc ends lower, chunks still in vmalloc) does not have.
+
+    pcpu_alloc() emits percpu_alloc_percpu after it has released pcpu_alloc_mutex (and
+    pcpu_lock), so when two CPUs allocate close together the trace can list the second
+    allocation first. Where the model's decision differs from the kernel's, the replay
+    tries orders in which one allocation moves ahead of up to `reorder_window` events of
+    other CPUs traced within `reorder_seconds` before it, and keeps the first order in
+    which every moved-over event and the one that differed match (`reordered` lists each
+    move by trace line); otherwise the difference stays a mismatch.
     """
     allocs = events[events["event"] == "percpu_alloc_percpu"]
     if allocs.empty:
@@ -96,45 +122,34 @@ def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
         "derived from the first traced allocation",
         "the balance work runs where the kernel schedules it, before the next traced event",
     ]
-    replay = _Replay(alloc, first_chunk_base, max_inferred)
-    model = _ModelChunks(alloc.events)
-    rows: list[dict[str, Any]] = []
-    creates_real: list[int] = []
-    destroys_real: list[int] = []
-    first_bad: dict[str, Any] | None = None
+    records = [ev for ev in events.to_dict("records") if ev["event"] in _REPLAYED]
+    search = _Reorder(records, reorder_window, reorder_seconds)
+    run = _Run(_Replay(alloc, first_chunk_base, max_inferred))
+    run = search.replay(run)
 
-    for ev in events.to_dict("records"):
-        kind = ev["event"]
-        row: dict[str, Any] = {"event": kind, "line": ev.get("line")}
-        if kind == "percpu_alloc_percpu":
-            row.update(replay.alloc_event(ev))
-        elif kind == "percpu_free_percpu":
-            row.update(replay.free_event(ev))
-        elif kind in ("percpu_create_chunk", "percpu_destroy_chunk"):
-            base = int(ev["base_addr"])
-            (creates_real if kind == "percpu_create_chunk" else destroys_real).append(base)
-            row.update(real_base=base)
-        else:
-            continue
-        # chunks created and destroyed so far, by the kernel (its events come before the
-        # allocation that needed them) and by the model; equal after every allocation
-        # and free means the same moments
-        model.update()
-        row["chunks_real"] = (len(creates_real), len(destroys_real))
-        row["chunks_model"] = (len(model.created) - 1, len(model.destroyed))
-        if row.get("match") is False and first_bad is None:
-            first_bad = dict(ev) | {k: v for k, v in row.items() if k.startswith("model")}
-        rows.append(row)
-
+    replay, model, rows = run.replay, run.model, run.rows
     model.update()
+    first_bad: dict[str, Any] | None = None
+    for index, row in zip(run.records, rows, strict=True):
+        if row.get("match") is False:
+            first_bad = dict(records[index]) | {k: v for k, v in row.items()
+                                                if k.startswith("model")}
+            break
     pre_trace = replay.pre_trace
     if pre_trace:
         assumptions.append(f"{len(pre_trace)} units ({len(pre_trace) * PCPU_MIN_ALLOC_SIZE} "
                            "bytes) of the first chunk taken before tracing started")
+    if search.moves:
+        lines = ", ".join(f"{m} before {b}" for m, b in search.moves)
+        assumptions.append(
+            f"{len(search.moves)} allocation(s) replayed ahead of events of other CPUs "
+            f"traced just before them (trace lines {lines}): percpu_alloc_percpu is emitted "
+            "after pcpu_alloc_mutex is released")
     frame = typed_frame(rows, addresses=("real_base", "model_base"),
                         integers=("line", "real_off", "model_off"))
     a_rows = frame[frame["event"] == "percpu_alloc_percpu"]
     f_rows = frame[frame["event"] == "percpu_free_percpu"]
+    creates_real, destroys_real = run.creates_real, run.destroys_real
     return TraceReplay(
         rows=frame,
         allocs=len(a_rows), allocs_matched=int(a_rows["match"].fillna(False).sum()),
@@ -147,8 +162,152 @@ def replay_trace(events: pd.DataFrame, ai: AllocInfo, cfg: KernelConfig, *,
         first_disagreement=first_bad,
         pre_trace=tuple(_merge_areas(pre_trace)),
         assumptions=tuple(assumptions),
-        final_stats=alloc.stats(),
+        reordered=tuple(search.moves),
+        final_stats=run.replay.alloc.stats(),
     )
+
+
+class _Run:
+    """One replay in progress: the model (`_Replay`), its chunk log, and per replayed
+    event its row and its index in the trace's records. The lists only grow, so a saved
+    state keeps their lengths and shares them."""
+
+    def __init__(self, replay: _Replay) -> None:
+        self.replay = replay
+        self.model = _ModelChunks(replay.alloc)
+        self.rows: list[dict[str, Any]] = []
+        self.records: list[int] = []
+        self.creates_real: list[int] = []
+        self.destroys_real: list[int] = []
+
+    def step(self, index: int, ev: dict[str, Any]) -> dict[str, Any]:
+        """Replay one event; returns its row (with `match` for allocations and frees)."""
+        kind = ev["event"]
+        row: dict[str, Any] = {"event": kind, "line": ev.get("line")}
+        if kind == "percpu_alloc_percpu":
+            row.update(self.replay.alloc_event(ev))
+        elif kind == "percpu_free_percpu":
+            row.update(self.replay.free_event(ev))
+        else:
+            base = int(ev["base_addr"])
+            (self.creates_real if kind == "percpu_create_chunk"
+             else self.destroys_real).append(base)
+            row.update(real_base=base)
+        # chunks created and destroyed so far, by the kernel (its events come before the
+        # allocation that needed them) and by the model; equal after every allocation
+        # and free means the same moments
+        self.model.update()
+        row["chunks_real"] = (len(self.creates_real), len(self.destroys_real))
+        row["chunks_model"] = (len(self.model.created) - 1, len(self.model.destroyed))
+        self.rows.append(row)
+        self.records.append(index)
+        return row
+
+    def save(self) -> _Saved:
+        """This state, to restart from (the allocator's event log and the rows shared)."""
+        alloc = self.replay.alloc
+        log, seq = alloc.events, alloc._seq
+        lists = (self.rows, self.records, self.creates_real, self.destroys_real)
+        alloc.events, alloc._seq = [], None
+        self.rows = self.records = self.creates_real = self.destroys_real = []
+        try:
+            # Allocations are immutable: shared, not copied.
+            memo = {id(a): a for a in alloc.live.values()}
+            state = copy.deepcopy(self, memo)
+        finally:
+            alloc.events, alloc._seq = log, seq
+            self.rows, self.records, self.creates_real, self.destroys_real = lists
+        return _Saved(state, log, lists, tuple(len(x) for x in (log, *lists)))
+
+
+@dataclass(frozen=True)
+class _Saved:
+    state: _Run
+    log: list[Event]
+    lists: tuple[list[Any], ...]
+    lengths: tuple[int, ...]
+
+    def restore(self) -> _Run:
+        """A new run in this state."""
+        memo = {id(a): a for a in self.state.replay.alloc.live.values()}
+        run = copy.deepcopy(self.state, memo)
+        alloc = run.replay.alloc
+        alloc.events = self.log[:self.lengths[0]]
+        alloc._seq = itertools.count(self.lengths[0])  # Event.seq counts the log
+        run.rows, run.records, run.creates_real, run.destroys_real = (
+            x[:n] for x, n in zip(self.lists, self.lengths[1:], strict=True))
+        return run
+
+
+class _Reorder:
+    """The order the trace's events are replayed in, and the allocations moved ahead of
+    events other CPUs traced just before them (see `replay_trace`)."""
+
+    def __init__(self, records: list[dict[str, Any]], window: int, seconds: float) -> None:
+        self.records = records
+        self.window = window
+        self.seconds = seconds
+        self.trials = REORDER_TRIALS
+        self.moves: list[tuple[int, int]] = []  # (line moved, line it now precedes)
+
+    def replay(self, run: _Run) -> _Run:
+        order = list(range(len(self.records)))
+        saved = {0: run.save()}
+        pos = 0
+        while pos < len(order):
+            if pos % _CHECKPOINT_EVERY == 0 and pos not in saved:
+                saved[pos] = run.save()
+            row = run.step(order[pos], self.records[order[pos]])
+            if row.get("match") is False and self.window > 0 and self.trials > 0:
+                found = self._reordered(order, pos, saved)
+                if found is not None:
+                    run, order, pos, moved_to = found
+                    for key in [k for k in saved if k > moved_to]:
+                        del saved[key]
+                    continue
+            pos += 1
+        return run
+
+    def _movable(self, order: list[int], q: int) -> list[int]:
+        """Positions p < q the allocation at q may move to: the events at p..q-1 are other
+        CPUs' and traced within `seconds` before it, at most `window` of them."""
+        ev = self.records[order[q]]
+        if ev["event"] != "percpu_alloc_percpu":
+            return []
+        out = []
+        for p in range(q - 1, max(q - self.window, 0) - 1, -1):
+            other = self.records[order[p]]
+            if other["cpu"] == ev["cpu"] or ev["timestamp"] - other["timestamp"] > self.seconds:
+                break
+            out.append(p)
+        return out
+
+    def _reordered(self, order: list[int], i: int, saved: dict[int, _Saved],
+                   ) -> tuple[_Run, list[int], int, int] | None:
+        """The first order (smallest move first) in which one allocation moved ahead makes
+        every event from where it lands to position `i` (and itself) match, replayed
+        from the last saved state before; (run, order, next position, where it landed)."""
+        candidates = []
+        for q in range(max(i - self.window, 0), min(i + self.window + 1, len(order))):
+            candidates += [(q - p, abs(q - i), p, q) for p in self._movable(order, q)
+                           if p <= i]
+        for _distance, _near, p, q in sorted(candidates):
+            if self.trials <= 0:
+                return None
+            self.trials -= 1
+            trial = [*order[:p], order[q], *order[p:q], *order[q + 1:]]
+            start = max(k for k in saved if k <= p)
+            run = saved[start].restore()
+            end = max(i, q)
+            for k in range(start, end + 1):
+                row = run.step(trial[k], self.records[trial[k]])
+                if k >= p and row.get("match") is False:
+                    break
+            else:
+                self.moves.append((int(self.records[order[q]]["line"]),
+                                   int(self.records[order[p]]["line"])))
+                return run, trial, end + 1, p
+        return None
 
 
 class _Replay:
@@ -209,21 +368,22 @@ class _ModelChunks:
     """The bases of the chunks the model created and destroyed so far, read from its
     event log as it grows."""
 
-    def __init__(self, events: list[Event]) -> None:
-        self.events = events
+    def __init__(self, alloc: PercpuAllocator) -> None:
+        self.alloc = alloc
         self.seen = 0
         self.created: list[int] = []
         self.destroyed: list[int] = []
 
     def update(self) -> None:
-        for e in self.events[self.seen:]:
+        events = self.alloc.events
+        for e in events[self.seen:]:
             if e.base_addr is None:
                 continue
             if e.kind == "create_chunk":
                 self.created.append(e.base_addr)
             elif e.kind == "destroy_chunk":
                 self.destroyed.append(e.base_addr)
-        self.seen = len(self.events)
+        self.seen = len(events)
 
 
 def _chunk_event_lags(frame: pd.DataFrame) -> tuple[int, ...]:
