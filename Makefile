@@ -129,11 +129,15 @@ capture-ptdump: $(VENV)/.installed-lab capture-deps
 # each step took (the capture log adds the build and boot times; the bundle's meta keeps
 # them). A second CPU for the same variant boots the kernel built already (-cpu cortex-a72:
 # no LPA2/LVA, so a 52-bit kernel runs with 48 bits). 4k-52-patched is Debian's own 4K/52
-# with the patch: the model calls that layout broken, so its boots may fail (5 minutes at
-# most each); the log says how.
+# with the patch: the model calls that layout broken, and its boots fail (5 minutes at most
+# each; --keep-failed-boot --log-exceptions: the bundle keeps the console, QEMU's exception
+# log and CPU 0's registers and says how; compare sets the model's problem list beside it).
+# It boots twice per CPU: with KASLR (the image offset wraps and the kernel faults before
+# its console) and with nokaslr (vmalloc fails and the kernel panics).
 WORK      ?= /tmp/capture-work
-# The shipped bundles; add e.g. 64k-52:max or 16k-47-patched:max for more.
-VARIANTS  ?= 16k-47:max 4k-48-patched:max 64k-52-patched:max 64k-52-patched:cortex-a72
+# The shipped bundles; add e.g. 64k-42:max for more.
+VARIANTS  ?= 16k-47:max 4k-48-patched:max 16k-47-patched:max 64k-52:max \
+             64k-52-patched:max 64k-52-patched:cortex-a72
 capture-all: $(VENV)/.installed-lab capture-deps
 	@command -v aarch64-linux-gnu-gcc >/dev/null && command -v ccache >/dev/null || \
 	  apt-get install -y -q gcc-aarch64-linux-gnu flex bison bc libssl-dev libelf-dev ccache
@@ -143,10 +147,17 @@ capture-all: $(VENV)/.installed-lab capture-deps
 	  echo "== capture-ptdump (full Debian rebuild, 2 boots): $$(( $$(date +%s) - s ))s"
 	@for v in $(VARIANTS) 4k-52-patched:max 4k-52-patched:cortex-a72; do \
 	  name=$${v%%:*}; cpu=$${v##*:}; out=$(CAPTURES)/debian-$(KVER)-$$name-$$cpu-smp4; \
-	  t=1500; [ $$name = 4k-52-patched ] && t=300; s=$$(date +%s); \
+	  t=1500; k=; [ $$name = 4k-52-patched ] && { t=300; k="--keep-failed-boot --log-exceptions"; }; \
+	  s=$$(date +%s); \
 	  $(VENV)/bin/percpu-explorer capture --qemu --build $$name --cpu $$cpu --smp 4 \
-	    --timeout $$t --work $(WORK) --out $$out && $(VENV)/bin/percpu-explorer compare $$out; \
+	    --timeout $$t $$k --work $(WORK) --out $$out && $(VENV)/bin/percpu-explorer compare $$out; \
 	  echo "== $$name on -cpu $$cpu (build + boot + compare, exit $$?): $$(( $$(date +%s) - s ))s"; \
+	  if [ $$name = 4k-52-patched ]; then s=$$(date +%s); \
+	    $(VENV)/bin/percpu-explorer capture --qemu --build $$name --cpu $$cpu --smp 4 \
+	      --no-kaslr --timeout $$t $$k --work $(WORK) --out $$out-nokaslr && \
+	      $(VENV)/bin/percpu-explorer compare $$out-nokaslr; \
+	    echo "== $$name on -cpu $$cpu, nokaslr (boot + compare, exit $$?): $$(( $$(date +%s) - s ))s"; \
+	  fi; \
 	done
 
 # The census of this_cpu sites: Debian's arm64 kernel under QEMU with our TCG

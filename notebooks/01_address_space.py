@@ -14,7 +14,9 @@
 
 # %%
 from percpu_explorer import KernelConfig, compute_layout
+from percpu_explorer.captures import failed_boot_finding
 from percpu_explorer.kernel import configs_table, layout_finding, layout_table
+from percpu_explorer.paths import CAPTURES_DIR
 from percpu_explorer.ui.plots import address_space_map, set_renderer
 from percpu_explorer.ui.tables import readable
 from percpu_explorer.ui.text import caption, glossary, show_finding
@@ -102,6 +104,21 @@ caption("the patched column's red regions are those the problems name; the note 
 # %%
 problems_details(broken)
 
+# %% [markdown]
+# ## A real kernel with a broken layout
+#
+# Patch 02/11 compiled into Debian's own 4K/52 configuration and booted under QEMU on a
+# 52-bit CPU (`make capture-all`), with KASLR and without: the model's problems, then what
+# the kernel did.
+
+# %%
+boots = [failed_boot_finding(CAPTURES_DIR / f"debian-6.12.118-4k-52-patched-max-smp4{kaslr}")
+         for kaslr in ("", "-nokaslr")]
+show_finding(boots[0])
+
+# %%
+show_finding(boots[1])
+
 # %%
 assert explorer.error is None and explorer.updates >= 1
 assert patched.symbols["PERCPU_SIZE"] == 1 << 40  # "It is 1TB with 4K page size"
@@ -109,3 +126,5 @@ assert finding.numbers["PERCPU_SIZE"] == 1 << 40 and finding.basis == "kernel ar
 assert set(table.loc[~table["patched_sane"], "config"]) == set(finding.numbers["broken"]) == {
     "4K/52", "4K/52 (48-bit hw)", "16K/48", "16K/52", "16K/52 (47-bit hw)"}
 assert broken.problems
+assert all(f.basis == "real kernel" and f.numbers["problems"] for f in boots)
+assert [f.numbers["how"] for f in boots] == ["exception loop", "panic"]

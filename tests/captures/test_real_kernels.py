@@ -96,6 +96,72 @@ REAL: dict[str, dict] = {
         # fffffb7fff610000: chunks still come from vmalloc (patches 03-11 are not applied)
         "chunks_created": 4,
     },
+    # 16K pages, VA_BITS=47 with patch 02/11 (3 levels, PGDIR_SIZE 64G, so each area is
+    # 128G), -cpu max: TCR_EL1_T1SZ=0x11; linux-source-6.12 6.12.118. ptdump.txt:
+    # "0xffffff6fff800000-0xffffff7000000000 8M PTE", "---[ Global percpu start ]---",
+    # "0xffffff7000000000-0xffffff9000000000 128G PGD", "---[ Local percpu start ]---",
+    # "0xffffff9000000000-0xffffffb000000000 128G PGD"
+    "debian-6.12.118-16k-47-patched-max-smp4": {
+        "ptdump": {
+            "Linear Mapping start": 0xFFFF800000000000,
+            "Linear Mapping end": 0xFFFFC00000000000,
+            "Modules start": 0xFFFFC00000000000,
+            "Modules end": 0xFFFFC00080000000,
+            "vmalloc() area": 0xFFFFC00080000000,
+            "vmalloc() end": 0xFFFFFF6FFF800000,  # PERCPU_START - SZ_8M
+            "Global percpu start": 0xFFFFFF7000000000,
+            "Global percpu end": 0xFFFFFF9000000000,
+            "Local percpu start": 0xFFFFFF9000000000,
+            "Local percpu end": 0xFFFFFFB000000000,  # ALIGN_DOWN(VMEMMAP_START, 64G)
+            "vmemmap start": 0xFFFFFFBFC0000000,
+            "vmemmap end": 0xFFFFFFFFC0000000,
+            "PCI I/O start": 0xFFFFFFFFC0800000,
+            "PCI I/O end": 0xFFFFFFFFC1800000,
+            "Fixmap start": 0xFFFFFFFFFF3DC000,
+            "Fixmap end": 0xFFFFFFFFFF800000,
+        },
+        "vmcoreinfo": {
+            "VA_BITS": 47, "vabits_actual": 47, "MODULES_VADDR": 0xFFFFC00000000000,
+            "VMALLOC_START": 0xFFFFC00080000000, "VMALLOC_END": 0xFFFFFF6FFF800000,
+            "VMEMMAP_START": 0xFFFFFFBFC0000000, "VMEMMAP_END": 0xFFFFFFFFC0000000,
+        },
+        # dmesg: "percpu: Embedded 14 pages/cpu s194720 r0 d34656 u229376",
+        # "pcpu-alloc: s194720 r0 d34656 u229376 alloc=14*16384" (as unpatched 16K/47)
+        "first_chunk": (194720, 0, 34656, 229376, 16384, 4),
+        # trace: percpu_create_chunk base_addr=ffffff6fff720000 (+ 4 * 229376 = the patched
+        # VMALLOC_END 0xffffff6fff800000), then ffffff6fff640000
+        "chunks_created": 2,
+    },
+    # 64K pages, VA_BITS=52 without the patch, -cpu max (LVA: TCR_EL1_T1SZ=0xc, 52 bits);
+    # linux-source-6.12 6.12.118. VA_BITS > VA_BITS_MIN (48): VMALLOC_END is
+    # VMEMMAP_START + VMEMMAP_UNUSED_NPAGES * sizeof(struct page) - SZ_8M.
+    "debian-6.12.118-64k-52-max-smp4": {
+        "ptdump": {
+            "Linear Mapping start": 0xFFF0000000000000,
+            "Linear Mapping end": 0xFFFF800000000000,
+            "Modules start": 0xFFFF800000000000,
+            "Modules end": 0xFFFF800080000000,
+            "vmalloc() area": 0xFFFF800080000000,
+            "vmalloc() end": 0xFFFFFC1FBF800000,
+            "vmemmap start": 0xFFFFFC1FC0000000,
+            "vmemmap end": 0xFFFFFFFFC0000000,
+            "PCI I/O start": 0xFFFFFFFFC0800000,
+            "PCI I/O end": 0xFFFFFFFFC1800000,
+            "Fixmap start": 0xFFFFFFFFFF2B0000,
+            "Fixmap end": 0xFFFFFFFFFF800000,
+        },
+        "vmcoreinfo": {
+            "VA_BITS": 52, "vabits_actual": 52, "MODULES_VADDR": 0xFFFF800000000000,
+            "VMALLOC_START": 0xFFFF800080000000, "VMALLOC_END": 0xFFFFFC1FBF800000,
+            "VMEMMAP_START": 0xFFFFFC1FC0000000, "VMEMMAP_END": 0xFFFFFFFFC0000000,
+        },
+        # dmesg: "percpu: Embedded 10 pages/cpu s588128 r0 d67232 u655360",
+        # "pcpu-alloc: s588128 r0 d67232 u655360 alloc=10*65536"
+        "first_chunk": (588128, 0, 67232, 655360, 65536, 4),
+        # trace: one percpu_create_chunk, base_addr=fffffc1fbf580000 (+ 4 * 655360 =
+        # 0xfffffc1fbf800000 = VMALLOC_END)
+        "chunks_created": 1,
+    },
     # 64K pages, VA_BITS=52 (3 levels, PGDIR_SIZE 4T, so each area is 8T) with the patch,
     # -cpu max (LVA: TCR_EL1_T1SZ=0xc, 52 bits). VA_BITS > VA_BITS_MIN (48), so
     # LOCAL_PERCPU_END is ALIGN_DOWN(VMEMMAP_START + VMEMMAP_UNUSED_NPAGES * 64, 4T).
@@ -158,7 +224,8 @@ def built(request):
 
 def test_kernels_of_every_page_size_are_shipped():
     variants = {load_bundle(p).meta["variant"] for p in BUILT}
-    assert {"16k-47", "4k-48-patched", "64k-52-patched"} <= variants
+    assert {"16k-47", "4k-48-patched", "16k-47-patched", "64k-52",
+            "64k-52-patched"} <= variants
     assert set(REAL) == {p.name for p in BUILT}, "pin the real values of every new bundle"
 
 

@@ -1,10 +1,19 @@
 """Real-kernel captures: bundles (`bundle`), the parsers of each captured text
 (`parsers`), the comparison with the model (`comparison`), its text report
 (`report`), the allocator replay in words (`replay`), making captures under QEMU
-(`qemu`), building linux-source-6.12 per page size, VA size and patch (`kbuild`), and
+(`qemu`), building linux-source-6.12 per page size, VA size and patch (`kbuild`), boots
+that failed held against the model's problem list (`boots`), and
 the census of this_cpu sites under real workloads (`census`, `census_run`).
 """
 
+from .boots import (
+    BootEvidence,
+    boot_evidence,
+    failed_boot_config,
+    failed_boot_finding,
+    failed_boot_table,
+    failed_boots,
+)
 from .bundle import (
     SOURCES,
     CaptureBundle,
@@ -74,10 +83,13 @@ from .parsers import (
 from .qemu import (
     DEFAULT_KERNEL_PACKAGE,
     DEFAULT_WORK,
+    BootFailed,
     CaptureError,
     QemuPlan,
+    boot_failure_facts,
     capture_local,
     capture_qemu,
+    failed_boot_bundle,
 )
 from .replay import REPLAY_COLUMNS, kernel_name, replay_finding, replay_table
 from .report import comparison_to_dict, format_comparison, format_value
@@ -100,6 +112,8 @@ __all__ = [
     "VMALLOC_FLAGS",
     "VMCOREINFO_SYMBOLS",
     "WORKLOADS",
+    "BootEvidence",
+    "BootFailed",
     "BuildResult",
     "CaptureBundle",
     "CaptureComparison",
@@ -112,6 +126,8 @@ __all__ = [
     "QemuPlan",
     "SiteClass",
     "Variant",
+    "boot_evidence",
+    "boot_failure_facts",
     "build_variant",
     "capture_local",
     "capture_qemu",
@@ -127,6 +143,11 @@ __all__ = [
     "counter_delta",
     "derive_config",
     "event_sites",
+    "failed_boot_bundle",
+    "failed_boot_config",
+    "failed_boot_finding",
+    "failed_boot_table",
+    "failed_boots",
     "first_chunk_comparison",
     "first_dynamic_chunk_end",
     "format_comparison",

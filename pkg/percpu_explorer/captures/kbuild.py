@@ -39,7 +39,7 @@ from pathlib import Path
 
 from ..kernel import PAGE_SIZE_NAMES, va_bits_choices
 from ..paths import DATA_DIR
-from .bundle import CaptureBundle
+from .bundle import CaptureBundle, kernel_version_from_release
 from .qemu import (
     DEFAULT_WORK,
     SOURCE_PACKAGE,
@@ -392,6 +392,11 @@ def capture_variant(variant: Variant, plan: QemuPlan, work: Path = DEFAULT_WORK,
     boot_seconds = time.monotonic() - started
     meta = dict(bundle.meta, **build_meta(result, plan.kernel_package),
                 boot_seconds=round(boot_seconds))
+    release_file = result.config.parent / "include" / "config" / "kernel.release"
+    if not meta.get("kernel_release") and release_file.is_file():
+        # a boot that failed before printing its banner: the release the build wrote
+        release = release_file.read_text().strip()
+        meta.update(kernel_release=release, kernel_version=kernel_version_from_release(release))
     if variant.patched and patch is not None:
         meta["patch"] = patch.name
     return CaptureBundle(meta=meta, texts=bundle.texts)

@@ -14,7 +14,10 @@ architecture:
 3. Boot it with `qemu-system-aarch64 -M virt -cpu CPU -smp N`, the kernel command
    line naming the percpu trace events, a trace buffer large enough for a whole
    boot, `no_hash_pointers` (so logged addresses are real) and `nokaslr` or not.
-4. Split the serial console into the raw texts and save a capture bundle.
+4. Split the serial console into the raw texts and save a capture bundle. A boot that
+   fails (a panic, a fault before the console exists) can be kept as evidence instead
+   (`QemuPlan.keep_failed`, `failed_boot_bundle`): its console, and with
+   `log_exceptions` QEMU's exception log and CPU 0's registers.
 
 `capture_local()` reads the same files from the running machine instead (arm64,
 root), skipping what is absent and saying so.
@@ -28,6 +31,7 @@ import platform
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -78,6 +82,25 @@ class CaptureError(RuntimeError):
     """A step of the capture procedure failed; the message says which and why."""
 
 
+class BootFailed(CaptureError):
+    """The guest did not reach the end of the init script: `console` is everything the
+    serial console printed, `timed_out` whether QEMU was killed at the timeout (else it
+    exited, e.g. after a panic with panic=1 and -no-reboot, or was stopped in an
+    exception storm: `stopped`), `seconds` how long it ran; a watched boot (`Watch`)
+    adds `exceptions` and `registers`."""
+
+    def __init__(self, message: str, console: str, timed_out: bool, returncode: int | None,
+                 seconds: float) -> None:
+        super().__init__(message)
+        self.console = console
+        self.timed_out = timed_out
+        self.returncode = returncode
+        self.seconds = seconds
+        self.stopped = "timeout" if timed_out else ""  # or "exception storm"
+        self.exceptions = ""  # the first lines of QEMU's exception log (-d int)
+        self.registers = ""   # the monitor's `info registers` of CPU 0 when stopped
+
+
 @dataclass(frozen=True)
 class QemuPlan:
     """One QEMU boot: CPU model, CPU count, memory, KASLR and the workload.
@@ -90,6 +113,15 @@ class QemuPlan:
         and `kernel_config` name a kernel built locally (e.g. Debian's source rebuilt
         with CONFIG_PTDUMP_DEBUGFS and CONFIG_PERCPU_STATS: see `make capture-ptdump`).
     rebuild: rebuild the package's kernel that way first (`rebuild_debian_kernel`).
+    keep_failed: a boot that does not get through the init script (a panic, a hang)
+        still gives a bundle (`failed_boot_bundle`); the command line then adds
+        `earlycon` (the PL011 of the device tree's stdout-path, mapped through the fixmap,
+        so the console works before the PL011 driver and before any ioremap()) and
+        `loglevel=7`, so that the console shows every kernel message up to the failure;
+        a boot stopped at the timeout keeps the monitor's `info registers` of CPU 0.
+    log_exceptions: with keep_failed, QEMU logs every exception the guest takes and the
+        boot stops once the log passes STORM_BYTES (a kernel faulting before its
+        exception vectors exist); the bundle keeps the log's first lines.
     """
 
     cpu: str = "max"
@@ -104,17 +136,23 @@ class QemuPlan:
     kernel_config: Path | None = None
     rebuild: bool = False
     extra_append: tuple[str, ...] = field(default_factory=tuple)
+    keep_failed: bool = False
+    log_exceptions: bool = False
 
     def append(self) -> str:
-        """The kernel command line."""
+        """The kernel command line. `panic=1` makes a panicking kernel reboot after a
+        second, which QEMU's -no-reboot turns into an exit: a boot that panics ends at
+        once instead of at the timeout."""
         words = [
-            "console=ttyAMA0", "quiet", "log_buf_len=8M", "no_hash_pointers",
+            "console=ttyAMA0", "quiet", "log_buf_len=8M", "no_hash_pointers", "panic=1",
             f"trace_buf_size={self.trace_buf_size}",
             "trace_event=" + ",".join(PERCPU_EVENTS),
             "rdinit=/init",
         ]
         if not self.kaslr:
             words.append("nokaslr")
+        if self.keep_failed:
+            words += ["earlycon", "loglevel=7"]  # after "quiet": the later one counts
         return " ".join([*words, *self.extra_append])
 
 
@@ -260,31 +298,124 @@ def qemu_command(plan: QemuPlan, kernel: Path, initrd: Path) -> list[str]:
     ]
 
 
-def boot(command: list[str], timeout_s: int, log: Path | None = None) -> str:
-    """Run QEMU until the guest powers off; returns the serial console text."""
+# A boot watched for faults (`Watch`): QEMU logs every exception the guest takes (-d int);
+# a kernel that faults before it has exception vectors faults again at once, forever, and
+# the log passes STORM_BYTES within a second or two. A healthy boot takes longer to log as
+# much (its timer interrupts and system calls), so `log_exceptions` is for kernels
+# expected to fail.
+STORM_BYTES = 1 << 20
+EXCEPTION_LINES = 80  # of the log, kept as the bundle's `exceptions` text
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Where a watched boot's QEMU writes its exception log (None: no log) and its
+    monitor socket (None: no monitor)."""
+
+    exceptions: Path | None = None
+    monitor: Path | None = None
+
+    def args(self) -> list[str]:
+        """QEMU options for the log and the monitor (in place of -monitor none)."""
+        out: list[str] = []
+        if self.exceptions is not None:
+            out += ["-d", "int,guest_errors", "-D", str(self.exceptions)]
+        if self.monitor is not None:
+            out += ["-monitor", f"unix:{self.monitor},server,nowait"]
+        return out
+
+
+def _monitor(path: Path, commands: list[str]) -> str:
+    """Ask QEMU's human monitor `commands` in turn; their answers as one text."""
+    out = b""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(2)
+        sock.connect(str(path))
+        for command in ["", *commands]:
+            sock.sendall(command.encode() + b"\n")
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline:
+                try:
+                    data = sock.recv(65536)
+                except TimeoutError:
+                    break
+                if not data:
+                    break
+                out += data
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", out.decode("utf-8", "replace"))
+    return "\n".join(line for line in text.replace("\r", "").splitlines()
+                     if line.strip() and not line.startswith("(qemu)")) + "\n"
+
+
+def boot(command: list[str], timeout_s: int, log: Path | None = None,
+         watch: Watch | None = None) -> str:
+    """Run QEMU until the guest powers off; returns the serial console text. A boot that
+    does not get through the init script raises BootFailed with the console text; with
+    `watch`, also the first lines of QEMU's exception log and, for a boot stopped at the
+    timeout or in an exception storm, the monitor's `info registers` of CPU 0."""
     if shutil.which(command[0]) is None:
         raise CaptureError(f"{command[0]} is not installed: apt-get install qemu-system-arm")
+    watch = watch or Watch()
+    if watch.args():
+        command = [a for i, a in enumerate(command)
+                   if not (a == "-monitor" or (i and command[i - 1] == "-monitor"))]
+        command += watch.args()
+        for path in (watch.exceptions, watch.monitor):
+            if path is not None:
+                path.unlink(missing_ok=True)
     out = open(log, "wb") if log else subprocess.PIPE
+    started = time.monotonic()
+    stopped = ""  # why QEMU was stopped: "timeout", "exception storm"
+    registers = ""
+    data = b""
     try:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
-        try:
-            data, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise CaptureError(
-                f"the guest did not power off within {timeout_s}s"
-                + (f"; the console so far is in {log}" if log else "")) from None
+        while True:
+            try:
+                data, _ = proc.communicate(timeout=1)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            storm = (watch.exceptions is not None and watch.exceptions.is_file()
+                     and watch.exceptions.stat().st_size > STORM_BYTES)
+            if storm or time.monotonic() - started > timeout_s:
+                stopped = "exception storm" if storm else "timeout"
+                if watch.monitor is not None:
+                    try:
+                        registers = _monitor(watch.monitor, ["cpu 0", "info registers"])
+                    except OSError:
+                        registers = ""
+                proc.kill()
+                data, _ = proc.communicate()
+                break
     finally:
         if log:
             out.close()  # type: ignore[union-attr]
-    raw = log.read_bytes() if log else data
+    raw = log.read_bytes() if log else (data or b"")
     text = raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "")
-    if DONE not in text:
+    seconds = time.monotonic() - started
+    exceptions = ""
+    if watch.exceptions is not None and watch.exceptions.is_file():
+        with open(watch.exceptions, "rb") as f:
+            head = f.read(64 * 1024).decode("utf-8", "replace").splitlines()
+        exceptions = "\n".join(head[:EXCEPTION_LINES]) + "\n" if head else ""
+        watch.exceptions.unlink()  # an exception storm writes gigabytes
+    if stopped or DONE not in text:
+        if stopped == "timeout":
+            why = f"the guest did not power off within {timeout_s}s"
+        elif stopped:
+            why = (f"the guest faulted in a loop (QEMU's exception log passed "
+                   f"{STORM_BYTES} bytes after {seconds:.0f}s)")
+        else:
+            why = f"the boot did not finish (QEMU exit {proc.returncode})"
         tail = "\n".join(text.splitlines()[-15:])
-        raise CaptureError(f"the boot did not finish (QEMU exit {proc.returncode}); "
-                           f"last console lines:\n{tail}")
+        failure = BootFailed(f"{why}; last console lines:\n{tail}", text, stopped == "timeout",
+                             None if stopped else proc.returncode, seconds)
+        failure.stopped = stopped
+        failure.exceptions = exceptions
+        failure.registers = registers
+        raise failure
     return text
 
 
@@ -323,7 +454,16 @@ def capture_qemu(plan: QemuPlan, work: Path = DEFAULT_WORK,
     command = qemu_command(plan, image, initrd)
     say(f"booting (TCG emulation, up to {plan.timeout_s}s): {shlex.join(command)}")
     started = time.monotonic()
-    console = boot(command, plan.timeout_s, work / f"console-{plan.cpu}-{plan.smp}.log")
+    try:
+        watch = (Watch(work / "qemu-exceptions.log" if plan.log_exceptions else None,
+                       work / "qemu-monitor.sock") if plan.keep_failed else None)
+        console = boot(command, plan.timeout_s, work / f"console-{plan.cpu}-{plan.smp}.log",
+                       watch)
+    except BootFailed as exc:
+        if not plan.keep_failed:
+            raise
+        say(f"the boot failed after {exc.seconds:.0f}s; keeping its console as evidence")
+        return failed_boot_bundle(exc, _qemu_meta(plan, config_file, command, image, initrd))
     say(f"guest powered off after {time.monotonic() - started:.0f}s")
     texts = split_console(console)
     online = re.search(r"SMP: Total of (\d+) processors activated", texts.get("dmesg", ""))
@@ -333,8 +473,16 @@ def capture_qemu(plan: QemuPlan, work: Path = DEFAULT_WORK,
             f"{plan.smp} CPUs (see the kernel log in {work}); a smaller trace_buf_size or more "
             "memory helps when the trace ring buffer could not be allocated")
     release = texts.get("uname", "").split()[2] if len(texts.get("uname", "").split()) > 2 else ""
+    meta = _qemu_meta(plan, config_file, command, image, initrd, release)
+    meta.update(cpus_online=int(online.group(1)), absent=sorted(set(SOURCES) - set(texts)))
+    return CaptureBundle(meta=meta, texts=texts)
+
+
+def _qemu_meta(plan: QemuPlan, config_file: Path, command: list[str], image: Path,
+               initrd: Path, release: str = "") -> dict[str, object]:
+    """The meta facts of a QEMU boot: the kernel, its config facts, the QEMU command."""
     meta_config = config_facts(config_file.read_text())
-    meta = {
+    return {
         "source": "qemu",
         "kernel_package": plan.kernel_package,
         "kernel_build": (f"{SOURCE_PACKAGE} rebuilt (Image only, no debug info, "
@@ -351,13 +499,90 @@ def capture_qemu(plan: QemuPlan, work: Path = DEFAULT_WORK,
         "cpu": plan.cpu,
         "smp": plan.smp,
         "memory_mb": plan.memory_mb,
-        "cpus_online": int(online.group(1)),
         "preemption": preemption_model(meta_config),
         "kaslr": plan.kaslr,
         "workload": f"mkdir+rmdir {plan.cgroups} memory cgroups" if plan.cgroups else "none",
-        "absent": sorted(set(SOURCES) - set(texts)),
     }
-    return CaptureBundle(meta=meta, texts=texts)
+
+
+# The console lines that say how a boot failed, most telling first.
+_FAILURE_LINES = (
+    ("panic", re.compile(r"Kernel panic - not syncing: .*")),
+    ("oops", re.compile(r"(Unable to handle kernel .*|Internal error: .*)")),
+    ("bug", re.compile(r"(kernel BUG at .*|BUG: .*)")),
+    ("warning", re.compile(r"WARNING: CPU: .*")),
+)
+_LINUX_VERSION = re.compile(r"Linux version (\S+)")
+_CONSOLE_TIME = re.compile(r"^\[\s*(\d+\.\d+)\]")
+
+
+def boot_failure_facts(console: str) -> dict[str, object]:
+    """How a boot failed, read from its console: `how` (panic, oops, bug, warning or
+    hang), the first line of each kind with its console time, the kernel release of the
+    "Linux version" banner and how many CPUs came up."""
+    lines = console.splitlines()
+    facts: dict[str, object] = {"how": "hang"}
+    for kind, pattern in reversed(_FAILURE_LINES):
+        for line in lines:
+            found = pattern.search(line)
+            if found:
+                stamp = _CONSOLE_TIME.match(line)
+                facts[kind] = found.group(0).strip()
+                facts[f"{kind}_seconds"] = float(stamp.group(1)) if stamp else None
+                facts["how"] = kind
+                break
+    banner = _LINUX_VERSION.search(console)
+    facts["kernel_release"] = banner.group(1) if banner else ""
+    online = re.search(r"SMP: Total of (\d+) processors activated", console)
+    facts["cpus_online"] = int(online.group(1)) if online else None
+    facts["reached_init"] = BEGIN in console
+    return facts
+
+
+_ABORT = re.compile(r"Taking exception (\d+) \[([^\]]+)\] on CPU (\d+)\n"
+                    r"\.\.\.from (EL\d) to (EL\d)\n\.\.\.with ESR (\S+)\n"
+                    r"\.\.\.with FAR (0x[0-9a-f]+)\n\.\.\.with ELR (0x[0-9a-f]+)\n"
+                    r"\.\.\.to EL\d PC (0x[0-9a-f]+)")
+_REGISTER = re.compile(r"\b(PC|X\d\d|SP_EL\d|PSTATE)=([0-9a-f]+)")
+
+
+def exception_facts(exceptions: str, registers: str = "") -> dict[str, object]:
+    """The first abort in QEMU's exception log (kind, ESR, FAR, ELR and where it went)
+    and CPU 0's registers from the monitor (PC, X00..X30 as integers)."""
+    facts: dict[str, object] = {}
+    first = _ABORT.search(exceptions)
+    if first:
+        facts["first_abort"] = {
+            "exception": first.group(2), "cpu": int(first.group(3)),
+            "esr": first.group(6), "far": int(first.group(7), 16),
+            "elr": int(first.group(8), 16), "vector": int(first.group(9), 16)}
+        facts["aborts_logged"] = len(_ABORT.findall(exceptions))
+    if registers:
+        facts["registers"] = {name: int(value, 16)
+                              for name, value in _REGISTER.findall(registers)}
+    return facts
+
+
+def failed_boot_bundle(failure: BootFailed, meta: dict[str, object]) -> CaptureBundle:
+    """The evidence of a boot that failed: `meta` with `boot_failed` and `boot_failure`
+    (`boot_failure_facts` of the console, whether QEMU exited, timed out or was stopped
+    in an exception storm, and `exception_facts`), and the texts: `dmesg`, the serial
+    console (the kernel's messages up to the failure); `exceptions`, the first lines of
+    QEMU's exception log, and `registers`, the monitor's registers, when there are."""
+    facts = boot_failure_facts(failure.console)
+    facts.update(qemu_exit=failure.returncode, timed_out=failure.timed_out,
+                 stopped=failure.stopped or None, seconds=round(failure.seconds),
+                 **exception_facts(failure.exceptions, failure.registers))
+    if facts["how"] == "hang" and failure.stopped == "exception storm":
+        facts["how"] = "exception loop"
+    release = str(facts.pop("kernel_release"))
+    meta = dict(meta, kernel_release=release,
+                kernel_version=kernel_version_from_release(release) if release else None,
+                cpus_online=facts["cpus_online"], boot_failed=True, boot_failure=facts,
+                absent=sorted(set(SOURCES) - {"dmesg"}))
+    texts = {"dmesg": failure.console, "exceptions": failure.exceptions,
+             "registers": failure.registers}
+    return CaptureBundle(meta=meta, texts={k: v for k, v in texts.items() if v or k == "dmesg"})
 
 
 # --- the running machine ---------------------------------------------------------------

@@ -9,7 +9,14 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from ..captures import compare, derive_config, load_bundle
+from ..captures import (
+    boot_evidence,
+    compare,
+    derive_config,
+    failed_boot_config,
+    failed_boots,
+    load_bundle,
+)
 from ..kernel import format_size
 from ..paths import CAPTURES_DIR
 from .common import CLAIM_BY_ID, NO_CAPTURE, ClaimResult
@@ -29,11 +36,14 @@ def compare_capture(path: Path) -> Any:
 def pick_captures(folder: Path) -> tuple[Path, ...]:
     """One bundle per distinct configuration (the first by name): both Debian 4K/52 boots,
     on 52-bit and on 48-bit hardware, and each kernel built per variant, a kernel with
-    patch 02/11 compiled in counting apart from the same configuration without it."""
+    patch 02/11 compiled in counting apart from the same configuration without it. A boot
+    that failed (meta "boot_failed") is not a capture: `failed_boots` finds those."""
     chosen: dict[str, Path] = {}
     for path in sorted(p for p in folder.iterdir() if (p / "meta.json").is_file()):
         try:
             bundle = load_bundle(path)
+            if bundle.meta.get("boot_failed"):
+                continue
             label = derive_config(bundle).label()
         except ValueError:
             continue
@@ -88,8 +98,42 @@ def claim_offsets_capture(path: Path) -> ClaimResult:
                                 "allocations": len(addrs)})
 
 
+def patched_boots(path: Path) -> tuple[Path, ...]:
+    """The failed boots next to capture `path` (in the same folder) of the same
+    configuration with patch 02/11 compiled in."""
+    label = derive_config(load_bundle(path)).label()
+    out = []
+    for boot in failed_boots(path.parent):
+        bundle = load_bundle(boot)
+        if (bundle.meta.get("patched")
+                and failed_boot_config(bundle).replace(local_percpu=False).label() == label):
+            out.append(boot)
+    return tuple(out)
+
+
+def _boot_words(boot: Path) -> str:
+    """What one kernel built with the patch did, for the evidence text."""
+    ev = boot_evidence(boot)
+    text = f"booted {'with KASLR' if ev.kaslr else 'with nokaslr'} ({boot.name}), it "
+    if ev.how == "exception loop" and ev.first_abort:
+        text += (f"printed nothing: its KASLR offset, taken from the wrapped VMALLOC_END - "
+                 f"KIMAGE_VADDR, put the first relocation write at "
+                 f"{ev.first_abort['far']:#x}, a data abort before any exception vector")
+    elif ev.line:
+        text += f"hit a {ev.how}: \"{ev.line}\""
+        if ev.vmap_failures:
+            start, end = ev.vmap_ranges[0]
+            text += (f" after {len(ev.vmap_failures)} vmalloc allocations failed in "
+                     f"[{start:#x}, {end:#x})")
+    else:
+        text += "did not finish booting"
+    return text
+
+
 def claim_fits_capture(path: Path) -> ClaimResult:
-    """A real kernel's layout (checked value by value) and what the patch makes of it."""
+    """A real kernel's layout (checked value by value) and what the patch makes of it;
+    where the same configuration was built with the patch and its boots failed
+    (`patched_boots`), what that kernel did."""
     claim = CLAIM_BY_ID["6"]
     comp = compare_capture(path)
     agree = f"{comp.agreed}/{len(comp.layout_rows)}"
@@ -104,10 +148,18 @@ def claim_fits_capture(path: Path) -> ClaimResult:
     evidence = (f"Real {comp.config.label()} kernel {comp.config.kernel} "
                 f"({kernel_words(path)}): the model matches {agree} of its layout values; "
                 f"{text}.")
+    numbers: dict[str, Any] = {"layout_values_agreed": comp.agreed,
+                               "layout_values": len(comp.layout_rows)}
+    source = f"captures.compare(data/captures/{path.name})"
+    boots = patched_boots(path) if comp.rfc_layout is not None else ()
+    if boots:
+        evidence += (" Built with patch 02/11 and " + "; ".join(_boot_words(b) for b in boots)
+                     + ".")
+        numbers["patched_boots"] = {b.name: boot_evidence(b).how for b in boots}
+        source += "; " + ", ".join(f"captures.boot_evidence(data/captures/{b.name})"
+                                   for b in boots)
     return ClaimResult(claim, f"{comp.config.label()} (capture {path.name})", verdict, evidence,
-                       f"captures.compare(data/captures/{path.name})", "real kernel",
-                       numbers={"layout_values_agreed": comp.agreed,
-                                "layout_values": len(comp.layout_rows)})
+                       source, "real kernel", numbers=numbers)
 
 
 def claim_area_size_capture(path: Path) -> ClaimResult:

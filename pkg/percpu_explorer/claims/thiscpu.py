@@ -80,14 +80,16 @@ def worlds(ctx: Context) -> tuple[World, World]:
 
 def capture_preempt_facts(bundles: tuple[Path, ...]) -> list[tuple[Path, str, dict[str, Any]]]:
     """(bundle, what its config says about preemption, the config facts), one per distinct
-    kernel version and preemption model."""
+    kernel series (6.12 for 6.12.117 and 6.12.118: Debian's config of the series) and
+    preemption model."""
     seen: dict[tuple[str, str], tuple[Path, str, dict[str, Any]]] = {}
     for path in bundles:
         meta = load_bundle(path).meta
         facts = meta.get("config") or {}
         model = preemption_model(facts)
+        series = ".".join(str(meta.get("kernel_version")).split(".")[:2])
         if model:
-            seen.setdefault((str(meta.get("kernel_version")), model), (path, model, facts))
+            seen.setdefault((series, model), (path, model, facts))
     return list(seen.values())
 
 

@@ -22,6 +22,8 @@ from ..captures import (
     capture_variant,
     compare,
     comparison_to_dict,
+    failed_boot_finding,
+    failed_boot_table,
     format_comparison,
     format_value,
     load_bundle,
@@ -81,6 +83,14 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=int_in(1, 7 * 86400, "seconds"),
                         default=plan.timeout_s,
                         help="seconds the boot may take")
+    parser.add_argument("--keep-failed-boot", action="store_true",
+                        help="a boot that fails (a panic, a hang) still saves a bundle: how it "
+                             "failed, and the console with every kernel message (loglevel=7)")
+    parser.add_argument("--log-exceptions", action="store_true",
+                        help="with --keep-failed-boot: QEMU logs every exception the guest "
+                             "takes, and a boot faulting in a loop (before the kernel has "
+                             "exception vectors or a console) stops at once; the bundle keeps "
+                             "the log's first lines and CPU 0's registers")
     parser.add_argument("--work", type=path_text("--work"), default=str(DEFAULT_WORK),
                         help="scratch folder")
 
@@ -107,7 +117,8 @@ def cmd_capture(args: argparse.Namespace) -> str:
                 cgroups=args.cgroups, timeout_s=args.timeout, kernel_package=args.kernel_package,
                 kernel_image=Path(args.kernel_image) if args.kernel_image else None,
                 kernel_config=Path(args.kernel_config) if args.kernel_config else None,
-                rebuild=args.rebuild)
+                rebuild=args.rebuild, keep_failed=args.keep_failed_boot,
+                log_exceptions=args.log_exceptions)
             if args.build:
                 bundle = capture_variant(parse_variant(args.build, args.patched), plan,
                                          Path(args.work), progress=_progress)
@@ -124,6 +135,11 @@ def cmd_capture(args: argparse.Namespace) -> str:
         raise InputError(f"argument --out: cannot write the bundle to {args.out}: "
                          f"{exc.strerror or exc}") from None
     absent = bundle.meta.get("absent") or []
+    if bundle.meta.get("boot_failed"):
+        how = bundle.meta.get("boot_failure") or {}
+        line = how.get(str(how.get("how"))) if isinstance(how, dict) else None
+        return (f"the boot failed ({how.get('how') if isinstance(how, dict) else '?'}"
+                + (f": {line}" if line else "") + f"); saved its console in {folder}")
     return (f"saved capture bundle {folder} ({', '.join(sorted(bundle.texts))})"
             + (f"; absent: {', '.join(absent)}" if absent else ""))
 
@@ -131,7 +147,10 @@ def cmd_capture(args: argparse.Namespace) -> str:
 def cmd_compare(args: argparse.Namespace) -> str:
     check_format(args.format, TABLE_FORMATS)
     try:
-        result = compare(load_bundle(args.bundle))
+        bundle = load_bundle(args.bundle)
+        if bundle.meta.get("boot_failed"):
+            return _failed_boot(bundle, args.format)
+        result = compare(bundle)
     except CaptureParseError as exc:  # FILE:LINE of the bundle's text
         folder = Path(args.bundle)
         name = next(iter(sorted(folder.glob(f"{exc.source}.txt*"))), folder / exc.source)
@@ -148,6 +167,20 @@ def cmd_compare(args: argparse.Namespace) -> str:
     if args.format == "csv":
         return rows.to_csv(index=False).rstrip("\n")
     return format_comparison(result)
+
+
+def _failed_boot(bundle: Any, fmt: str) -> str:
+    """A boot that failed: the model's problem list beside what the kernel printed."""
+    finding = failed_boot_finding(bundle)
+    table = failed_boot_table(bundle)
+    if fmt == "json":
+        return json.dumps({"finding": finding.answer, "numbers": dict(finding.numbers),
+                           "problems": table.to_dict("records")}, indent=2, default=str)
+    if fmt == "csv":
+        return table.to_csv(index=False).rstrip("\n")
+    rows = "\n".join(f"  {r['problem']}: model: {r['model']}\n    real kernel: "
+                     f"{r['real kernel']}" for r in table.to_dict("records"))
+    return f"{finding.text()}\n{rows}"
 
 
 def _capture_value(value: Any) -> str | None:
