@@ -19,6 +19,7 @@ from ..findings import Finding
 from ..kernel import KernelConfig, Layout, compute_layout, fmt_addr, u64
 from ..paths import CAPTURES_DIR
 from .bundle import CaptureBundle, derive_config, load_bundle
+from .parsers import parse_dmesg
 
 FAILED_BOOT_QUESTION = ("What does a real kernel do with the patched layout the model calls "
                         "broken?")
@@ -27,7 +28,6 @@ FAILED_BOOT_QUESTION = ("What does a real kernel do with the patched layout the 
 # __cpu_secondary_check52bitva / the early LPA2 check falls back).
 VA_BITS_OF_CPU = {"max": 52, "cortex-a72": 48}
 
-_STAMP = re.compile(r"^\[\s*(\d+\.\d+)\]\s?(.*)$")
 # mm/vmalloc.c, alloc_vmap_area() when no free range fits (v6.12's wording): the range
 # printed is the caller's [vstart, vend), for vmalloc() and ioremap() VMALLOC_START and
 # VMALLOC_END as the running kernel computed them.
@@ -45,12 +45,10 @@ def failed_boots(folder: Path = CAPTURES_DIR) -> tuple[Path, ...]:
 
 
 def console_lines(bundle: CaptureBundle) -> list[tuple[float | None, str]]:
-    """The console of a failed boot as (seconds, message) per line."""
-    out: list[tuple[float | None, str]] = []
-    for line in bundle.text("dmesg").splitlines():
-        match = _STAMP.match(line)
-        out.append((float(match.group(1)), match.group(2)) if match else (None, line))
-    return out
+    """The console of a failed boot as (seconds, message) per line (`parse_dmesg`)."""
+    log = parse_dmesg(bundle.text("dmesg"))
+    return [(None if pd.isna(t) else float(t), str(m))
+            for t, m in zip(log["time"], log["message"], strict=True)]
 
 
 def failed_boot_config(bundle: CaptureBundle) -> KernelConfig:
