@@ -900,8 +900,8 @@ def census_workload(bundle: CensusBundle | str | Path, phase: str) -> pd.DataFra
     """One phase of a census as a counted workload (the `thiscpu` workload format with a
     `count` column), which `thiscpu.price_workload` and `percpu-explorer cost` take like
     any other. One row per (variable, function's op, size, flavour);
-    `attrs["assumptions"]` says what the census cannot tell (CENSUS_WORKLOAD_ASSUMPTIONS)
-    and `attrs["source"]` names the census and phase."""
+    `attrs["assumptions"]` says what the census cannot tell (CENSUS_WORKLOAD_ASSUMPTIONS),
+    `attrs["source"]` names the census and phase, `attrs["counted_in"]` the kernel."""
     b = bundle if isinstance(bundle, CensusBundle) else load_census(bundle)
     if phase not in b.phases:
         raise InputError(f"phase {phase!r} is not in census {b.name}; choose from "
@@ -926,5 +926,7 @@ def census_workload(bundle: CensusBundle | str | Path, phase: str) -> pd.DataFra
     out = validate_workload(frame[["time", "cpu", "task", "op", "size", "variable", "value",
                                    "flavour", "count"]], source)
     out.attrs["source"] = source
+    out.attrs["counted_in"] = (f"{b.meta.get('kernel_release', 'the kernel')}, "
+                               f"{b.meta.get('preemption', 'preemption model unknown')}")
     out.attrs["assumptions"] = CENSUS_WORKLOAD_ASSUMPTIONS
     return out

@@ -153,12 +153,12 @@ class CostExplorer(Explorer):
     def _build(self, cfg: KernelConfig) -> go.Figure:
         self.notice, self._raised = self._raised, None
         key = self.controls["workload"].value
-        if key.startswith("census:"):
-            self.notice = (f"Ops counted in Debian's 6.12.117 (PREEMPT_VOLUNTARY) under QEMU, "
-                           f"all CPUs together; priced for kernel {cfg.kernel} with "
+        frame = self.workload(cfg)
+        if "counted_in" in frame.attrs:
+            self.notice = (f"Ops counted in {frame.attrs['counted_in']}, under QEMU, all "
+                           f"CPUs together; priced for kernel {cfg.kernel} with "
                            f"{self.controls['preempt'].value} preemption, which assumes its "
                            "code runs as often.")
-        frame = self.workload(cfg)
         need = int(frame["cpu"].max()) + 1
         if need > cfg.nr_cpus:
             raise InputError(f"workload {key.split(':', 1)[1]} has ops on CPUs 0..{need - 1}: "
