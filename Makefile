@@ -133,7 +133,9 @@ capture-ptdump: $(VENV)/.installed-lab capture-deps
 # each; --keep-failed-boot --log-exceptions: the bundle keeps the console, QEMU's exception
 # log and CPU 0's registers and says how; compare sets the model's problem list beside it).
 # It boots twice per CPU: with KASLR (the image offset wraps and the kernel faults before
-# its console) and with nokaslr (vmalloc fails and the kernel panics).
+# its console) and with nokaslr (vmalloc fails and the kernel panics). Built variants are
+# named after the linux-source-6.12 they are built from (the .deb in $(WORK), else the
+# version apt would download), Debian's own kernel after KVER.
 WORK      ?= /tmp/capture-work
 # The shipped bundles; add e.g. 64k-42:max for more.
 VARIANTS  ?= 16k-47:max 4k-48-patched:max 16k-47-patched:max 64k-52:max \
@@ -145,8 +147,13 @@ capture-all: $(VENV)/.installed-lab capture-deps
 	  echo "== capture (Debian's kernel, 2 boots): $$(( $$(date +%s) - s ))s"
 	@s=$$(date +%s); $(MAKE) --no-print-directory capture-ptdump CAPTURES=$(CAPTURES); \
 	  echo "== capture-ptdump (full Debian rebuild, 2 boots): $$(( $$(date +%s) - s ))s"
-	@for v in $(VARIANTS) 4k-52-patched:max 4k-52-patched:cortex-a72; do \
-	  name=$${v%%:*}; cpu=$${v##*:}; out=$(CAPTURES)/debian-$(KVER)-$$name-$$cpu-smp4; \
+	@srcver=$$(ls $(WORK)/linux-source-6.12_*_all.deb 2>/dev/null | tail -n 1 | \
+	  sed -E 's/.*_([0-9.]+)-[^_]*_all\.deb$$/\1/'); \
+	[ -n "$$srcver" ] || srcver=$$(apt-cache policy linux-source-6.12 | \
+	  awk '/Candidate:/ {print $$2}' | sed 's/-.*//'); \
+	echo "== built variants are named after linux-source-6.12 $$srcver"; \
+	for v in $(VARIANTS) 4k-52-patched:max 4k-52-patched:cortex-a72; do \
+	  name=$${v%%:*}; cpu=$${v##*:}; out=$(CAPTURES)/debian-$$srcver-$$name-$$cpu-smp4; \
 	  t=1500; k=; [ $$name = 4k-52-patched ] && { t=300; k="--keep-failed-boot --log-exceptions"; }; \
 	  s=$$(date +%s); \
 	  $(VENV)/bin/percpu-explorer capture --qemu --build $$name --cpu $$cpu --smp 4 \

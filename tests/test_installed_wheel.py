@@ -42,6 +42,9 @@ from percpu_explorer.ui import app
 template = app.JUPYTER_DATA / "voila" / "templates" / app.TEMPLATE
 out["voila_template"] = sorted(p.name for p in template.iterdir())
 out["voila_config"] = (app.VOILA_CONFIG / "voila.py").is_file()
+from percpu_explorer.ui import plotlyjs
+out["plotly_js"] = plotlyjs.CARTESIAN.is_file()
+out["plotview_esm"] = (app.JUPYTER_DATA.parent / "widgets" / "plotview.js").is_file()
 try:
     paths.notebooks_dir()
     out["notebooks"] = "found"
@@ -94,7 +97,9 @@ def test_wheel_installed_outside_the_repository_finds_its_data(tmp_path):
     assert rows > 0 and agreed == rows
     assert out["workloads"] and all(n > 0 for n in out["workloads"].values())
     # the classroom app's Voila template and configuration come with the package
-    assert out["voila_template"] == ["conf.json", "index.html.j2", "tree-lab.html", "tree.html"]
+    assert out["voila_template"] == ["conf.json", "index.html.j2", "static", "tree-lab.html",
+                                     "tree.html"]
     assert out["voila_config"]
+    assert out["plotly_js"] and out["plotview_esm"]  # the pages' plotly.js, PlotView's module
     # the notebooks belong to the repository: an installed package says how to find them
     assert "--notebooks" in out["notebooks"]

@@ -5,7 +5,7 @@ Voila in the full run). Target: a median under 150 ms for the address-space map.
 Each round changes one control between two values, alternately. The time runs from the
 `change` event dispatched on the control to the first animation frame after plotly has
 drawn the final figure (the figure's title and traces equal those the value gave in the
-warm-up round; a FigureWidget update reaches the page as several messages). The report
+warm-up round). The figure arrives whole in one PlotView message. The report
 per explorer: p50/p95 of that time, and for the profile where it goes: the time until the
 last kernel message of the update arrived and the bytes of the update's messages (the
 Python side alone: test_bench_widgets.py).

@@ -1,5 +1,5 @@
 """Speed target (issue 7): from a control change, as a user makes it (a widget's value
-set), to an updated FigureWidget (model computation, figure and batch update) in under
+set), to an updated PlotView (model computation, figure and its JSON sent) in under
 100 ms for the address-space map and under 300 ms for the other explorers."""
 
 import itertools
@@ -35,6 +35,6 @@ def test_control_change_to_updated_figure(benchmark, case):
 
     benchmark.pedantic(change, rounds=6, iterations=1, warmup_rounds=1)
     assert explorer.error is None
-    assert explorer.updates > before  # every round redrew the same FigureWidget
+    assert explorer.updates > before  # every round redrew the same PlotView
     if not benchmark.disabled:  # --benchmark-disable runs the body once, untimed
         assert benchmark.stats.stats.median < limit

@@ -157,9 +157,9 @@ def figure_title(page: Page, index: int = 0) -> str:
     return str(title.get("text", "") if isinstance(title, dict) else title)
 
 
-# A FigureWidget update reaches the page as several messages (traces removed, traces
-# added, then the layout): the figure has changed once it differs from before and has
-# stayed the same for STABLE_MS.
+# An explorer update can reach the page as several messages (the panel's controls, then
+# the PlotView's figure, redrawn by Plotly.react): the figure has changed once it differs
+# from before and has stayed the same for STABLE_MS.
 STABLE_MS = 400
 _CHANGED_JS = f"""([b, i, quiet]) => {{
   const s = ({_STATE_JS})(i);

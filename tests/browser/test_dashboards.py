@@ -53,3 +53,31 @@ def test_jupyterlab_runs_01_address_space_to_the_end(page, console, shot, jupyte
     h.wait_figure(page)
     shot("ran-all-cells")
     h.assert_clean_page(page, console)
+
+
+def test_a_dashboard_draws_every_figure_with_one_plotly_js(page, console, shot, voila_app):
+    """The page loads plotly.js once (the template's cartesian bundle, the version plotly.py
+    writes for; `ui.plotlyjs`); its static figures draw with it, those on the first screen
+    at once and the others once scrolled to, each at its layout's height (an undrawn or
+    collapsed figure would be 0 px high)."""
+    from percpu_explorer.ui import plotlyjs
+
+    h.open_dashboard(page, voila_app, "03_percpu_allocator.ipynb")
+    assert page.evaluate("() => window.Plotly.version") == plotlyjs.plotly_py_version()
+    scripts = page.evaluate("""() => performance.getEntriesByType('resource')
+        .map(r => r.name).filter(n => /plotly|widgetbundle/.test(n))""")
+    assert len(scripts) == 1 and "plotly-cartesian.min.js" in scripts[0], scripts
+    static = page.locator("#rendered_cells .plotly-graph-div:not(.widget-vbox *)")
+    assert static.count() >= 4  # 03: offsets (mainline, patched), chunks, allocation map
+    for i in range(static.count()):
+        static.nth(i).scroll_into_view_if_needed()
+        page.wait_for_function(
+            "(i) => !!document.querySelectorAll("
+            "'#rendered_cells .plotly-graph-div')[i]?.querySelector('.main-svg')",
+            arg=i, timeout=WAIT)
+    heights = page.evaluate("""() => [...document.querySelectorAll(
+        '#rendered_cells .plotly-graph-div')].map(d => [d.offsetHeight,
+        (d._fullLayout || {}).height])""")
+    assert all(px >= 300 and px == layout for px, layout in heights), heights
+    shot("figures-drawn")
+    h.assert_clean_page(page, console)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from percpu_explorer.paths import notebooks_dir
-from percpu_explorer.ui import app
+from percpu_explorer.ui import app, plotlyjs
 
 NOTEBOOK = "01_address_space.ipynb"
 
@@ -115,6 +115,21 @@ def test_dashboards_use_the_template_without_a_cdn(voila_app):
     assert "jupyterlab-jupytext" not in _served_extensions(page)
 
 
+def test_a_dashboard_loads_plotly_js_once_from_the_template(voila_app):
+    """One plotly.js per page: the template's cartesian bundle (1.5 MB), the version
+    plotly.py writes for; jupyterlab-plotly's copy is not loaded and no output inlines
+    another (plotly.js's header comment, "plotly.js v", would be in the page)."""
+    page = _get(app.dashboard_url(voila_app, NOTEBOOK))
+    assert "jupyterlab-plotly" not in _served_extensions(page)
+    assert "plotly.js v" not in page and "plotly.js (" not in page
+    tags = re.findall(r'<script id="percpu-plotly" async src="([^"]+)"', page)
+    assert len(tags) == 1 and "plotly-cartesian.min.js" in tags[0]
+    bundle = _get(voila_app.rstrip("/") + html.unescape(tags[0]))
+    assert f"plotly.js (cartesian - minified) v{plotlyjs.plotly_py_version()}" in bundle[:300]
+    assert bundle == plotlyjs.CARTESIAN.read_text(encoding="utf-8")
+    assert page.count("Plotly.newPlot") >= 1  # the static figures draw with it
+
+
 def test_dashboard_has_no_code(voila_app):
     page = _get(app.dashboard_url(voila_app, NOTEBOOK))
     assert "from percpu_explorer.widgets import LayoutExplorer" not in page
@@ -142,7 +157,6 @@ def _shipped_package_json(dist_name, ext_name):
 @pytest.mark.parametrize(("dist_name", "ext_name"), [
     ("jupyterlab_widgets", "@jupyter-widgets/jupyterlab-manager"),
     ("anywidget", "anywidget"),
-    ("plotly", "jupyterlab-plotly"),
 ])
 def test_served_widget_frontends_match_the_installed_packages(voila_app, dist_name, ext_name):
     """The classic Voila failure ("No version of module @jupyter-widgets/controls is

@@ -1,12 +1,15 @@
 """The figures layer: each figure built from real model objects, checked on its data."""
 
 import itertools
+import json
 import math
 import re
 import struct
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
@@ -26,7 +29,7 @@ from percpu_explorer.thiscpu import (
     variants_for,
 )
 from percpu_explorer.thiscpu.workloads import synthetic
-from percpu_explorer.ui import plots
+from percpu_explorer.ui import app, plotlyjs, plots
 
 CFG = KernelConfig(page_size="4K", va_bits=48)
 LOCAL = CFG.replace(local_percpu=True, nr_cpus=4)
@@ -454,10 +457,65 @@ def test_set_renderer_keeps_figures_in_exported_notebooks(monkeypatch):
         assert pio.renderers.default == "plotly_mimetype+percpu_notebook"
         monkeypatch.setenv("PLOTLY_RENDERER", "notebook")
         assert plots.set_renderer() == "notebook"
-        monkeypatch.setenv("PERCPU_EXPLORER_RENDERER", "percpu_notebook")  # the app's kernels
+        monkeypatch.setenv("PERCPU_EXPLORER_RENDERER", "percpu_notebook")
         assert plots.set_renderer() == "percpu_notebook"
+        # the app's kernels (app.voila_env)
+        monkeypatch.setenv("PERCPU_EXPLORER_RENDERER",
+                           app.voila_env(base={})["PERCPU_EXPLORER_RENDERER"])
+        assert plots.set_renderer() == "plotly_mimetype+percpu_page"
     finally:
         pio.renderers.default = before
+
+
+def test_the_shipped_cartesian_plotly_js_is_the_one_plotly_py_writes_for():
+    # plotly.py writes figure JSON for the plotly.js it bundles (plotly/package_data);
+    # the app's pages draw with the shipped cartesian bundle only while the versions are
+    # equal (else they fall back to plotly.py's full bundle, 3x larger): update
+    # ui/jupyter/voila/templates/percpu-explorer/static/ with plotly.py.
+    assert plotlyjs.bundle_version(plotlyjs.CARTESIAN) == plotlyjs.plotly_py_version()
+    assert plotlyjs.cartesian_matches() and plotlyjs.page_bundle() == plotlyjs.CARTESIAN
+    assert "cartesian" in plotlyjs.CARTESIAN.read_text(encoding="utf-8")[:100]
+    # every trace type the figures use is one the cartesian bundle draws
+    used = set(re.findall(r"go\.(Scatter|Bar|Heatmap|\w+)\(", "".join(
+        p.read_text() for p in Path(plots.__file__).parent.glob("*.py"))))
+    assert {t.lower() for t in used} - {"figure"} <= plotlyjs.CARTESIAN_TRACES
+
+
+def test_another_plotly_py_falls_back_to_its_own_full_plotly_js(monkeypatch):
+    monkeypatch.setattr(plotlyjs, "plotly_py_version", lambda: "9.9.9")
+    plotlyjs.cartesian_matches.cache_clear()
+    try:
+        assert not plotlyjs.cartesian_matches()
+        assert plotlyjs.page_bundle().name == "plotly.min.js"
+        fig = plots.address_space_map(compute_layout(CFG))
+        renderer = pio.renderers["percpu_page"]
+        renderer.inlined = False  # a new kernel
+        html = renderer.to_mimebundle(fig.to_dict())["text/html"]
+        assert "plotly.js v" in html  # the full plotly.js, with the first figure only
+        again = renderer.to_mimebundle(fig.to_dict())["text/html"]
+        assert "plotly.js v" not in again and "Plotly.newPlot" in again
+    finally:
+        plotlyjs.cartesian_matches.cache_clear()
+
+
+def test_the_app_page_renderer_draws_with_the_page_s_plotly_js():
+    """The app's static figures hold only their JSON and draw with the template's
+    plotly.js (<script id="percpu-plotly">); a trace the cartesian bundle does not draw
+    falls back to the renderer that inlines the full plotly.js."""
+    plots.set_renderer()
+    fig = plots.address_space_map(compute_layout(CFG))
+    html = pio.renderers["percpu_page"].to_mimebundle(fig.to_dict())["text/html"]
+    assert "plotly.js v" not in html and len(html) < 100_000
+    assert 'getElementById("percpu-plotly")' in html and "Plotly.newPlot" in html
+    assert f'"{plotlyjs.plotly_py_version()}"' in html
+    data = json.loads(re.search(r"fig = (\{.*?\}), config =", html, re.S).group(1))
+    assert data["layout"]["title"]["text"] == fig.layout.title.text
+    assert "</script>" not in html[:-len("</script>")]  # the JSON cannot end the script
+    sankey = go.Figure(go.Sankey(node={"label": ["a", "b"]}, link={
+        "source": [0], "target": [1], "value": [1]}))
+    pio.renderers["percpu_page"].inlined = False  # a new kernel
+    other = pio.renderers["percpu_page"].to_mimebundle(sankey.to_dict())["text/html"]
+    assert "plotly.js v" in other
 
 
 def test_the_notebook_renderer_fetches_nothing_from_outside():

@@ -1,8 +1,11 @@
 """The controls layer, driven headless (ipywidgets 8 needs no kernel): set values as a
-user or from code, assert on the panel's choices and the explorers' FigureWidgets."""
+user or from code, assert on the panel's choices and the explorers' PlotViews."""
+
+import json
 
 import plotly.graph_objects as go
 import pytest
+from plotly.io.json import to_json_plotly
 
 from percpu_explorer import KernelConfig, compute_layout
 from percpu_explorer.kernel.config import PAGE_SIZES, va_bits_choices, vabits_actual_choices
@@ -14,6 +17,7 @@ from percpu_explorer.ui.widgets import (
     CostExplorer,
     LayoutExplorer,
     PageTableExplorer,
+    PlotView,
 )
 
 # arch/arm64/Kconfig, choice "Virtual address space size", written out by hand:
@@ -197,28 +201,27 @@ def test_failing_update_goes_back_to_the_figure_shown_and_says_why(monkeypatch):
     assert "on CPU 1" in figure.layout.title.text
 
 
-def test_updates_send_the_browser_one_message_when_the_figure_keeps_its_shape(monkeypatch):
+def test_a_change_sends_the_browser_the_whole_figure_in_one_message(monkeypatch):
     # Each message makes plotly.js redraw; a redraw of the map costs ~100-250 ms in
-    # Chromium, so a change of page size must reach the browser as one update.
+    # Chromium, so a change of page size must reach the browser as one state update,
+    # carrying the figure the explorer now holds (the page's Plotly.react diffs it).
     explorer = LayoutExplorer()
     figure = explorer.figure
-    assert isinstance(figure, go.FigureWidget)
+    assert isinstance(figure, PlotView)
     sent = []
-    for kind in ("addTraces", "deleteTraces", "relayout", "restyle", "update"):
-        original = getattr(figure, f"_send_{kind}_msg")
+    original = figure.send_state
 
-        def counting(*args, _kind=kind, _original=original, **kwargs):
-            sent.append(_kind)
-            return _original(*args, **kwargs)
-        monkeypatch.setattr(figure, f"_send_{kind}_msg", counting)
+    def counting(key=None):
+        sent.append(sorted(key) if isinstance(key, list | tuple | set) else key)
+        return original(key)
+    monkeypatch.setattr(figure, "send_state", counting)
     explorer.set(page_size=16384)
-    assert explorer.figure is figure and sent == ["update"]
-    sent.clear()
-    explorer.set(local_percpu=True)  # mainline and patched: new traces, new axes
-    assert explorer.figure is figure and len(figure.data) == 10
-    assert "update" not in sent or sent.count("update") <= 1
-    explorer.set(local_percpu=False, page_size=4096)
-    assert len(figure.data) == 4 and "mainline" not in figure.layout.title.text
+    assert explorer.figure is figure and sent == ["spec"]
+    assert json.loads(figure.spec) == json.loads(to_json_plotly(figure.to_plotly_json()))
+    assert "16K/48" in json.loads(figure.spec)["layout"]["title"]["text"]
+    before = figure.spec
+    explorer.set(page_size=16384)  # nothing changed: nothing sent
+    assert sent == ["spec"] and figure.spec == before
 
 
 def test_page_table_walk_follows_cpu_and_address():

@@ -4,7 +4,8 @@ The only folder that imports plotly, ipywidgets or voila.
   plots     figures of the models (`plots.address_space_map`, `plots.walk_figure`, ...)
   tables    `readable()`: a model's DataFrame with addresses in hex and sizes in KB/MB/TB
   text      findings as sentences, captions under figures, the glossary
-  widgets   the control panel and the explorers that redraw a FigureWidget
+  widgets   the control panel and the explorers that redraw a PlotView
+  plotlyjs  which plotly.js a page loads, once for all its figures
   app       the notebooks served as Voila dashboards, and its load test
 
 Each module is imported on first use, so importing this package loads neither plotly
@@ -18,14 +19,16 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["app", "plots", "readable", "tables", "text", "widgets"]
+__all__ = ["app", "plotlyjs", "plots", "readable", "tables", "text", "widgets"]
 
-_MODULES = ("app", "plots", "tables", "text", "widgets")
+_MODULES = ("app", "plotlyjs", "plots", "tables", "text", "widgets")
 
 # plotly's notebook renderer without its MathJax script from cdnjs (`plots.set_renderer`);
 # the app's kernels use it (`app.voila_env`), named in RENDERER_ENV: plotly itself rejects
 # a PLOTLY_RENDERER it does not know yet.
 OFFLINE_NOTEBOOK = "percpu_notebook"
+# The app's static figures: drawn with the plotly.js its page loads once (`ui.plotlyjs`).
+APP_PAGE = "percpu_page"
 RENDERER_ENV = "PERCPU_EXPLORER_RENDERER"
 
 # Set in the app's server and kernels (`app.voila_env`): see `lean_kernel`.

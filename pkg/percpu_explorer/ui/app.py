@@ -43,7 +43,7 @@ from typing import Any
 
 from ..glossary import TERMS
 from ..paths import notebooks_dir
-from . import LEAN_KERNEL_ENV, OFFLINE_NOTEBOOK, RENDERER_ENV, classroom
+from . import APP_PAGE, LEAN_KERNEL_ENV, RENDERER_ENV, classroom
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8866
@@ -58,8 +58,10 @@ VOILA_CONFIG = JUPYTER_DATA / "config"
 NOTEBOOKS_ENV = "PERCPU_EXPLORER_NOTEBOOKS"  # the folder voila.py lists on the landing page
 MALLOC_ARENA_ENV = "MALLOC_ARENA_MAX"  # glibc's cap on its heaps (arenas) per process
 MALLOC_ARENAS = 2
-# Lab-only extensions the dashboards do not load (see the module docstring).
-EXTENSION_DENYLIST = ("jupyterlab-jupytext",)
+# Lab-only extensions the dashboards do not load (see the module docstring); the
+# dashboards draw with the template's plotly.js (`ui.plotlyjs`), never with
+# jupyterlab-plotly's own 4.8 MB copy.
+EXTENSION_DENYLIST = ("jupyterlab-jupytext", "jupyterlab-plotly")
 
 # The dashboards in the suggested order, with one line on what each shows; the titles
 # are the notebooks' own first headings.
@@ -197,15 +199,16 @@ def voila_configuration(notebooks: Path | None = None) -> dict[str, Any]:
 def voila_env(notebooks: Path | None = None,
               base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment Voila runs in: our template's data folder first on JUPYTER_PATH,
-    the notebooks folder for voila.py, and our copy of plotly's 'notebook' renderer that
-    fetches nothing from outside (plotly's MIME renderer does not work in Voila's front
-    end; `ui.plots.set_renderer`); processes without jsonschema's IRI grammar
-    (`ui.lean_kernel`); glibc's heaps capped at MALLOC_ARENAS (`ui.voila_server`)."""
+    the notebooks folder for voila.py, static figures drawn with the plotly.js the page
+    loads once (renderer percpu_page; plotly's MIME renderer alone does not show in
+    Voila, whose page is nbconvert's HTML; `ui.plots.set_renderer`); processes without
+    jsonschema's IRI grammar (`ui.lean_kernel`); glibc's heaps capped at MALLOC_ARENAS
+    (`ui.voila_server`)."""
     env = dict(os.environ if base is None else base)
     env[NOTEBOOKS_ENV] = str(notebooks or notebooks_dir())
     paths = [str(JUPYTER_DATA), *filter(None, env.get("JUPYTER_PATH", "").split(os.pathsep))]
     env["JUPYTER_PATH"] = os.pathsep.join(paths)
-    env.setdefault(RENDERER_ENV, OFFLINE_NOTEBOOK)
+    env.setdefault(RENDERER_ENV, f"plotly_mimetype+{APP_PAGE}")
     env.setdefault(LEAN_KERNEL_ENV, "1")  # kernels without jsonschema's IRI grammar
     # glibc's heaps: one per allocating thread by default (8 per core), each keeping what
     # it freed; two hold a class's garbage in fewer places (`ui.voila_server`).
@@ -324,11 +327,9 @@ def _message(msg_type: str, content: dict[str, Any], session: str,
     }
 
 
-# What a plotly FigureWidget sends the browser to redraw: new or removed traces, a
-# restyle or relayout, or both at once in one update.
-FIGURE_MESSAGES = frozenset({"_py2js_addTraces", "_py2js_deleteTraces", "_py2js_moveTraces",
-                             "_py2js_restyle", "_py2js_relayout", "_py2js_update",
-                             "_py2js_animate"})
+# What an explorer's PlotView sends the browser to redraw: the whole figure, one state
+# update (`ui.widgets.PlotView`).
+FIGURE_STATE = "spec"
 
 
 @dataclass
@@ -407,17 +408,17 @@ class Session:
         raise KeyError(f"no control {description!r} in {self.notebook}")
 
     def figures(self) -> set[str]:
-        """Plotly FigureWidgets (anywidget models that take traces from Python)."""
-        return {m for m, s in self.states.items() if "_py2js_addTraces" in s.get("state", {})}
+        """The explorers' PlotViews (anywidget models that take a figure from Python)."""
+        return {m for m, s in self.states.items()
+                if {FIGURE_STATE, "plotly_version"} <= set(s.get("state", {}))}
 
     async def change(self, description: str, state: dict[str, Any],
                      timeout: float = 60.0) -> float:
         """Change one control as the browser would; seconds until the kernel has sent the
         figure's new state and gone idle.
 
-        A redraw reaches the browser as one or several figure messages (new traces, or
-        one update of the properties that changed: `ui.widgets.panel.show_figure`); the
-        kernel's "idle" status for this change follows the last of them."""
+        A redraw reaches the browser as one state update of the figure's PlotView
+        (`ui.widgets.PlotView`); the kernel's "idle" status for this change follows it."""
         figures = self.figures()
         model_id = self.model(description)
         t0 = time.monotonic()
@@ -430,8 +431,7 @@ class Session:
             content = msg["content"]
             if msg["msg_type"] == "comm_msg" and content.get("comm_id") in figures:
                 data = content.get("data", {})
-                if data.get("method") == "update" and \
-                        FIGURE_MESSAGES & set(data.get("state", {})):
+                if data.get("method") == "update" and FIGURE_STATE in data.get("state", {}):
                     drawn = True
             elif (msg["msg_type"] == "status"
                   and content.get("execution_state") == "idle"

@@ -6,7 +6,7 @@ then its kernel's websocket and the widgets' states. A change is a widget update
 for one of the dashboard's own controls (a choice, a tick box or a slider, picked with
 the seeded generator, set to another of its values); its latency is the time until the
 first message that updates a figure, and until the kernel is idle again (the change fully
-handled; dashboards without a FigureWidget have only this one). After the class leaves
+handled; dashboards without an explorer's PlotView have only this one). After the class leaves
 (websockets closed, as when tabs close or connections drop), the report says how long
 until every visitor's kernel was shut down, the app's memory then and before, and the
 server's own RSS before the class, at its peak and after it left.
@@ -321,8 +321,17 @@ def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
         app.stop(proc)
 
 
-def main() -> None:  # pragma: no cover - `python -m percpu_explorer.ui.classload`
-    print(json.dumps(class_load(), indent=2))
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - `python -m ...`
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m percpu_explorer.ui.classload",
+                                description="a class of websocket visitors against the app")
+    p.add_argument("--sessions", type=int, default=30, help="visitors (default 30)")
+    p.add_argument("--pool-size", type=int, default=classroom.POOL_SIZE,
+                   help="pre-started kernels per dashboard (default %(default)s)")
+    p.add_argument("--seed", type=int, default=SEED, help="default %(default)s")
+    args = p.parse_args(argv)
+    print(json.dumps(class_load(args.sessions, args.seed, pool_size=args.pool_size), indent=2))
 
 
 if __name__ == "__main__":  # pragma: no cover

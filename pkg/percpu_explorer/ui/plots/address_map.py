@@ -229,7 +229,7 @@ def address_space_map(layout: Layout, patched: Layout | None = None) -> go.Figur
     tickvals, ticktext = hex_ticks(low, TOP_OF_VA, low)
     if ticktext and int(ticktext[-1], 16) == TOP_OF_VA:  # the last byte, not 2**64
         tickvals[-1], ticktext[-1] = float(TOP_OF_VA - 1 - low), fmt_addr(TOP_OF_VA - 1)
-    # Short lines: a FigureWidget drawn before its cell is on screen is 700px wide.
+    # Short lines: a figure drawn before its cell is on screen is 700px wide.
     title = f"Kernel address space, {cfg.label()}, kernel {cfg.kernel}, {cfg.nr_cpus} CPUs"
     how = ("mainline vs patched (RFC 02/11); dashed lines: regions that moved or changed "
            "size;<br>" if patched is not None else "")

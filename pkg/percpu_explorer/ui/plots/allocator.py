@@ -158,7 +158,7 @@ def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
     y = np.arange(chunk.nr_pages)
 
     # Two y axes with the same fixed range rather than shared ones: plotly.js warns about
-    # a "matches" loop when such a figure replaces another in a FigureWidget.
+    # a "matches" loop when such a figure replaces another in a figure widget.
     fig = make_subplots(rows=1, cols=2, column_widths=[0.04, 0.96], horizontal_spacing=0.01)
     fig.add_trace(go.Heatmap(
         z=populated, x=["populated"], y=y, zmin=0, zmax=1, showscale=False,

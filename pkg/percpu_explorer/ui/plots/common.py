@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from ...kernel import BINARY_UNITS, fmt_end, roundup
-from .. import OFFLINE_NOTEBOOK, RENDERER_ENV
+from .. import APP_PAGE, OFFLINE_NOTEBOOK, RENDERER_ENV, plotlyjs
 
 PROBLEM_COLOR = "#d62728"  # red: a region a layout problem names, a wrong-CPU update
 OK_COLOR = "#2ca02c"
@@ -74,17 +74,113 @@ def _offline_notebook_renderer() -> object:
     return OfflineNotebookRenderer(config=base.config, connected=False)
 
 
+# A static figure in the app's page: drawn by the plotly.js the template loads once
+# (`ui.plotlyjs`), after that script has run; the output holds only the figure's JSON.
+# A figure on the first screen is drawn at once; one further down waits until the
+# explorers' figures are drawn (PlotView's "percpu-view-drawn" event, or 3 s for a page
+# without one) and then until it comes within a screen of the view, so the page's first
+# figures are not queued behind drawings nobody sees yet.
+_PAGE_FIGURE = """<div id="{id}" class="plotly-graph-div" style="width:100%;"></div>
+<script type="text/javascript">(function () {{
+  var id = "{id}", fig = {fig}, config = {{"responsive": true, "displaylogo": false}};
+  var el = document.getElementById(id);
+  if (!el) return;
+  el.style.height = ((fig.layout || {{}}).height || 525) + "px";  // as plotly's renderers
+  function draw() {{
+    if (window.Plotly) window.Plotly.newPlot(el, fig.data, fig.layout, config);
+    else el.textContent = "plotly.js did not load: the figure cannot be drawn.";
+  }}
+  function near(margin, then) {{
+    if (!window.IntersectionObserver) return then(true);
+    var seen = new IntersectionObserver(function (entries) {{
+      seen.disconnect();
+      then(entries.some(function (e) {{ return e.isIntersecting; }}));
+    }}, {{rootMargin: margin}});
+    seen.observe(el);
+  }}
+  function later() {{
+    near("100% 0px", function (close) {{
+      if (close) return draw();
+      var watch = new IntersectionObserver(function (entries) {{
+        if (entries.some(function (e) {{ return e.isIntersecting; }})) {{
+          watch.disconnect(); draw();
+        }}
+      }}, {{rootMargin: "100% 0px"}});
+      watch.observe(el);
+    }});
+  }}
+  function start() {{
+    near("0px", function (visible) {{
+      if (visible) return draw();
+      if (window.__percpuViewDrawn) return later();
+      var once = function () {{
+        if (once.done) return; once.done = true;
+        window.removeEventListener("percpu-view-drawn", once); later();
+      }};
+      window.addEventListener("percpu-view-drawn", once);
+      setTimeout(once, 3000);
+    }});
+  }}
+  var tag = document.getElementById("{script_id}");
+  if (window.Plotly && window.Plotly.version === "{version}") start();
+  else if (tag && !tag.dataset.state) {{
+    tag.addEventListener("load", start); tag.addEventListener("error", draw);
+  }} else start();
+}})();</script>"""
+
+
+def _page_renderer(fallback: object) -> object:
+    from plotly.io._base_renderers import MimetypeRenderer
+    from plotly.io.json import to_json_plotly
+
+    class PageRenderer(MimetypeRenderer):
+        """The app's static figures: HTML that draws with the page's own plotly.js
+        (the template's cartesian bundle). A figure with a trace that bundle lacks, or
+        any figure under another plotly.py, is drawn by plotly's notebook renderer,
+        the first such figure of the kernel carrying the full plotly.js inline."""
+
+        def __init__(self) -> None:
+            self.inlined = False
+
+        def to_mimebundle(self, fig_dict: dict) -> dict:
+            if not (plotlyjs.cartesian_matches() and plotlyjs.draws(fig_dict)):
+                return self._fallback(fig_dict)
+            import uuid
+
+            figure = {"data": fig_dict.get("data", []), "layout": fig_dict.get("layout", {})}
+            # "</" never reaches the HTML parser inside the script
+            text = str(to_json_plotly(figure)).replace("</", "<\\/")
+            return {"text/html": _PAGE_FIGURE.format(
+                id=f"percpu-{uuid.uuid4()}", fig=text, script_id=plotlyjs.SCRIPT_ID,
+                version=plotlyjs.plotly_py_version())}
+
+        def _fallback(self, fig_dict: dict) -> dict:
+            bundle = dict(fallback.to_mimebundle(fig_dict))  # type: ignore[attr-defined]
+            if not self.inlined:
+                from plotly.offline import get_plotlyjs
+
+                bundle["text/html"] = (f'<script type="text/javascript">{get_plotlyjs()}'
+                                       f'</script>{bundle.get("text/html", "")}')
+                self.inlined = True
+            return bundle
+
+    return PageRenderer()
+
+
 def set_renderer(renderer: str | None = None) -> str:
     """Set plotly's default renderer so figures show in JupyterLab *and* survive
     `nbconvert --to html` and Voila (the plain plotly MIME type alone is dropped there).
 
-    Default: $PERCPU_EXPLORER_RENDERER (the app: "percpu_notebook"), else $PLOTLY_RENDERER
-    (plotly's own names), else "plotly_mimetype+percpu_notebook"; percpu_notebook is
-    plotly's notebook renderer with nothing fetched from outside the machine. Returns
-    the renderer set.
+    Default: $PERCPU_EXPLORER_RENDERER (the app: "plotly_mimetype+percpu_page"), else
+    $PLOTLY_RENDERER (plotly's own names), else "plotly_mimetype+percpu_notebook";
+    percpu_notebook is plotly's notebook renderer (plotly.js inlined) with nothing fetched
+    from outside the machine; percpu_page draws with the plotly.js the app's page loads
+    once (`ui.plotlyjs`). Returns the renderer set.
     """
     if OFFLINE_NOTEBOOK not in pio.renderers:
         pio.renderers[OFFLINE_NOTEBOOK] = _offline_notebook_renderer()
+    if APP_PAGE not in pio.renderers:
+        pio.renderers[APP_PAGE] = _page_renderer(pio.renderers[OFFLINE_NOTEBOOK])
     chosen = (renderer or os.environ.get(RENDERER_ENV) or os.environ.get("PLOTLY_RENDERER")
               or f"plotly_mimetype+{OFFLINE_NOTEBOOK}")
     pio.renderers.default = chosen

@@ -76,7 +76,7 @@ def walk_figure(walk: Walk, geometry: Geometry | None = None, *, nr_cpus: int | 
     fig.update_yaxes(autorange="reversed", title_text="level (root first)")
     pad = width * 0.03
     fig.update_xaxes(title_text="entry index in the table (entries)", range=[-pad, width + pad])
-    # Short lines: a FigureWidget drawn before its cell is on screen is 700px wide.
+    # Short lines: a figure drawn before its cell is on screen is 700px wide.
     what = f"the {address} address" if address else "address"
     cpus = f" of {nr_cpus}" if nr_cpus is not None else ""
     config = ""

@@ -1,5 +1,6 @@
-"""Controls: one shared `ControlPanel` and explorers that redraw a plotly `FigureWidget`.
+"""Controls: one shared `ControlPanel` and explorers that redraw a `PlotView`.
 
+  plotview   `PlotView`: a plotly figure drawn by the page's plotly.js, replaced whole
   panel      `ControlPanel` (the Kconfig-checked choices) and the `Explorer` base
   layout     `LayoutExplorer`: the address-space map
   pgtables   `PageTableExplorer`: a page-table walk on a chosen CPU
@@ -23,6 +24,7 @@ from .panel import (
     resolve_panel,
 )
 from .pgtables import PageTableExplorer
+from .plotview import PlotView
 
 EXPLORERS: tuple[type[Explorer], ...] = (LayoutExplorer, PageTableExplorer, AllocatorExplorer,
                                          CostExplorer)
@@ -39,6 +41,7 @@ __all__ = [
     "Explorer",
     "LayoutExplorer",
     "PageTableExplorer",
+    "PlotView",
     "problems_details",
     "resolve_panel",
 ]

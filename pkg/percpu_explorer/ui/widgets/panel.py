@@ -1,4 +1,4 @@
-"""Controls: one shared `ControlPanel` and explorers that redraw a plotly `FigureWidget`.
+"""Controls: one shared `ControlPanel` and explorers that redraw a `PlotView`.
 
 The panel offers only what arch/arm64/Kconfig allows for the chosen kernel: VA bits per
 page size and era (`config.va_bits_choices`), `vabits_actual` only for 52-bit kernels,
@@ -7,13 +7,13 @@ v6.9. When a parent control changes, its dependants get their new choices first 
 the explorers are told once, so no broken intermediate configuration is ever drawn.
 
 Each explorer (`LayoutExplorer`, `PageTableExplorer`, `AllocatorExplorer`,
-`CostExplorer`) keeps one `FigureWidget` and replaces its data and layout inside
-`batch_update()` on every change. The figure always shows what the panel shows: when an
-explorer cannot draw a configuration, the panel goes back to the last one it drew and
-says why in plain words; `error` holds the reason for tests. An explorer offers only the
-panel controls its figure depends on (`Explorer.PANEL_FIELDS`). `set(**values)` drives
-an explorer from code, e.g. ``LayoutExplorer().set(page_size=16384, va_bits=48,
-local_percpu=True)``.
+`CostExplorer`) keeps one `PlotView` and sends it the whole new figure on every change
+(one message; the page's plotly.js redraws only what differs). The figure always shows
+what the panel shows: when an explorer cannot draw a configuration, the panel goes back
+to the last one it drew and says why in plain words; `error` holds the reason for tests.
+An explorer offers only the panel controls its figure depends on
+(`Explorer.PANEL_FIELDS`). `set(**values)` drives an explorer from code, e.g.
+``LayoutExplorer().set(page_size=16384, va_bits=48, local_percpu=True)``.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from typing import Any
 
 import ipywidgets as W
 import plotly.graph_objects as go
-from plotly.basedatatypes import Undefined
-from plotly.io.json import to_json_plotly
 
 from ...kernel import (
     CHOICE_FIELDS,
@@ -41,6 +39,7 @@ from ...kernel import (
     va_bits_choices,
 )
 from ...paths import WORKLOADS_DIR
+from .plotview import PlotView
 
 KERNELS: tuple[str, ...] = KERNEL_RELEASES
 PANEL_KEYS: tuple[str, ...] = CHOICE_FIELDS
@@ -268,70 +267,10 @@ class ControlPanel:
         display(self.widget)
 
 
-def _json(value: Any) -> str:
-    return str(to_json_plotly(value))
-
-
-def _axes(layout: dict[str, Any]) -> list[str]:
-    return sorted(k for k in layout if k[1:5] == "axis")
-
-
-def show_figure(widget: go.FigureWidget, fig: go.Figure) -> None:
-    """Make `widget` show `fig` with the fewest messages, so the browser draws once.
-
-    A FigureWidget sends every trace deletion, trace addition and relayout on its own,
-    and the browser redraws after each; a relayout that carries the whole layout (its
-    template too) costs the most. When the traces keep their number and types, only
-    the properties that changed are sent, in one update; otherwise the traces are
-    replaced. Layout keys the new figure lacks are removed (the old axes and
-    annotations would stay otherwise), and when the axes change the new layout goes
-    first, so no trace is drawn on an axis that does not exist yet."""
-    old = [t.to_plotly_json() for t in widget.data]
-    new = [t.to_plotly_json() for t in fig.data]
-    same = len(old) == len(new) and all(a.get("type") == b.get("type")
-                                        for a, b in zip(old, new, strict=True))
-    old_layout = widget.layout.to_plotly_json()
-    new_layout = fig.layout.to_plotly_json()
-    gone = {k: None for k in sorted(set(old_layout) - set(new_layout))}
-    changed = {k: v for k, v in new_layout.items() if _json(old_layout.get(k)) != _json(v)}
-    if _axes(old_layout) != _axes(new_layout):
-        widget.data = ()
-        if gone:
-            widget.plotly_relayout(gone)
-        if changed:
-            widget.layout.update(changed, overwrite=True)
-        widget.add_traces(list(fig.data))
-        return
-    if gone:
-        widget.plotly_relayout(gone)
-    if not same:
-        with widget.batch_update():
-            widget.data = ()
-            widget.add_traces(list(fig.data))
-            if changed:
-                widget.layout.update(changed, overwrite=True)
-        return
-    # The same traces: one plotly update of the properties that changed. `fig` was
-    # validated when it was built, so its JSON goes to plotly_update as it is (what
-    # batch_update would send, without validating every value a second time).
-    edits: dict[int, dict[str, Any]] = {}
-    for i, (a, b) in enumerate(zip(old, new, strict=True)):
-        diff = {k: b.get(k) for k in sorted(set(a) | set(b))
-                if k not in ("type", "uid") and _json(a.get(k)) != _json(b.get(k))}
-        if diff:
-            edits[i] = diff
-    indexes = sorted(edits)
-    props = sorted({k for diff in edits.values() for k in diff})
-    restyle = {k: [edits[i].get(k, Undefined) for i in indexes] for k in props}
-    if restyle or changed:
-        widget.plotly_update(restyle_data=restyle, relayout_data=changed,
-                             trace_indexes=indexes)
-
-
 # --- explorers -----------------------------------------------------------------------------
 
 class Explorer:
-    """A panel, the explorer's own controls and one FigureWidget redrawn on every change.
+    """A panel, the explorer's own controls and one PlotView redrawn on every change.
 
     Subclasses define `_build(cfg) -> go.Figure` and their `controls` (name -> widget),
     and list in `PANEL_FIELDS` the panel controls their figure depends on (a panel the
@@ -345,7 +284,7 @@ class Explorer:
 
     def __init__(self, panel: ControlPanel | None = None, **values: Any) -> None:
         self.panel = panel if panel is not None else ControlPanel(offer=self.PANEL_FIELDS)
-        self.figure = go.FigureWidget()
+        self.figure = PlotView()
         self.error: str | None = None
         self.notice: str | None = None
         self.updates = 0
@@ -432,7 +371,7 @@ class Explorer:
             self._refuse(reason)
             return False
         self.error = None
-        show_figure(self.figure, fig)
+        self.figure.show(fig)
         self.updates += 1
         self.drawn = self.panel.values
         self._drawn_controls = {k: c.value for k, c in self.controls.items()
@@ -488,13 +427,6 @@ class Explorer:
         return self._widget
 
     def _ipython_display_(self) -> None:
-        from copy import deepcopy
-
         from IPython.display import display
 
-        # plotly copies a FigureWidget's traces into its synced state only in its own
-        # _repr_mimebundle_, never called for a figure inside a box: without this copy a
-        # browser's new view (Voila, JupyterLab) starts empty until the next update.
-        self.figure._widget_data = deepcopy(self.figure._data)
-        self.figure._widget_layout = deepcopy(self.figure._layout_obj._props)
         display(self.widget)

@@ -1,0 +1,67 @@
+"""`PlotView`: the widget an explorer draws its figure in.
+
+plotly's FigureWidget carries its own full plotly.js as its front-end module (5 MB sent
+over the kernel's websocket and evaluated in every page, besides the page's own copy) and
+sends every trace and layout edit as a message of its own. A PlotView holds a built
+`go.Figure`, sends it whole as plotly JSON (numpy arrays as base64 typed arrays) in one
+state update, and the page redraws it with `Plotly.react`, which changes only what
+differs. plotly.js comes from the page (`ui.plotlyjs`), loaded once for all figures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import plotly.graph_objects as go
+import traitlets
+from plotly.io.json import to_json_plotly
+
+from .. import plotlyjs
+
+
+class PlotView(anywidget.AnyWidget):
+    """One plotly figure in the page, replaced as a whole by `show(fig)`.
+
+    `data`, `layout` and `to_plotly_json()` read the figure shown, as on a go.Figure."""
+
+    _esm = Path(__file__).with_name("plotview.js")
+    # The figure as plotly JSON ("" before the first one).
+    spec = traitlets.Unicode("").tag(sync=True)
+    # The plotly.js version the JSON is written for; the page loads that one.
+    plotly_version = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, fig: go.Figure | None = None, **kwargs: Any) -> None:
+        super().__init__(plotly_version=plotlyjs.plotly_py_version(), **kwargs)
+        self._figure = go.Figure()
+        self.sent = 0  # figures sent to the page
+        self.on_msg(self._on_page_message)
+        if fig is not None:
+            self.show(fig)
+
+    @property
+    def figure(self) -> go.Figure:
+        return self._figure
+
+    @property
+    def data(self) -> tuple[Any, ...]:
+        return tuple(self._figure.data)
+
+    @property
+    def layout(self) -> go.Layout:
+        return self._figure.layout
+
+    def to_plotly_json(self) -> dict[str, Any]:
+        return dict(self._figure.to_plotly_json())
+
+    def show(self, fig: go.Figure) -> None:
+        """Show `fig`: one state update carrying the whole figure."""
+        self._figure = fig
+        self.spec = str(to_json_plotly(fig.to_plotly_json()))
+        self.sent += 1
+
+    def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        # A page without the app's template (JupyterLab) asks once for plotly.js.
+        if isinstance(content, dict) and content.get("need") == "plotly.js":
+            self.send({"plotly_js": plotlyjs.page_source()})
