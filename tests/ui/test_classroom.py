@@ -141,3 +141,40 @@ def test_class_visitors_change_only_controls_that_still_offer_another_value():
     for _ in range(20):
         assert classload.new_value(states["b"]["state"], rng)["index"] in (0, 2)
     assert classload.new_value(states["c"]["state"], rng) == {"value": False}
+
+
+def test_pool_refills_run_one_at_a_time_until_their_notebook_has_run():
+    """`voila_server.pace_refills`: a refill (no kernel id) waits for the one before it to
+    have run its notebook; a restart (a kernel id) never waits."""
+    import asyncio
+
+    from percpu_explorer.ui import voila_server
+
+    log = []
+    started = iter(range(100))
+
+    class Manager:  # what pace_refills uses of Voila's preheating kernel manager
+        async def _initialize(self, notebook, kernel_id=None, **kwargs):
+            kid = kernel_id or f"k{next(started)}"
+            log.append(("start", kid))
+
+            async def notebook_runs():
+                await asyncio.sleep(0.05)
+                log.append(("ran", kid))
+            return {"task": asyncio.get_running_loop().create_task(notebook_runs()),
+                    "kernel_id": kid}
+
+    async def main():
+        km = Manager()
+        voila_server.pace_refills(km, 1)
+        first, second = (asyncio.create_task(km._initialize("01.ipynb")) for _ in range(2))
+        await asyncio.sleep(0.01)
+        restart = await km._initialize("02.ipynb", "kept")  # while the first still runs
+        results = await asyncio.gather(first, second)
+        await restart["task"]
+        return results
+
+    results = asyncio.run(main())
+    assert [r["kernel_id"] for r in results] == ["k0", "k1"]
+    assert log.index(("ran", "k0")) < log.index(("start", "k1"))  # one at a time
+    assert log.index(("start", "kept")) < log.index(("ran", "k0"))  # restarts never wait
