@@ -145,7 +145,8 @@ def test_class_visitors_change_only_controls_that_still_offer_another_value():
 
 def test_pool_refills_run_one_at_a_time_until_their_notebook_has_run():
     """`voila_server.pace_refills`: a refill (no kernel id) waits for the one before it to
-    have run its notebook; a restart (a kernel id) never waits."""
+    have run its notebook, unless a visitor took it from its pool while it waited; a
+    restart (a kernel id) never waits."""
     import asyncio
 
     from percpu_explorer.ui import voila_server
@@ -154,12 +155,15 @@ def test_pool_refills_run_one_at_a_time_until_their_notebook_has_run():
     started = iter(range(100))
 
     class Manager:  # what pace_refills uses of Voila's preheating kernel manager
+        def __init__(self):
+            self._pools = {}
+
         async def _initialize(self, notebook, kernel_id=None, **kwargs):
             kid = kernel_id or f"k{next(started)}"
             log.append(("start", kid))
 
             async def notebook_runs():
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.6)
                 log.append(("ran", kid))
             return {"task": asyncio.get_running_loop().create_task(notebook_runs()),
                     "kernel_id": kid}
@@ -167,14 +171,17 @@ def test_pool_refills_run_one_at_a_time_until_their_notebook_has_run():
     async def main():
         km = Manager()
         voila_server.pace_refills(km, 1)
-        first, second = (asyncio.create_task(km._initialize("01.ipynb")) for _ in range(2))
+        pool = km._pools["01.ipynb"] = [
+            asyncio.create_task(km._initialize("01.ipynb")) for _ in range(3)]
         await asyncio.sleep(0.01)
         restart = await km._initialize("02.ipynb", "kept")  # while the first still runs
-        results = await asyncio.gather(first, second)
-        await restart["task"]
+        taken = pool.pop(2)  # a visitor takes the third while it waits for its turn
+        results = await asyncio.gather(*pool, taken)
+        await asyncio.gather(restart["task"], *(r["task"] for r in results))
         return results
 
     results = asyncio.run(main())
-    assert [r["kernel_id"] for r in results] == ["k0", "k1"]
-    assert log.index(("ran", "k0")) < log.index(("start", "k1"))  # one at a time
+    assert [r["kernel_id"] for r in results] == ["k0", "k2", "k1"]
+    assert log.index(("ran", "k0")) < log.index(("start", "k2"))  # one at a time
     assert log.index(("start", "kept")) < log.index(("ran", "k0"))  # restarts never wait
+    assert log.index(("start", "k1")) < log.index(("ran", "k0"))  # taken: starts at once

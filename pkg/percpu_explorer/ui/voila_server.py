@@ -28,7 +28,7 @@ arrives within a minute takes a pool's worth of kernels at once, and their refil
 both cores of a 2-core machine from the visitors' kernels (a change to figure p95 of
 2.6 s). `pool_refills` refills run at once, each until its notebook has run; the others
 wait their turn, so the visitors' kernels keep the other cores. A visitor who takes a
-kernel still waiting its turn waits for it: size the pool for the class.
+refill still waiting its turn (the pool was empty) starts it at once.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
 from . import classroom
+
+PACE_LOOK_S = 0.25  # a refill waiting for its turn looks this often whether it was taken
 
 
 def _libc_malloc_trim() -> Any:
@@ -214,21 +216,36 @@ def pace_refills(kernel_manager: Any, at_once: int) -> None:
 
     Voila's pools hold tasks of its kernel manager's `_initialize` (start a kernel, run
     the notebook in the background); the pools filled when the server starts are left as
-    they are, every later call waits for a turn. A restart (a kernel id given) is not a
-    refill and never waits."""
+    they are, every later call waits for a turn. A refill a visitor has taken from its
+    pool while it waited (the pool was empty) starts at once: a visitor never waits
+    behind other dashboards' refills. A restart (a kernel id given) never waits."""
     turns = asyncio.Semaphore(at_once)
     initialize = kernel_manager._initialize
+
+    def taken(task: asyncio.Task[Any] | None) -> bool:
+        return not any(task in pool for pool in getattr(kernel_manager, "_pools", {}).values())
 
     async def paced(notebook_name: str, kernel_id: str | None = None, **kwargs: Any) -> Any:
         if kernel_id is not None:
             return await initialize(notebook_name, kernel_id, **kwargs)
-        async with turns:
+        me = asyncio.current_task()
+        turn = False
+        while not turn and not taken(me):
+            try:
+                await asyncio.wait_for(turns.acquire(), PACE_LOOK_S)
+                turn = True
+            except TimeoutError:
+                pass
+        try:
             content = await initialize(notebook_name, kernel_id, **kwargs)
             running = content.get("task") if isinstance(content, dict) else None
-            if isinstance(running, asyncio.Future):
+            if turn and isinstance(running, asyncio.Future):
                 with contextlib.suppress(Exception):
                     await asyncio.shield(running)  # the notebook has run
             return content
+        finally:
+            if turn:
+                turns.release()
 
     kernel_manager._initialize = paced
     kernel_manager.pool_refills = at_once
