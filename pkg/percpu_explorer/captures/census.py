@@ -707,16 +707,18 @@ def _symbol_of(bundle: CensusBundle, addr: int) -> str:
     """`symbol+0x..` for a percpu address (0: "")."""
     if not addr:
         return ""
-    sy = bundle.symbols[~bundle.symbols["type"].str.lower().isin(["t", "w"])]
-    starts = sy["addr"].to_numpy(dtype=np.uint64)
-    inside = (starts <= np.uint64(addr)) & (
-        (np.uint64(addr) - starts) < sy["size"].to_numpy().astype(np.uint64))
-    sy = sy[inside]
-    if sy.empty:
+    if "data_symbols" not in bundle._cache:  # once per bundle: ~450 sites ask
+        sy = bundle.symbols[~bundle.symbols["type"].str.lower().isin(["t", "w"])]
+        bundle._cache["data_symbols"] = (sy["addr"].to_numpy(dtype=np.uint64),
+                                         sy["size"].to_numpy().astype(np.uint64),
+                                         sy["name"].to_numpy())
+    starts, sizes, names = bundle._cache["data_symbols"]
+    inside = np.flatnonzero((starts <= np.uint64(addr)) & ((np.uint64(addr) - starts) < sizes))
+    if not inside.size:
         return f"0x{addr:016x}"
-    row = sy.iloc[-1]
-    off = addr - int(row["addr"])
-    return str(row["name"]) + (f"+0x{off:x}" if off else "")
+    last = inside[-1]  # the last symbol (in the table's order) that holds the address
+    off = addr - int(starts[last])
+    return str(names[last]) + (f"+0x{off:x}" if off else "")
 
 
 def site_table(bundle: CensusBundle) -> pd.DataFrame:
