@@ -98,9 +98,12 @@ def jupyterlab_server(tmp_path_factory):
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
     port = app.free_port()
+    # The app's template on the Jupyter path, as under JupyterHub (deploy/singleuser): the
+    # server's Voila extension serves its static plotly.js to JupyterLab's pages too.
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config),
                JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
-               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
+               JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTER_PATH=app.voila_env(base=dict(os.environ))["JUPYTER_PATH"])
     log_path = tmp / "lab.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

@@ -81,3 +81,31 @@ def test_a_dashboard_draws_every_figure_with_one_plotly_js(page, console, shot, 
     assert all(px >= 300 and px == layout for px, layout in heights), heights
     shot("figures-drawn")
     h.assert_clean_page(page, console)
+
+
+def test_the_app_s_static_figures_draw_in_jupyterlab_too(page, console, jupyterlab_server):
+    """Under JupyterHub a student may open a notebook in JupyterLab, whose kernels draw
+    static figures as the app's do (renderer percpu_page): with no template in the page,
+    the figure loads plotly.js from the server's Voila extension (`plotlyjs.STATIC_PATH`)."""
+    code = ("import os\nos.environ['PERCPU_EXPLORER_RENDERER'] = 'percpu_page'\n"
+            "from percpu_explorer import KernelConfig, compute_layout\n"
+            "from percpu_explorer.ui import plots\n"
+            "assert plots.set_renderer() == 'percpu_page'\n"
+            "plots.address_space_map(compute_layout(KernelConfig()))")
+    name = "static_figure_percpu_page.ipynb"
+    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {},
+                           "outputs": [], "source": code}],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                            "language": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    response = page.request.put(f"{jupyterlab_server}api/contents/{name}",
+                                data={"type": "notebook", "format": "json",
+                                      "content": notebook})
+    assert response.ok, response.text()
+    h.open_in_lab(page, jupyterlab_server, name)
+    root = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+    page.wait_for_selector(f"{root} .plotly-graph-div .main-svg", timeout=WAIT)
+    assert "Kernel address space" in page.locator(f"{root} .plotly-graph-div").inner_text()
+    assert page.evaluate("() => document.getElementById('percpu-plotly').src").endswith(
+        "voila/templates/percpu-explorer/static/plotly-cartesian.min.js")
+    h.assert_clean_page(page, console)

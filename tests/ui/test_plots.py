@@ -462,7 +462,7 @@ def test_set_renderer_keeps_figures_in_exported_notebooks(monkeypatch):
         # the app's kernels (app.voila_env)
         monkeypatch.setenv("PERCPU_EXPLORER_RENDERER",
                            app.voila_env(base={})["PERCPU_EXPLORER_RENDERER"])
-        assert plots.set_renderer() == "plotly_mimetype+percpu_page"
+        assert plots.set_renderer() == "percpu_page"
     finally:
         pio.renderers.default = before
 
@@ -507,6 +507,8 @@ def test_the_app_page_renderer_draws_with_the_page_s_plotly_js():
     html = pio.renderers["percpu_page"].to_mimebundle(fig.to_dict())["text/html"]
     assert "plotly.js v" not in html and len(html) < 100_000
     assert 'getElementById("percpu-plotly")' in html and "Plotly.newPlot" in html
+    assert plotlyjs.STATIC_PATH in html and plotlyjs.CARTESIAN.as_posix().endswith(
+        plotlyjs.STATIC_PATH.removeprefix("voila/"))  # where a page without the template looks
     assert f'"{plotlyjs.plotly_py_version()}"' in html
     data = json.loads(re.search(r"fig = (\{.*?\}), config =", html, re.S).group(1))
     assert data["layout"]["title"]["text"] == fig.layout.title.text

@@ -200,15 +200,16 @@ def voila_env(notebooks: Path | None = None,
               base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment Voila runs in: our template's data folder first on JUPYTER_PATH,
     the notebooks folder for voila.py, static figures drawn with the plotly.js the page
-    loads once (renderer percpu_page; plotly's MIME renderer alone does not show in
-    Voila, whose page is nbconvert's HTML; `ui.plots.set_renderer`); processes without
+    loads once (renderer percpu_page; `ui.plots.set_renderer`); processes without
     jsonschema's IRI grammar (`ui.lean_kernel`); glibc's heaps capped at MALLOC_ARENAS
     (`ui.voila_server`)."""
     env = dict(os.environ if base is None else base)
     env[NOTEBOOKS_ENV] = str(notebooks or notebooks_dir())
     paths = [str(JUPYTER_DATA), *filter(None, env.get("JUPYTER_PATH", "").split(os.pathsep))]
     env["JUPYTER_PATH"] = os.pathsep.join(paths)
-    env.setdefault(RENDERER_ENV, f"plotly_mimetype+{APP_PAGE}")
+    # percpu_page alone: Voila's page carries every output's whole mime bundle as JSON, so
+    # plotly's MIME type beside it would send each figure twice.
+    env.setdefault(RENDERER_ENV, APP_PAGE)
     env.setdefault(LEAN_KERNEL_ENV, "1")  # kernels without jsonschema's IRI grammar
     # glibc's heaps: one per allocating thread by default (8 per core), each keeping what
     # it freed; two hold a class's garbage in fewer places (`ui.voila_server`).

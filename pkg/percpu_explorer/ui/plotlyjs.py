@@ -23,6 +23,9 @@ from pathlib import Path
 # The app's Voila template serves this folder as static/ (`static_url` in index.html.j2).
 STATIC = Path(__file__).resolve().parent / "jupyter/voila/templates/percpu-explorer/static"
 CARTESIAN = STATIC / "plotly-cartesian.min.js"
+# Where Voila serves it, below the server's base URL (the app, or a Jupyter server with
+# Voila's extension: a static figure in JupyterLab there loads it from here).
+STATIC_PATH = "voila/templates/percpu-explorer/static/plotly-cartesian.min.js"
 # The id of the template's <script> element: figures wait for it, never load a second copy.
 SCRIPT_ID = "percpu-plotly"
 # Trace types the cartesian bundle draws (its README); a figure with another one

@@ -122,7 +122,18 @@ _PAGE_FIGURE = """<div id="{id}" class="plotly-graph-div" style="width:100%;"></
     }});
   }}
   var tag = document.getElementById("{script_id}");
-  if (window.Plotly && window.Plotly.version === "{version}") start();
+  var ready = window.Plotly && window.Plotly.version === "{version}";
+  if (!tag && !ready) {{  // a page without the template (JupyterLab beside the app's Voila)
+    try {{
+      var base = JSON.parse(document.getElementById("jupyter-config-data").textContent).baseUrl;
+      tag = document.createElement("script");
+      tag.id = "{script_id}"; tag.async = true; tag.src = (base || "/") + "{static_path}";
+      tag.onload = function () {{ tag.dataset.state = "loaded"; }};
+      tag.onerror = function () {{ tag.dataset.state = "failed"; }};
+      document.head.appendChild(tag);
+    }} catch (e) {{ tag = null; }}
+  }}
+  if (ready) start();
   else if (tag && !tag.dataset.state) {{
     tag.addEventListener("load", start); tag.addEventListener("error", draw);
   }} else start();
@@ -152,7 +163,7 @@ def _page_renderer(fallback: object) -> object:
             text = str(to_json_plotly(figure)).replace("</", "<\\/")
             return {"text/html": _PAGE_FIGURE.format(
                 id=f"percpu-{uuid.uuid4()}", fig=text, script_id=plotlyjs.SCRIPT_ID,
-                version=plotlyjs.plotly_py_version())}
+                version=plotlyjs.plotly_py_version(), static_path=plotlyjs.STATIC_PATH)}
 
         def _fallback(self, fig_dict: dict) -> dict:
             bundle = dict(fallback.to_mimebundle(fig_dict))  # type: ignore[attr-defined]
@@ -171,7 +182,7 @@ def set_renderer(renderer: str | None = None) -> str:
     """Set plotly's default renderer so figures show in JupyterLab *and* survive
     `nbconvert --to html` and Voila (the plain plotly MIME type alone is dropped there).
 
-    Default: $PERCPU_EXPLORER_RENDERER (the app: "plotly_mimetype+percpu_page"), else
+    Default: $PERCPU_EXPLORER_RENDERER (the app: "percpu_page"), else
     $PLOTLY_RENDERER (plotly's own names), else "plotly_mimetype+percpu_notebook";
     percpu_notebook is plotly's notebook renderer (plotly.js inlined) with nothing fetched
     from outside the machine; percpu_page draws with the plotly.js the app's page loads
