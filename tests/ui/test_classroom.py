@@ -180,7 +180,9 @@ def test_pool_refills_run_one_at_a_time_until_their_notebook_has_run():
         await asyncio.gather(restart["task"], *(r["task"] for r in results))
         return results
 
-    results = asyncio.run(main())
+    from percpu_explorer.ui import app
+
+    results = app.run_async(main())  # a thread of its own: Playwright's loop may be running
     assert [r["kernel_id"] for r in results] == ["k0", "k2", "k1"]
     assert log.index(("ran", "k0")) < log.index(("start", "k2"))  # one at a time
     assert log.index(("start", "kept")) < log.index(("ran", "k0"))  # restarts never wait
