@@ -19,15 +19,18 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 # The app's Voila template serves this folder as static/ (`static_url` in index.html.j2).
 STATIC = Path(__file__).resolve().parent / "jupyter/voila/templates/percpu-explorer/static"
 CARTESIAN = STATIC / "plotly-cartesian.min.js"
 # Where Voila serves it, below the server's base URL (the app, or a Jupyter server with
 # Voila's extension: a static figure in JupyterLab there loads it from here).
-STATIC_PATH = "voila/templates/percpu-explorer/static/plotly-cartesian.min.js"
+STATIC_PATH = "voila/templates/" + CARTESIAN.relative_to(STATIC.parents[1]).as_posix()
 # The id of the template's <script> element: figures wait for it, never load a second copy.
 SCRIPT_ID = "percpu-plotly"
+# plotly.js's config for every figure of a page, static ones and PlotViews alike.
+CONFIG: dict[str, Any] = {"responsive": True, "displaylogo": False}
 # Trace types the cartesian bundle draws (its README); a figure with another one
 # falls back to the full plotly.js.
 CARTESIAN_TRACES = frozenset({"bar", "box", "contour", "heatmap", "histogram", "histogram2d",

@@ -248,7 +248,6 @@ def pace_refills(kernel_manager: Any, at_once: int) -> None:
                 turns.release()
 
     kernel_manager._initialize = paced
-    kernel_manager.pool_refills = at_once
 
 
 main = ClassroomVoila.launch_instance

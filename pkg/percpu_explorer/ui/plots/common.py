@@ -7,6 +7,7 @@ sizes with `kernel.format_size`, in the binary units of memory.rst (`BINARY_UNIT
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import textwrap
@@ -82,7 +83,7 @@ def _offline_notebook_renderer() -> object:
 # figures are not queued behind drawings nobody sees yet.
 _PAGE_FIGURE = """<div id="{id}" class="plotly-graph-div" style="width:100%;"></div>
 <script type="text/javascript">(function () {{
-  var id = "{id}", fig = {fig}, config = {{"responsive": true, "displaylogo": false}};
+  var id = "{id}", fig = {fig}, config = {config};
   var el = document.getElementById(id);
   if (!el) return;
   el.style.height = ((fig.layout || {{}}).height || 525) + "px";  // as plotly's renderers
@@ -162,8 +163,9 @@ def _page_renderer(fallback: object) -> object:
             # "</" never reaches the HTML parser inside the script
             text = str(to_json_plotly(figure)).replace("</", "<\\/")
             return {"text/html": _PAGE_FIGURE.format(
-                id=f"percpu-{uuid.uuid4()}", fig=text, script_id=plotlyjs.SCRIPT_ID,
-                version=plotlyjs.plotly_py_version(), static_path=plotlyjs.STATIC_PATH)}
+                id=f"percpu-{uuid.uuid4()}", fig=text, config=json.dumps(plotlyjs.CONFIG),
+                script_id=plotlyjs.SCRIPT_ID, version=plotlyjs.plotly_py_version(),
+                static_path=plotlyjs.STATIC_PATH)}
 
         def _fallback(self, fig_dict: dict) -> dict:
             bundle = dict(fallback.to_mimebundle(fig_dict))  # type: ignore[attr-defined]

@@ -9,7 +9,13 @@ import ipywidgets as W
 import pandas as pd
 import plotly.graph_objects as go
 
-from ...captures import DEFAULT_CENSUS, census_phases, census_workload, load_census
+from ...captures import (
+    DEFAULT_CENSUS,
+    CensusBundle,
+    census_phases,
+    census_workload,
+    load_census,
+)
 from ...errors import InputError
 from ...kernel import (
     KernelConfig,
@@ -52,7 +58,8 @@ class CostExplorer(Explorer):
                  **values: Any) -> None:
         self.workload_dir = Path(workload_dir)
         self.units_per_cpu = units_per_cpu
-        self._cache: dict[tuple[Any, ...], Any] = {}  # workload frames, census bundles
+        self._cache: dict[tuple[Any, ...], pd.DataFrame] = {}
+        self._censuses: dict[str, CensusBundle] = {}  # loaded once: their site tables
         self._raised: str | None = None
         self.cost: WorkloadCost | None = None
         super().__init__(panel, **values)
@@ -100,9 +107,9 @@ class CostExplorer(Explorer):
                 frame = read_workload(self.workload_dir / name)
             elif kind == "census":
                 bundle, phase = name.rsplit("/", 1)
-                if ("census", bundle) not in self._cache:  # its site table, once
-                    self._cache["census", bundle] = load_census(bundle)
-                frame = census_workload(self._cache["census", bundle], phase)
+                if bundle not in self._censuses:
+                    self._censuses[bundle] = load_census(bundle)
+                frame = census_workload(self._censuses[bundle], phase)
             else:
                 frame = generate(name, self.units_per_cpu * nr_cpus, nr_cpus=nr_cpus, seed=1)
             self._cache[cache_key] = frame

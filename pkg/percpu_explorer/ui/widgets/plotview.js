@@ -1,9 +1,6 @@
 // PlotView's front end: one plotly graph redrawn with Plotly.react whenever the kernel
 // sends a new figure. plotly.js is loaded once per page: the app's template loads it
-// (<script id="percpu-plotly">); a page without it (JupyterLab) asks the kernel once.
-
-const SCRIPT_ID = "percpu-plotly";
-const CONFIG = { responsive: true, displaylogo: false };
+// (the <script> named by script_id); a page without it (JupyterLab) asks the kernel once.
 
 function fromKernel(model) {
   return new Promise((resolve, reject) => {
@@ -25,7 +22,7 @@ function loadPlotly(model) {
   if (window.Plotly && window.Plotly.version === wanted) return Promise.resolve(window.Plotly);
   if (!window.__percpuPlotly) {
     window.__percpuPlotly = new Promise((resolve) => {
-      const tag = document.getElementById(SCRIPT_ID);
+      const tag = document.getElementById(model.get("script_id"));
       const fallback = () => resolve(fromKernel(model));
       const settled = () => (window.Plotly && window.Plotly.version === wanted
         ? resolve(window.Plotly) : fallback());
@@ -51,7 +48,7 @@ function render({ model, el }) {
     const spec = model.get("spec");
     if (!spec) return;
     const fig = JSON.parse(spec);
-    Plotly.react(graph, fig.data || [], fig.layout || {}, CONFIG).then(() => {
+    Plotly.react(graph, fig.data || [], fig.layout || {}, model.get("config")).then(() => {
       // The page's static figures further down wait for the explorers' first drawing.
       if (!window.__percpuViewDrawn) {
         window.__percpuViewDrawn = true;

@@ -31,18 +31,16 @@ class PlotView(anywidget.AnyWidget):
     spec = traitlets.Unicode("").tag(sync=True)
     # The plotly.js version the JSON is written for; the page loads that one.
     plotly_version = traitlets.Unicode("").tag(sync=True)
+    # plotly.js's config, and the id of the template's <script> that loads plotly.js.
+    config = traitlets.Dict(plotlyjs.CONFIG).tag(sync=True)
+    script_id = traitlets.Unicode(plotlyjs.SCRIPT_ID).tag(sync=True)
 
     def __init__(self, fig: go.Figure | None = None, **kwargs: Any) -> None:
         super().__init__(plotly_version=plotlyjs.plotly_py_version(), **kwargs)
         self._figure = go.Figure()
-        self.sent = 0  # figures sent to the page
         self.on_msg(self._on_page_message)
         if fig is not None:
             self.show(fig)
-
-    @property
-    def figure(self) -> go.Figure:
-        return self._figure
 
     @property
     def data(self) -> tuple[Any, ...]:
@@ -59,7 +57,6 @@ class PlotView(anywidget.AnyWidget):
         """Show `fig`: one state update carrying the whole figure."""
         self._figure = fig
         self.spec = str(to_json_plotly(fig.to_plotly_json()))
-        self.sent += 1
 
     def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         # A page without the app's template (JupyterLab) asks once for plotly.js.
