@@ -49,6 +49,26 @@ def test_tiny_cost_totals_hand_checked_preempt_none():
         3 * 10.75 + 2 * 11.75 + 2 + 2 * 12.25 + 10.75 + 5 + 16)
 
 
+
+def test_cost_table_is_kept_per_settings_and_an_edited_core_reprices():
+    """An explorer prices the same settings again for each workload: the table is kept
+    (read-only); a core profile edited under the same name is priced anew (the tiny
+    workload's today-lse total above, with mrs tpidr_el1 at 4 cycles instead of 2: the
+    12 this_cpu ops that read the offset add 2 cycles each, 124 + 24 = 148)."""
+    from percpu_explorer.thiscpu.cost import CostSettings, cost_table
+    from percpu_explorer.thiscpu.ops import core_profile
+
+    n1 = core_profile("neoverse-n1")
+    first = cost_table(CostSettings(n1, "none", "6.19"))
+    assert cost_table(CostSettings(n1, "none", "6.19")) is first
+    assert not first.flags.writeable
+    slow_mrs = n1.with_costs(mrs_tpidr=n1.costs["mrs_tpidr"] + 2)
+    assert slow_mrs.name == n1.name
+    assert cost_table(CostSettings(slow_mrs, "none", "6.19")) is not first
+    w = read_workload(TINY)
+    totals = price_workload(w, slow_mrs, preempt="none", kernel="6.19").totals
+    assert totals.set_index("variant")["cycles"]["today-lse"] == pytest.approx(148)
+
 def test_full_preemption_saving_per_add_hand_checked():
     # one this_cpu_add_8 under PREEMPT_FULL: today 31.75 + 1e-4 x 3002, local 14.75
     w = pd.DataFrame({"time": [0], "cpu": [0], "task": [0], "op": ["add"], "size": [8],

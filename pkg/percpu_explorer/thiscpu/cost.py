@@ -26,6 +26,7 @@ from __future__ import annotations
 import time as _time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,9 +103,35 @@ class CostSettings:
         ]
 
 
+_COST_TABLES: dict[tuple[Any, ...], np.ndarray] = {}
+_COST_TABLES_KEPT = 64
+
+
+def _settings_key(settings: CostSettings) -> tuple[Any, ...]:
+    """Everything a cost table depends on (a core profile's repr names only the core)."""
+    core = settings.core
+    return (core.name, tuple(sorted(core.costs.items())), core.resched_cost,
+            core.resched_probability, settings.preempt, str(settings.kernel),
+            settings.lse_execution, settings.variants, settings.local,
+            settings.resched_probability, settings.vhe)
+
+
 def cost_table(settings: CostSettings) -> np.ndarray:
     """Cycles per key (flavour, op, size) and variant: shape (n_keys, n_variants);
-    NaN for keys that do not exist."""
+    NaN for keys that do not exist. Read-only: the last 64 settings' tables are kept,
+    since an explorer prices the same settings again for another workload or CPU count."""
+    key = _settings_key(settings)
+    table = _COST_TABLES.pop(key, None)
+    if table is None:
+        table = _cost_table(settings)
+        table.setflags(write=False)
+        while len(_COST_TABLES) >= _COST_TABLES_KEPT:
+            _COST_TABLES.pop(next(iter(_COST_TABLES)))
+    _COST_TABLES[key] = table  # most recently used last
+    return table
+
+
+def _cost_table(settings: CostSettings) -> np.ndarray:
     n_keys = len(FLAVOURS) * len(OPS) * _NSIZE
     table = np.full((n_keys, len(settings.variants)), np.nan)
     for fi, flavour in enumerate(FLAVOURS):
