@@ -389,6 +389,18 @@ def test_cost_figure_draws_many_cpus_as_lines():
     assert all(t.type == "scatter" and len(t.x) == 128 for t in per_cpu)
 
 
+@pytest.mark.parametrize("nr_cpus", [6, 128])
+def test_cost_figure_passes_plotly_validation(nr_cpus):
+    """The cost figure is built without plotly's per-property checks (it is redrawn on
+    every change of the explorer): plotly's validating constructor accepts all of it, and
+    reads back the same figure."""
+    cost = price_workload(synthetic(500, nr_cpus=3, seed=2), nr_cpus=nr_cpus)
+    fig = plots.workload_cost_figure(cost)
+    checked = go.Figure(fig.to_dict())  # raises on any invalid property
+    assert json.loads(checked.to_json()) == json.loads(fig.to_json())
+    assert len(checked.data) == len(fig.data) and fig.layout.xaxis3.title.text == "op"
+
+
 def test_preemption_points_timeline_marks_wrong_cpu_updates_red():
     points = preemption_points("add", 8, flavour="__this_cpu")
     fig = plots.interleaving_figure(points)

@@ -5,6 +5,9 @@ to the wrong CPU (`thiscpu.preemption_points()`, `thiscpu.explore()`).
 
 from __future__ import annotations
 
+import functools
+import json
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -29,32 +32,55 @@ def _short(label: str, width: int = 22) -> str:
     return label if len(label) <= width else label[:width - 1] + "…"
 
 
-def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
-    """A cost replay: total cycles per scheme variant stacked by instruction class,
-    cycles per CPU and per op (flavour, op, size) for each variant.
-
-    The title names what the replay was priced for: the ops, the CPUs the workload runs
-    on (`cost.nr_cpus`, idle ones included), the kernel, core and preemption model; a
-    kernel before v6.9 has no local variants and the title says why."""
-    classes = cost_by_class(cost)
-    labels = list(cost.totals["variant"])
-    # A counted workload (a census) has every CPU's ops together: per variable instead.
-    by_variable = cost.counted
+@functools.lru_cache(maxsize=4)
+def _cost_layout(by_variable: bool) -> str:
+    """The cost figure's three panels (plotly's make_subplots), as JSON: built once per
+    kind of workload, not on every redraw."""
     fig = make_subplots(rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]],
                         vertical_spacing=0.18, horizontal_spacing=0.1,
                         subplot_titles=("total, by instruction class",
                                         f"per variable (top {TOP_VARIABLES} by ops)"
                                         if by_variable else "per CPU",
                                         "per op (flavour, op, size)"))
+    fig.update_xaxes(title_text="scheme variant", row=1, col=1)
+    fig.update_xaxes(title_text=None if by_variable else "CPU", row=1, col=2)
+    fig.update_xaxes(title_text="op", row=2, col=1)
+    for row, col in ((1, 1), (1, 2), (2, 1)):
+        fig.update_yaxes(title_text="cycles (estimate)", row=row, col=col)
+    return json.dumps(fig.to_plotly_json()["layout"])
+
+
+# The panels' axes: (1, 1) total by class, (1, 2) per CPU or per variable, (2, 1) per op.
+_TOTAL, _SPLIT, _PER_OP = ({"xaxis": "x", "yaxis": "y"}, {"xaxis": "x2", "yaxis": "y2"},
+                           {"xaxis": "x3", "yaxis": "y3"})
+
+
+def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
+    """A cost replay: total cycles per scheme variant stacked by instruction class,
+    cycles per CPU and per op (flavour, op, size) for each variant.
+
+    The title names what the replay was priced for: the ops, the CPUs the workload runs
+    on (`cost.nr_cpus`, idle ones included), the kernel, core and preemption model; a
+    kernel before v6.9 has no local variants and the title says why.
+
+    The explorer redraws it on every change, so it is built as plotly JSON without
+    plotly's per-property checks (tests/ui/test_plots.py validates it)."""
+    classes = cost_by_class(cost)
+    labels = list(cost.totals["variant"])
+    # A counted workload (a census) has every CPU's ops together: per variable instead.
+    by_variable = cost.counted
+    traces: list[dict] = []
+    # Bars of one offsetgroup stack, different offsetgroups stand side by side: the
+    # classes stack into one bar per variant, the per-CPU and per-op bars are grouped.
     order = classes.groupby("class", sort=False)["cycles"].sum().sort_values(ascending=False)
     for i, cls in enumerate(order.index):
         part = classes[classes["class"] == cls].set_index("variant")["cycles"]
-        y = [float(part.get(lab, 0.0)) for lab in labels]
-        fig.add_trace(go.Bar(
-            x=labels, y=y, name=cls, legendgroup="class",
-            legendgrouptitle={"text": "instruction class"},
+        traces.append(dict(
+            type="bar", x=labels, y=[float(part.get(lab, 0.0)) for lab in labels], name=cls,
+            legendgroup="class", legendgrouptitle={"text": "instruction class"},
+            offsetgroup="total",
             marker={"color": CLASS_COLORS.get(cls, _PALETTE[i % len(_PALETTE)])},
-            hovertemplate=f"{cls}: %{{y:,.0f}} cycles<extra>%{{x}}</extra>"), row=1, col=1)
+            hovertemplate=f"{cls}: %{{y:,.0f}} cycles<extra>%{{x}}</extra>", **_TOTAL))
     variant_colors = dict(zip(labels, ("#08519c", "#6baed6", "#a50f15", "#fb6a4a",
                                        "#54278f", "#9e9ac8"), strict=False))
     per_op = cost.per_op
@@ -65,31 +91,33 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     for lab in labels:
         color = variant_colors.get(lab, "#444")
         if by_variable:
-            fig.add_trace(go.Bar(
-                x=[_short(str(v)) for v in top_vars["variable"]], y=top_vars[lab], name=lab,
-                legendgroup="variant", legendgrouptitle={"text": "variant"},
-                marker={"color": color}, offsetgroup=lab, customdata=top_vars["ops"],
+            traces.append(dict(
+                type="bar", x=[_short(str(v)) for v in top_vars["variable"]],
+                y=top_vars[lab].to_numpy(), name=lab, legendgroup="variant",
+                legendgrouptitle={"text": "variant"}, marker={"color": color},
+                offsetgroup=lab, customdata=top_vars["ops"].to_numpy(),
                 hovertemplate=(f"{lab}: %{{y:,.0f}} cycles over %{{customdata:,}} ops"
-                               "<extra>%{x}</extra>")), row=1, col=2)
+                               "<extra>%{x}</extra>"), **_SPLIT))
         elif many:  # thousands of bars would be unreadable and slow to draw
-            fig.add_trace(go.Scatter(
-                x=list(cost.per_cpu["cpu"]), y=cost.per_cpu[lab], name=lab, mode="lines",
+            traces.append(dict(
+                type="scatter", x=list(cost.per_cpu["cpu"]),
+                y=cost.per_cpu[lab].to_numpy(), name=lab, mode="lines",
                 legendgroup="variant", legendgrouptitle={"text": "variant"},
                 line={"color": color, "width": 1},
-                hovertemplate=f"{lab}: %{{y:,.0f}} cycles<extra>CPU %{{x}}</extra>"),
-                row=1, col=2)
+                hovertemplate=f"{lab}: %{{y:,.0f}} cycles<extra>CPU %{{x}}</extra>", **_SPLIT))
         else:
-            fig.add_trace(go.Bar(
-                x=[f"CPU {c}" for c in cost.per_cpu["cpu"]], y=cost.per_cpu[lab], name=lab,
-                legendgroup="variant", legendgrouptitle={"text": "variant"},
-                marker={"color": color}, offsetgroup=lab,
-                hovertemplate=f"{lab}: %{{y:,.0f}} cycles<extra>%{{x}}</extra>"), row=1, col=2)
-        fig.add_trace(go.Bar(
-            x=op_labels, y=per_op[lab], name=lab, legendgroup="variant", showlegend=False,
-            marker={"color": color}, offsetgroup=lab,
-            customdata=per_op["ops"],
+            traces.append(dict(
+                type="bar", x=[f"CPU {c}" for c in cost.per_cpu["cpu"]],
+                y=cost.per_cpu[lab].to_numpy(), name=lab, legendgroup="variant",
+                legendgrouptitle={"text": "variant"}, marker={"color": color},
+                offsetgroup=lab,
+                hovertemplate=f"{lab}: %{{y:,.0f}} cycles<extra>%{{x}}</extra>", **_SPLIT))
+        traces.append(dict(
+            type="bar", x=op_labels, y=per_op[lab].to_numpy(), name=lab,
+            legendgroup="variant", showlegend=False, marker={"color": color},
+            offsetgroup=lab, customdata=per_op["ops"].to_numpy(),
             hovertemplate=(f"{lab}: %{{y:,.0f}} cycles over %{{customdata:,}} ops"
-                           "<extra>%{x}</extra>")), row=2, col=1)
+                           "<extra>%{x}</extra>"), **_PER_OP))
     s = cost.settings
     busy = int((cost.per_cpu["ops"] > 0).sum())
     cpus = f"{cost.nr_cpus} CPUs" + (f" ({busy} with ops)" if busy < cost.nr_cpus else "")
@@ -101,21 +129,10 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     sub = wrap(f"core {s.core.name}, preempt={s.preempt}: {per_op_text}", 100)
     if not any(v.scheme == "local" for v in s.variants):
         sub += f"<br>{LOCAL_NEEDS}: only today's scheme is priced for kernel {s.kernel}"
-    fig.update_layout(
-        barmode="relative", hovermode="closest", height=780, margin={"t": 130},
-        title={"text": f"Cost replay: {what}, kernel "
-               f"{s.kernel}<br><sup>{sub}</sup>"})
-    # Bars of one offsetgroup stack, different offsetgroups stand side by side: the
-    # classes stack into one bar per variant, the per-CPU and per-op bars are grouped.
-    for trace in fig.data:
-        if trace.legendgroup == "class":
-            trace.offsetgroup = "total"
-    fig.update_xaxes(title_text="scheme variant", row=1, col=1)
-    fig.update_xaxes(title_text=None if by_variable else "CPU", row=1, col=2)
-    fig.update_xaxes(title_text="op", row=2, col=1)
-    for row, col in ((1, 1), (1, 2), (2, 1)):
-        fig.update_yaxes(title_text="cycles (estimate)", row=row, col=col)
-    return fig
+    layout = json.loads(_cost_layout(by_variable))
+    layout.update(barmode="relative", hovermode="closest", height=780, margin={"t": 130},
+                  title={"text": f"Cost replay: {what}, kernel {s.kernel}<br><sup>{sub}</sup>"})
+    return go.Figure(data=traces, layout=layout, _validate=False)
 
 
 def interleaving_figure(data: pd.DataFrame | Exploration, verdict: str | None = None, *,
