@@ -2,6 +2,7 @@
 user or from code, assert on the panel's choices and the explorers' PlotViews."""
 
 import json
+import re
 
 import plotly.graph_objects as go
 import pytest
@@ -345,6 +346,36 @@ def test_explorers_display_without_a_browser(capsys):
     explorer._ipython_display_()
     explorer.panel._ipython_display_()
     assert explorer.widget is explorer.widget  # one container, displayed again and again
+
+
+def test_an_explorer_displays_the_figure_shown_now_as_html_beside_its_widget(monkeypatch):
+    """The display bundle: the widget for the front end, and the figure shown now as HTML
+    marked with the PlotView's placeholder (the app's page draws it before its widgets
+    are live; the PlotView removes it once it draws)."""
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda obj, raw=False: shown.append((obj, raw)))
+    explorer = LayoutExplorer()
+    explorer._ipython_display_()
+    explorer.panel.set(page_size=65536, va_bits=42)
+    explorer._ipython_display_()
+    (first, raw), (second, _) = shown
+    assert raw
+    view = first["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == explorer.widget.model_id
+    placeholder = explorer.figure.placeholder
+    assert placeholder.startswith("percpu-first-")
+    for bundle in (first, second):  # one placeholder per view, whatever it shows
+        html = bundle["text/html"]
+        assert f'<div class="percpu-first-draw" data-percpu-first="{placeholder}">' in html
+        assert 'class="plotly-graph-div percpu-page-figure"' in html
+    # the HTML draws the figure shown at the time
+    for bundle, title in ((first, "address space, 4K/48,"), (second, "address space, 64K/42,")):
+        fig = json.loads(re.search(r", fig = (\{.*\}), config = ", bundle["text/html"]).group(1))
+        assert title in fig["layout"]["title"]["text"]
+    assert fig["data"] == json.loads(explorer.figure.spec)["data"]
 
 
 # --- the panel follows the figure; local percpu is a wish -----------------------------------

@@ -81,7 +81,8 @@ def _offline_notebook_renderer() -> object:
 # explorers' figures are drawn (PlotView's "percpu-view-drawn" event, or 3 s for a page
 # without one) and then until it comes within a screen of the view, so the page's first
 # figures are not queued behind drawings nobody sees yet.
-_PAGE_FIGURE = """<div id="{id}" class="plotly-graph-div" style="width:100%;"></div>
+_PAGE_FIGURE = """<div id="{id}" class="plotly-graph-div percpu-page-figure" style="width:100%;">
+</div>
 <script type="text/javascript">(function () {{
   var id = "{id}", fig = {fig}, config = {config};
   var el = document.getElementById(id);
@@ -91,36 +92,30 @@ _PAGE_FIGURE = """<div id="{id}" class="plotly-graph-div" style="width:100%;"></
     if (window.Plotly) window.Plotly.newPlot(el, fig.data, fig.layout, config);
     else el.textContent = "plotly.js did not load: the figure cannot be drawn.";
   }}
-  function near(margin, then) {{
-    if (!window.IntersectionObserver) return then(true);
+  // The first screen draws at once; a figure further down waits until the explorers
+  // have drawn and then until it comes within a screen of the view. A page can still be
+  // hidden while it loads (Voila's spinner), so the observers keep watching.
+  var drawn = false;
+  function once() {{ if (!drawn) {{ drawn = true; draw(); }} }}
+  function when(margin, then) {{
+    if (!window.IntersectionObserver) return then();
     var seen = new IntersectionObserver(function (entries) {{
-      seen.disconnect();
-      then(entries.some(function (e) {{ return e.isIntersecting; }}));
+      if (drawn) return seen.disconnect();
+      if (!entries.some(function (e) {{ return e.isIntersecting; }})) return;
+      seen.disconnect(); then();
     }}, {{rootMargin: margin}});
     seen.observe(el);
   }}
-  function later() {{
-    near("100% 0px", function (close) {{
-      if (close) return draw();
-      var watch = new IntersectionObserver(function (entries) {{
-        if (entries.some(function (e) {{ return e.isIntersecting; }})) {{
-          watch.disconnect(); draw();
-        }}
-      }}, {{rootMargin: "100% 0px"}});
-      watch.observe(el);
-    }});
-  }}
+  function later() {{ when("100% 0px", once); }}
   function start() {{
-    near("0px", function (visible) {{
-      if (visible) return draw();
-      if (window.__percpuViewDrawn) return later();
-      var once = function () {{
-        if (once.done) return; once.done = true;
-        window.removeEventListener("percpu-view-drawn", once); later();
-      }};
-      window.addEventListener("percpu-view-drawn", once);
-      setTimeout(once, 3000);
-    }});
+    when("0px", once);
+    if (window.__percpuViewDrawn) return later();
+    var go = function () {{
+      if (go.done) return; go.done = true;
+      window.removeEventListener("percpu-view-drawn", go); later();
+    }};
+    window.addEventListener("percpu-view-drawn", go);
+    setTimeout(go, 3000);
   }}
   var tag = document.getElementById("{script_id}");
   var ready = window.Plotly && window.Plotly.version === "{version}";
@@ -141,9 +136,27 @@ _PAGE_FIGURE = """<div id="{id}" class="plotly-graph-div" style="width:100%;"></
 }})();</script>"""
 
 
+def page_figure_html(fig_dict: dict, element_id: str | None = None) -> str | None:
+    """The HTML of a figure drawn by the plotly.js the app's page loads once
+    (`ui.plotlyjs`), or None when that bundle cannot draw it (a trace it lacks, or
+    another plotly.py). `element_id` names the figure's element (default: a new one)."""
+    if not (plotlyjs.cartesian_matches() and plotlyjs.draws(fig_dict)):
+        return None
+    import uuid
+
+    from plotly.io.json import to_json_plotly
+
+    figure = {"data": fig_dict.get("data", []), "layout": fig_dict.get("layout", {})}
+    # "</" never reaches the HTML parser inside the script
+    text = str(to_json_plotly(figure)).replace("</", "<\\/")
+    return _PAGE_FIGURE.format(
+        id=element_id or f"percpu-{uuid.uuid4()}", fig=text,
+        config=json.dumps(plotlyjs.CONFIG), script_id=plotlyjs.SCRIPT_ID,
+        version=plotlyjs.plotly_py_version(), static_path=plotlyjs.STATIC_PATH)
+
+
 def _page_renderer(fallback: object) -> object:
     from plotly.io._base_renderers import MimetypeRenderer
-    from plotly.io.json import to_json_plotly
 
     class PageRenderer(MimetypeRenderer):
         """The app's static figures: HTML that draws with the page's own plotly.js
@@ -155,17 +168,8 @@ def _page_renderer(fallback: object) -> object:
             self.inlined = False
 
         def to_mimebundle(self, fig_dict: dict) -> dict:
-            if not (plotlyjs.cartesian_matches() and plotlyjs.draws(fig_dict)):
-                return self._fallback(fig_dict)
-            import uuid
-
-            figure = {"data": fig_dict.get("data", []), "layout": fig_dict.get("layout", {})}
-            # "</" never reaches the HTML parser inside the script
-            text = str(to_json_plotly(figure)).replace("</", "<\\/")
-            return {"text/html": _PAGE_FIGURE.format(
-                id=f"percpu-{uuid.uuid4()}", fig=text, config=json.dumps(plotlyjs.CONFIG),
-                script_id=plotlyjs.SCRIPT_ID, version=plotlyjs.plotly_py_version(),
-                static_path=plotlyjs.STATIC_PATH)}
+            html = page_figure_html(fig_dict)
+            return {"text/html": html} if html is not None else self._fallback(fig_dict)
 
         def _fallback(self, fig_dict: dict) -> dict:
             bundle = dict(fallback.to_mimebundle(fig_dict))  # type: ignore[attr-defined]

@@ -429,4 +429,11 @@ class Explorer:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.widget)
+        # Besides the widget, the figure shown now as HTML: the app's template puts it
+        # in the page itself, so a visitor sees the figure before the page's widgets are
+        # live (JupyterLab shows the widget and ignores it).
+        bundle = dict(self.widget._repr_mimebundle_())
+        first = self.figure.first_drawing()
+        if first is not None:
+            bundle["text/html"] = first
+        display(bundle, raw=True)

@@ -49,6 +49,10 @@ function render({ model, el }) {
     if (!spec) return;
     const fig = JSON.parse(spec);
     Plotly.react(graph, fig.data || [], fig.layout || {}, model.get("config")).then(() => {
+      // The page's HTML drew the first figure before the widgets were live: this one
+      // takes its place.
+      const first = model.get("placeholder");
+      if (first) document.querySelectorAll(`[data-percpu-first="${first}"]`).forEach((e) => e.remove());
       // The page's static figures further down wait for the explorers' first drawing.
       if (!window.__percpuViewDrawn) {
         window.__percpuViewDrawn = true;

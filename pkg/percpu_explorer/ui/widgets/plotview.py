@@ -10,6 +10,7 @@ differs. plotly.js comes from the page (`ui.plotlyjs`), loaded once for all figu
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,9 @@ class PlotView(anywidget.AnyWidget):
     # plotly.js's config, and the id of the template's <script> that loads plotly.js.
     config = traitlets.Dict(plotlyjs.CONFIG).tag(sync=True)
     script_id = traitlets.Unicode(plotlyjs.SCRIPT_ID).tag(sync=True)
+    # Marks the drawings of this view's figure that the page's HTML carries (the app's
+    # template draws them before the page's widgets are live); removed once this draws.
+    placeholder = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, fig: go.Figure | None = None, **kwargs: Any) -> None:
         super().__init__(plotly_version=plotlyjs.plotly_py_version(), **kwargs)
@@ -57,6 +61,20 @@ class PlotView(anywidget.AnyWidget):
         """Show `fig`: one state update carrying the whole figure."""
         self._figure = fig
         self.spec = str(to_json_plotly(fig.to_plotly_json()))
+
+    def first_drawing(self) -> str | None:
+        """HTML that draws the figure shown now with the page's plotly.js, marked for
+        this view to remove once it draws (None when that plotly.js cannot draw it)."""
+        from ..plots.common import page_figure_html
+
+        if not self.spec:
+            return None
+        if not self.placeholder:
+            self.placeholder = f"percpu-first-{uuid.uuid4()}"
+        html = page_figure_html(self._figure.to_plotly_json())
+        if html is None:
+            return None
+        return f'<div class="percpu-first-draw" data-percpu-first="{self.placeholder}">{html}</div>'
 
     def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         # A page without the app's template (JupyterLab) asks once for plotly.js.
