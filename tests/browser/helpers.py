@@ -31,11 +31,16 @@ _STATE_JS = f"""(index) => {{
   return JSON.stringify({{data: g.data, layout: g.layout}});
 }}"""
 
-# Every widget output has its view, every plotly graph is drawn, the Voila spinner is gone.
+# Every widget output has its view, every plotly graph is drawn, the Voila spinner is gone,
+# Voila's front end has rendered every output left to it, and every explorer's drawing in
+# the page's HTML has given way to its live figure.
 _SETTLED_JS = f"""() => {{
   const root = {_ROOT_JS};
   const loading = document.getElementById('loading');
   if (loading && loading.style.display !== 'none' && loading.offsetParent !== null) return false;
+  if (document.querySelector('script[type="application/vnd.voila.cell-output+json"]'))
+    return false;
+  if (document.querySelector('.percpu-first-draw')) return false;
   const views = root.querySelectorAll(
     ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.widget-view+json']");
   for (const v of views) if (!v.querySelector('.jupyter-widgets, .widget-box, .lm-Widget'))

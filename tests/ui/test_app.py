@@ -130,6 +130,24 @@ def test_a_dashboard_loads_plotly_js_once_from_the_template(voila_app):
     assert page.count("Plotly.newPlot") >= 1  # the static figures draw with it
 
 
+def test_a_dashboard_s_html_and_first_figures_are_in_the_page_itself(voila_app):
+    """The template writes HTML outputs (findings, tables, static figures) into the page,
+    and each explorer's first figure beside its widget; the widget itself goes to the
+    front end without that HTML, so nothing is drawn twice for good."""
+    page = _get(app.dashboard_url(voila_app, NOTEBOOK))
+    in_page = re.findall(r'data-mime-type="text/html">(.*?)</div>\s*</div>', page, re.S)
+    assert any("percpu-page-figure" in h for h in in_page)  # a static figure
+    firsts = re.findall(
+        r'<div class="percpu-first-draw" data-percpu-first="(percpu-first-[0-9a-f-]+)">', page)
+    assert len(firsts) == 1  # 01 has one explorer
+    outputs = [json.loads(html.unescape(s)) for s in re.findall(
+        r'<script type="application/vnd.voila.cell-output\+json">\s*(.*?)\s*</script>', page, re.S)]
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 1 and "text/html" not in views[0]["data"]
+    # no HTML output is left for the front end to render a second time
+    assert not [o for o in outputs if "text/html" in o.get("data", {})]
+
+
 def test_dashboard_has_no_code(voila_app):
     page = _get(app.dashboard_url(voila_app, NOTEBOOK))
     assert "from percpu_explorer.widgets import LayoutExplorer" not in page
