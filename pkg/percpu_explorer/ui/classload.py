@@ -11,6 +11,12 @@ handled; dashboards without an explorer's PlotView have only this one). After th
 until every visitor's kernel was shut down, the app's memory then and before, and the
 server's own RSS before the class, at its peak and after it left.
 
+With `browsers`, that many of the visitors (spread over the arrivals and the dashboards)
+are real Chromium pages instead (Playwright, one browser, a context each): each measures
+the seconds from opening its dashboard to its first figure drawn (an HTML figure of the
+page or an explorer's first drawing) and to the page being live (Voila's front end has
+rendered every output and each explorer draws its live figure), reads on, and closes.
+
 `percpu-explorer app --class-load` runs it (`make load`); bounded in visitors and time.
 """
 
@@ -21,6 +27,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import statistics
 import time
 import urllib.error
@@ -47,6 +54,9 @@ class Visitor:
     to_idle: list[float] = field(default_factory=list)
     kernel_id: str = ""
     error: str = ""
+    browser: bool = False
+    first_figure_s: float | None = None
+    live_s: float | None = None
 
 
 def controls(states: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -217,11 +227,76 @@ def _settle(server_pid: int, timeout: float = 300.0) -> float:
     return time.monotonic() - t0
 
 
+# In a Chromium page: a figure is drawn (seconds from opening to it: the first figure).
+FIGURE_DRAWN_JS = "() => !!document.querySelector('.js-plotly-plot .main-svg')"
+# Voila's front end has rendered every output, each explorer's live figure has replaced
+# its first drawing, and the page's widgets are drawn.
+LIVE_JS = """() => !document.querySelector(
+    'script[type="application/vnd.voila.cell-output+json"], .percpu-first-draw')
+  && !!document.querySelector('.jupyter-widgets')
+  && [...document.querySelectorAll('.percpu-plotview')].every(g => g.querySelector('.main-svg'))"""
+
+
+async def _browse(base: str, v: Visitor, browser: Any, t_start: float, stay: float) -> None:
+    """A visitor in a Chromium page of its own: opens the dashboard, times its first
+    figure and the page going live, reads on until leaving, closes the page."""
+    await asyncio.sleep(max(0.0, t_start + v.arrive - time.monotonic()))
+    context = await browser.new_context(viewport={"width": 1300, "height": 900})
+    try:
+        page = await context.new_page()
+        t0 = time.monotonic()
+        await page.goto(app.dashboard_url(base, v.notebook), wait_until="commit",
+                        timeout=300_000)
+        with contextlib.suppress(Exception):  # a dashboard without a figure (05, 06)
+            await page.wait_for_function(FIGURE_DRAWN_JS, timeout=30_000, polling=20)
+            v.first_figure_s = round(time.monotonic() - t0, 3)
+        await page.wait_for_function(LIVE_JS, timeout=300_000, polling=20)
+        v.live_s = round(time.monotonic() - t0, 3)
+        v.opened_s = v.live_s
+        found = re.search(r'"kernelId":\s*"([0-9a-f-]+)"', await page.content())
+        v.kernel_id = found.group(1) if found else ""
+        await asyncio.sleep(max(0.0, t0 + stay - time.monotonic()))
+        await page.close(run_before_unload=True)  # the tab closed
+    except Exception as exc:  # reported: the report says which visitor failed and how
+        v.error = f"{v.notebook} (Chromium): {exc!r}"
+    finally:
+        await context.close()
+
+
+def chromium_path() -> str:
+    """The Chromium the browser visitors run: $PERCPU_CHROMIUM, else `chromium` on the
+    PATH (`make chromium` installs Debian's)."""
+    import shutil
+
+    found = os.environ.get("PERCPU_CHROMIUM") or shutil.which("chromium")
+    if not found:
+        raise ValueError("browser visitors need Chromium: run `make chromium` or set "
+                         "PERCPU_CHROMIUM to its path")
+    return found
+
+
 async def _class(base: str, visitors: list[Visitor], seed: int, stay: float,
                  server_pid: int, server_peak: list[float] | None = None
                  ) -> dict[str, dict[str, float]]:
     """Run the class; each kernel's memory once its dashboard is open, by kernel id. The
     server's largest RSS seen (sampled each second) goes into `server_peak[0]`."""
+    if any(v.browser for v in visitors):
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"])
+            try:
+                return await _run_class(base, visitors, seed, stay, server_pid,
+                                        server_peak, browser)
+            finally:
+                await browser.close()
+    return await _run_class(base, visitors, seed, stay, server_pid, server_peak, None)
+
+
+async def _run_class(base: str, visitors: list[Visitor], seed: int, stay: float,
+                     server_pid: int, server_peak: list[float] | None, browser: Any
+                     ) -> dict[str, dict[str, float]]:
     rng = random.Random(seed)
     t_start = time.monotonic()
     memory: dict[str, dict[str, float]] = {}
@@ -239,8 +314,9 @@ async def _class(base: str, visitors: list[Visitor], seed: int, stay: float,
 
     sampler = asyncio.ensure_future(sample_memory())
     try:
-        await asyncio.gather(*(_visit(base, v, random.Random(rng.random()), t_start, stay)
-                               for v in visitors))
+        await asyncio.gather(*(
+            _browse(base, v, browser, t_start, stay) if v.browser else
+            _visit(base, v, random.Random(rng.random()), t_start, stay) for v in visitors))
     finally:
         sampler.cancel()
     return memory
@@ -248,19 +324,29 @@ async def _class(base: str, visitors: list[Visitor], seed: int, stay: float,
 
 def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
                arrival: float = ARRIVAL_S, pool_size: int = classroom.POOL_SIZE,
-               host: str = app.DEFAULT_HOST, log: Any = None) -> dict[str, Any]:
+               host: str = app.DEFAULT_HOST, log: Any = None,
+               browsers: int = 0) -> dict[str, Any]:
     """Start the app, run a class of `sessions` visitors over every dashboard, stop it;
     the report: per dashboard, open times and change latencies (p50, p95), kernel memory;
     how long until the leavers' kernels were gone; the app's memory (server and kernels)
-    before and after, and the server's RSS before, at its peak and after the class left."""
+    before and after, and the server's RSS before, at its peak and after the class left.
+    `browsers` of the visitors are Chromium pages: their first-figure and live times."""
     if not 1 <= sessions <= app.MAX_SESSIONS:
         raise ValueError(f"--sessions {sessions} is out of range; use 1..{app.MAX_SESSIONS}")
+    if not 0 <= browsers <= sessions:
+        raise ValueError(f"--browsers {browsers} is out of range; use 0..{sessions} "
+                         f"(at most the {sessions} visitors)")
+    if browsers:
+        chromium_path()
     if not app.is_loopback(host):
         raise ValueError(f"the load test runs on loopback only, not on {host!r}")
     notebooks = [d.notebook for d in app.dashboards()]
     rng = random.Random(seed)
     visitors = [Visitor(notebooks[i % len(notebooks)], rng.uniform(0, arrival))
                 for i in range(sessions)]
+    # every (sessions / browsers)-th visitor a page: spread over arrivals and dashboards
+    for k in range(browsers):
+        visitors[k * sessions // browsers].browser = True
     port = app.free_port(host)
     proc = app.start(host, port, None, log, max_kernels=sessions + 5, pool_size=pool_size)
     base = f"http://{host}:{port}/"
@@ -303,6 +389,21 @@ def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
                 "kernel_uss_mb": round(statistics.median(m["uss"] for m in mem)) if mem else None,
             }
         everything = [t for v in visitors for t in v.to_figure]
+        pages = [v for v in visitors if v.browser]
+        chromium = {
+            "pages": len(pages),
+            "first_figure_s": {v.notebook: v.first_figure_s for v in pages
+                               if v.first_figure_s is not None} if len(pages) <= 6 else None,
+            "first_figure_s_p50": _pct([v.first_figure_s for v in pages
+                                        if v.first_figure_s is not None], 0.5),
+            "first_figure_s_max": _pct([v.first_figure_s for v in pages
+                                        if v.first_figure_s is not None], 1.0),
+            "live_s_p50": _pct([v.live_s for v in pages if v.live_s is not None], 0.5),
+            "live_s_max": _pct([v.live_s for v in pages if v.live_s is not None], 1.0),
+            "each": [{"dashboard": v.notebook, "arrived_s": round(v.arrive, 1),
+                      "first_figure_s": v.first_figure_s, "live_s": v.live_s}
+                     for v in sorted(pages, key=lambda v: v.arrive)],
+        } if pages else None
         return {
             "visitors": sessions, "seed": seed, "arrival_s": arrival, "stay_s": stay,
             "pool_size": pool_size, "class_s": round(during_s),
@@ -311,6 +412,7 @@ def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
             "all_to_figure_s_p50": _pct(everything, 0.5),
             "all_to_figure_s_p95": _pct(everything, 0.95),
             "per_dashboard": per,
+            "chromium": chromium,
             "kernels_gone_after_leaving_s": gone_s,
             "app_memory_mb_before": before, "app_memory_mb_after": after,
             "server_rss_mb": {"before": server_before, "peak": server_peak[0],
@@ -330,8 +432,15 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - `python -
     p.add_argument("--pool-size", type=int, default=classroom.POOL_SIZE,
                    help="pre-started kernels per dashboard (default %(default)s)")
     p.add_argument("--seed", type=int, default=SEED, help="default %(default)s")
+    p.add_argument("--browsers", type=int, default=0,
+                   help="how many of the visitors are Chromium pages (default 0)")
     args = p.parse_args(argv)
-    print(json.dumps(class_load(args.sessions, args.seed, pool_size=args.pool_size), indent=2))
+    try:
+        report = class_load(args.sessions, args.seed, pool_size=args.pool_size,
+                            browsers=args.browsers)
+    except ValueError as exc:
+        p.error(str(exc))
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":  # pragma: no cover
