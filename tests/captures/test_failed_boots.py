@@ -8,6 +8,8 @@ The four bundles (data/captures/debian-6.12.118-4k-52-patched-*; linux-source-6.
 -cpu cortex-a72 (48-bit), each with KASLR (the capture's default) and with nokaslr.
 """
 
+from pathlib import Path
+
 import pytest
 
 from percpu_explorer.captures import (
@@ -179,7 +181,30 @@ def test_a_failed_boot_is_read_from_its_own_texts():
 def test_the_command_line_of_a_boot_kept_when_it_fails():
     words = QemuPlan(keep_failed=True, kaslr=False).append().split()
     # panic=1 always; earlycon (the DT's stdout-path PL011 through the fixmap) and
-    # loglevel=7 after quiet, so the console shows the kernel's messages before any driver
+    # loglevel=8 after quiet, so the console shows the kernel's messages before any driver,
+    # KERN_DEBUG (7) included: Documentation/admin-guide/kernel-parameters.txt, "loglevel=":
+    # messages with a loglevel smaller than the console loglevel are printed; mm/percpu.c
+    # prints the first chunk's "pcpu-alloc:" lines at KERN_DEBUG
     assert "panic=1" in QemuPlan().append().split() and "earlycon" not in QemuPlan().append()
-    assert words.index("loglevel=7") > words.index("quiet") and "earlycon" in words
+    assert words.index("loglevel=8") > words.index("quiet") and "earlycon" in words
     assert "nokaslr" in words
+
+
+def test_a_watched_boot_s_command_is_the_one_its_bundle_records():
+    """A boot kept when it fails runs with QEMU's exception log (-d int,guest_errors) and
+    a monitor socket in place of -monitor none; the bundle's meta records that command,
+    the machine's paths written as placeholders."""
+    from percpu_explorer.captures.qemu import Watch, qemu_command, watched_command
+
+    command = qemu_command(QemuPlan(keep_failed=True), Path("/w/Image"), Path("/w/initrd"))
+    watch = Watch(Path("/w/qemu-exceptions.log"), Path("/w/qemu-monitor.sock"))
+    ran = watched_command(command, watch)
+    assert ran.count("-monitor") == 1 and "none" not in ran[ran.index("-monitor") + 1]
+    assert ran[ran.index("-d") + 1] == "int,guest_errors"
+    assert ran[ran.index("-D") + 1] == "/w/qemu-exceptions.log"
+    recorded = watched_command(command, watch, placeholders=True)
+    assert recorded[recorded.index("-D") + 1] == "<exception log>"
+    assert recorded[recorded.index("-monitor") + 1] == "unix:<monitor socket>,server,nowait"
+    assert watched_command(command, None) == command
+    # without the exception log (a boot kept but not watched for faults): the monitor only
+    assert "-d" not in watched_command(command, Watch(None, Path("/w/m.sock")))

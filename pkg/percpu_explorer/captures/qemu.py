@@ -117,7 +117,9 @@ class QemuPlan:
         still gives a bundle (`failed_boot_bundle`); the command line then adds
         `earlycon` (the PL011 of the device tree's stdout-path, mapped through the fixmap,
         so the console works before the PL011 driver and before any ioremap()) and
-        `loglevel=7`, so that the console shows every kernel message up to the failure;
+        `loglevel=8`, so that the console shows every kernel message up to the failure
+        (the console prints levels below its loglevel: 8 lets KERN_DEBUG through, which
+        the first chunk's `pcpu-alloc:` lines use);
         a boot stopped at the timeout keeps the monitor's `info registers` of CPU 0.
     log_exceptions: with keep_failed, QEMU logs every exception the guest takes and the
         boot stops once the log passes STORM_BYTES (a kernel faulting before its
@@ -152,7 +154,7 @@ class QemuPlan:
         if not self.kaslr:
             words.append("nokaslr")
         if self.keep_failed:
-            words += ["earlycon", "loglevel=7"]  # after "quiet": the later one counts
+            words += ["earlycon", "loglevel=8"]  # after "quiet": the later one counts
         return " ".join([*words, *self.extra_append])
 
 
@@ -325,6 +327,21 @@ class Watch:
         return out
 
 
+def watched_command(command: list[str], watch: Watch | None,
+                    placeholders: bool = False) -> list[str]:
+    """`command` with `watch`'s log and monitor options in place of -monitor none; with
+    `placeholders`, their paths written as <exception log> and <monitor socket> (a
+    bundle's meta names no path of the machine that made it)."""
+    if watch is None or not watch.args():
+        return list(command)
+    kept = [a for i, a in enumerate(command)
+            if not (a == "-monitor" or (i and command[i - 1] == "-monitor"))]
+    if placeholders:
+        watch = Watch(Path("<exception log>") if watch.exceptions else None,
+                      Path("<monitor socket>") if watch.monitor else None)
+    return kept + watch.args()
+
+
 def _monitor(path: Path, commands: list[str]) -> str:
     """Ask QEMU's human monitor `commands` in turn; their answers as one text."""
     out = b""
@@ -357,9 +374,7 @@ def boot(command: list[str], timeout_s: int, log: Path | None = None,
         raise CaptureError(f"{command[0]} is not installed: apt-get install qemu-system-arm")
     watch = watch or Watch()
     if watch.args():
-        command = [a for i, a in enumerate(command)
-                   if not (a == "-monitor" or (i and command[i - 1] == "-monitor"))]
-        command += watch.args()
+        command = watched_command(command, watch)
         for path in (watch.exceptions, watch.monitor):
             if path is not None:
                 path.unlink(missing_ok=True)
@@ -463,7 +478,9 @@ def capture_qemu(plan: QemuPlan, work: Path = DEFAULT_WORK,
         if not plan.keep_failed:
             raise
         say(f"the boot failed after {exc.seconds:.0f}s; keeping its console as evidence")
-        return failed_boot_bundle(exc, _qemu_meta(plan, config_file, command, image, initrd))
+        # the meta's command as it ran: with the exception log and the monitor
+        ran = watched_command(command, watch, placeholders=True)
+        return failed_boot_bundle(exc, _qemu_meta(plan, config_file, ran, image, initrd))
     say(f"guest powered off after {time.monotonic() - started:.0f}s")
     texts = split_console(console)
     online = re.search(r"SMP: Total of (\d+) processors activated", texts.get("dmesg", ""))
