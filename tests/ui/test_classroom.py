@@ -170,7 +170,7 @@ def test_pool_refills_run_one_at_a_time_until_their_notebook_has_run():
 
     async def main():
         km = Manager()
-        voila_server.pace_refills(km, 1)
+        voila_server.pace_refills(km, 1, quiet_s=0)
         pool = km._pools["01.ipynb"] = [
             asyncio.create_task(km._initialize("01.ipynb")) for _ in range(3)]
         await asyncio.sleep(0.01)
@@ -187,3 +187,42 @@ def test_pool_refills_run_one_at_a_time_until_their_notebook_has_run():
     assert log.index(("ran", "k0")) < log.index(("start", "k2"))  # one at a time
     assert log.index(("start", "kept")) < log.index(("ran", "k0"))  # restarts never wait
     assert log.index(("start", "k1")) < log.index(("ran", "k0"))  # taken: starts at once
+
+
+def test_pool_refills_wait_until_the_class_has_stopped_arriving():
+    """A refill waits until no kernel has been taken (no refill asked for) for `quiet_s`,
+    unless a visitor takes it meanwhile."""
+    import asyncio
+
+    from percpu_explorer.ui import app, voila_server
+
+    log = []
+
+    class Manager:
+        def __init__(self):
+            self._pools = {}
+
+        async def _initialize(self, notebook, kernel_id=None, **kwargs):
+            log.append(("start", kernel_id, asyncio.get_running_loop().time()))
+            return {"kernel_id": kernel_id}
+
+    async def main():
+        km = Manager()
+        voila_server.pace_refills(km, 2, quiet_s=1.0)
+        loop = asyncio.get_running_loop()
+        pool = km._pools["01.ipynb"] = []
+        asked = []
+        for _ in range(3):  # three visitors take a kernel 0.2 s apart: three refills
+            asked.append(loop.time())
+            pool.append(asyncio.create_task(km._initialize("01.ipynb")))
+            await asyncio.sleep(0.2)
+        taken = pool.pop(2)  # the third visitor's refill is taken at once
+        await asyncio.gather(*pool, taken)
+        return asked
+
+    asked = app.run_async(main())
+    starts = [t for _, _, t in log]
+    # the taken one starts first, at once (within a look); the others once 1 s has
+    # passed after the last ask
+    assert len(starts) == 3 and starts[0] < asked[2] + 0.8
+    assert all(t >= asked[2] + 1.0 for t in starts[1:])

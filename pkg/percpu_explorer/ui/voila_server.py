@@ -27,8 +27,11 @@ and each refill is a kernel running its whole notebook (4-11 s of a core). A cla
 arrives within a minute takes a pool's worth of kernels at once, and their refills took
 both cores of a 2-core machine from the visitors' kernels (a change to figure p95 of
 2.6 s). `pool_refills` refills run at once, each until its notebook has run; the others
-wait their turn, so the visitors' kernels keep the other cores. A visitor who takes a
-refill still waiting its turn (the pool was empty) starts it at once.
+wait their turn, so the visitors' kernels keep the other cores. Refills also wait until
+no visitor has taken a kernel for `refill_quiet_s`: the pools are there to absorb a class
+arriving, and a refill during the arrivals took the CPU the arriving pages needed for
+their first figures. A visitor who takes a refill still waiting (the pool was empty)
+starts it at once.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import tornado.ioloop
 import tornado.web
 from jupyter_server._tz import utcnow  # the clock the idle culler reads
 from jupyter_server.services.kernels.connection.base import deserialize_binary_message
-from traitlets import Bool, Int
+from traitlets import Bool, Float, Int
 from voila.app import Voila
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
@@ -53,6 +56,7 @@ from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 from . import classroom
 
 PACE_LOOK_S = 0.25  # a refill waiting for its turn looks this often whether it was taken
+REFILL_QUIET_S = 10.0  # refills wait until no kernel was taken for this long
 
 
 def _libc_malloc_trim() -> Any:
@@ -186,6 +190,9 @@ class ClassroomVoila(Voila):
     pool_refills = Int(max(1, (os.cpu_count() or 2) - 1), config=True,
                        help="Pre-started kernels that refill the pools at once, each until "
                             "its notebook has run; 0: as many as Voila starts.")
+    refill_quiet_s = Float(REFILL_QUIET_S, config=True,
+                           help="Refills wait until no visitor has taken a kernel for this "
+                                "many seconds (a class still arriving); 0: no wait.")
 
     def init_handlers(self) -> list:
         handlers = []
@@ -199,7 +206,7 @@ class ClassroomVoila(Voila):
         if self.release_memory:
             self._watch_kernels_gone()
         if self.pool_refills and hasattr(self.kernel_manager, "_pools"):
-            pace_refills(self.kernel_manager, self.pool_refills)
+            pace_refills(self.kernel_manager, self.pool_refills, self.refill_quiet_s)
         return handlers
 
     def _watch_kernels_gone(self) -> None:
@@ -211,16 +218,19 @@ class ClassroomVoila(Voila):
         self.kernels_gone.start()
 
 
-def pace_refills(kernel_manager: Any, at_once: int) -> None:
-    """Let `at_once` pool refills run at a time, each until its notebook has run.
+def pace_refills(kernel_manager: Any, at_once: int, quiet_s: float = REFILL_QUIET_S) -> None:
+    """Let `at_once` pool refills run at a time, each until its notebook has run, and
+    none until no kernel has been taken for `quiet_s` (each refill is asked for when a
+    visitor takes a kernel: a class still arriving).
 
     Voila's pools hold tasks of its kernel manager's `_initialize` (start a kernel, run
     the notebook in the background); the pools filled when the server starts are left as
-    they are, every later call waits for a turn. A refill a visitor has taken from its
-    pool while it waited (the pool was empty) starts at once: a visitor never waits
-    behind other dashboards' refills. A restart (a kernel id given) never waits."""
+    they are, every later call waits. A refill a visitor has taken from its pool while it
+    waited (the pool was empty) starts at once: a visitor never waits behind other
+    dashboards' refills. A restart (a kernel id given) never waits."""
     turns = asyncio.Semaphore(at_once)
     initialize = kernel_manager._initialize
+    last_asked = [float("-inf")]
 
     def taken(task: asyncio.Task[Any] | None) -> bool:
         return not any(task in pool for pool in getattr(kernel_manager, "_pools", {}).values())
@@ -228,14 +238,21 @@ def pace_refills(kernel_manager: Any, at_once: int) -> None:
     async def paced(notebook_name: str, kernel_id: str | None = None, **kwargs: Any) -> Any:
         if kernel_id is not None:
             return await initialize(notebook_name, kernel_id, **kwargs)
+        loop = asyncio.get_running_loop()
+        last_asked[0] = loop.time()
         me = asyncio.current_task()
         turn = False
-        while not turn and not taken(me):
-            try:
-                await asyncio.wait_for(turns.acquire(), PACE_LOOK_S)
-                turn = True
-            except TimeoutError:
-                pass
+        while not taken(me):
+            if not turn:
+                try:
+                    await asyncio.wait_for(turns.acquire(), PACE_LOOK_S)
+                    turn = True
+                except TimeoutError:
+                    continue
+            quiet_in = last_asked[0] + quiet_s - loop.time()
+            if quiet_in <= 0:
+                break
+            await asyncio.sleep(min(quiet_in, PACE_LOOK_S))
         try:
             content = await initialize(notebook_name, kernel_id, **kwargs)
             running = content.get("task") if isinstance(content, dict) else None
