@@ -375,6 +375,10 @@ def test_an_explorer_displays_the_figure_shown_now_as_html_beside_its_widget(mon
     for bundle, title in ((first, "address space, 4K/48,"), (second, "address space, 64K/42,")):
         fig = json.loads(re.search(r", fig = (\{.*\}), config = ", bundle["text/html"]).group(1))
         assert title in fig["layout"]["title"]["text"]
+        # its height kept before it draws: the layout's, else plotly.js's default of 450 px
+        # (plotly.js src/plots/layout_attributes.js: height dflt 450)
+        assert f'style="width:100%;height:{fig["layout"].get("height", 450)}px;"' in bundle[
+            "text/html"]
     assert fig["data"] == json.loads(explorer.figure.spec)["data"]
 
 

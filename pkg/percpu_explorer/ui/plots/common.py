@@ -81,8 +81,8 @@ def _offline_notebook_renderer() -> object:
 # explorers' figures are drawn (PlotView's "percpu-view-drawn" event, or 3 s for a page
 # without one) and then until it comes within a screen of the view, so the page's first
 # figures are not queued behind drawings nobody sees yet.
-_PAGE_FIGURE = """<div id="{id}" class="plotly-graph-div percpu-page-figure" style="width:100%;">
-</div>
+_PAGE_FIGURE = """<div id="{id}" class="plotly-graph-div percpu-page-figure"
+  style="width:100%;height:{height}px;"></div>
 <script type="text/javascript">(function () {{
   var id = "{id}", fig = {fig}, config = {config};
   var el = document.getElementById(id);
@@ -149,8 +149,14 @@ def page_figure_html(fig_dict: dict, element_id: str | None = None) -> str | Non
     figure = {"data": fig_dict.get("data", []), "layout": fig_dict.get("layout", {})}
     # "</" never reaches the HTML parser inside the script
     text = str(to_json_plotly(figure)).replace("</", "<\\/")
+    # the figure's height kept for it before it is drawn (plotly.js draws 450 px when
+    # the layout names none): the page does not jump when it draws, and what is on the
+    # first screen is known from the start
+    height = figure["layout"].get("height")
+    height = int(height) if isinstance(height, int | float) and height > 0 else 450
     return _PAGE_FIGURE.format(
         id=element_id or f"percpu-{uuid.uuid4()}", fig=text,
+        height=height,
         config=json.dumps(plotlyjs.CONFIG), script_id=plotlyjs.SCRIPT_ID,
         version=plotlyjs.plotly_py_version(), static_path=plotlyjs.STATIC_PATH)
 
