@@ -13,9 +13,13 @@ server's own RSS before the class, at its peak and after it left.
 
 With `browsers`, that many of the visitors (spread over the arrivals and the dashboards)
 are real Chromium pages instead (Playwright, one browser, a context each): each measures
-the seconds from opening its dashboard to its first figure drawn (an HTML figure of the
-page or an explorer's first drawing) and to the page being live (Voila's front end has
-rendered every output and each explorer draws its live figure), reads on, and closes.
+the seconds from opening its dashboard to the page's last byte (the server's part), to
+its first figure drawn (an HTML figure of the page or an explorer's first drawing,
+wherever it is on the page), to its first screen complete (its text shown and every
+figure on that screen drawn) and to the page being live (Voila's front end has rendered
+every output and each explorer draws its live figure), reads on, and closes. The pages
+run on the server's own cores, so under load their times include the browser's work
+competing with the class's kernels (in a class, each student's computer does it).
 
 `percpu-explorer app --class-load` runs it (`make load`); bounded in visitors and time.
 """
@@ -56,6 +60,8 @@ class Visitor:
     error: str = ""
     browser: bool = False
     first_figure_s: float | None = None
+    first_screen_s: float | None = None
+    page_s: float | None = None
     live_s: float | None = None
 
 
@@ -229,28 +235,77 @@ def _settle(server_pid: int, timeout: float = 300.0) -> float:
 
 # In a Chromium page: a figure is drawn (seconds from opening to it: the first figure).
 FIGURE_DRAWN_JS = "() => !!document.querySelector('.js-plotly-plot .main-svg')"
-# Voila's front end has rendered every output, each explorer's live figure has replaced
-# its first drawing, and the page's widgets are drawn.
-LIVE_JS = """() => !document.querySelector(
-    'script[type="application/vnd.voila.cell-output+json"], .percpu-first-draw')
-  && !!document.querySelector('.jupyter-widgets')
-  && [...document.querySelectorAll('.percpu-plotview')].every(g => g.querySelector('.main-svg'))"""
+# The first screen is complete: the cells are shown and every figure on the screen (the
+# page's figures keep their height before they draw) is drawn.
+FIRST_SCREEN_JS = """() => {
+  const cells = document.getElementById('rendered_cells');
+  if (!cells || cells.offsetParent === null) return false;
+  const h = window.innerHeight;
+  return [...document.querySelectorAll('.plotly-graph-div, .percpu-plotview')].every(e => {
+    const r = e.getBoundingClientRect();
+    return !(r.height > 0 && r.top < h && r.bottom > 0) || !!e.querySelector('.main-svg');
+  });
+}"""
+# Voila's front end has rendered every output and each widget output's view, and each
+# explorer's live figure has replaced its first drawing (05 has no widget at all).
+LIVE_JS = """() => {
+  const cells = document.getElementById('rendered_cells');
+  if (!cells || cells.offsetParent === null) return false;
+  if (document.querySelector(
+      'script[type="application/vnd.voila.cell-output+json"], .percpu-first-draw')) return false;
+  const views = document.querySelectorAll(
+    ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.widget-view+json']");
+  return [...views].every(v => v.querySelector('.jupyter-widgets, .widget-box, .lm-Widget'))
+    && [...document.querySelectorAll('.percpu-plotview')].every(g => g.querySelector('.main-svg'));
+}"""
+# What a page that never went live shows: its title, whether its cells are shown, and how
+# many outputs, widget views, first drawings and live figures it has of each.
+_PAGE_STATE_JS = """() => {
+  const n = (q) => document.querySelectorAll(q).length;
+  const view = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.widget-view+json']";
+  const cells = document.getElementById('rendered_cells');
+  return [`title ${JSON.stringify(document.title)}`,
+    `cells shown ${!!(cells && cells.offsetParent)}`,
+    `outputs left to the front end ${n('script[type="application/vnd.voila.cell-output+json"]')}`,
+    `widget views ${n(view)} (drawn ${n(view + ' .lm-Widget') ? 'some' : 'none'})`,
+    `first drawings ${n('.percpu-first-draw')}`,
+    `live figures ${n('.percpu-plotview')}`,
+    `drawn ${n('.percpu-plotview .main-svg') ? 'some' : 'none'}`,
+  ].join(', ');
+}"""
 
 
 async def _browse(base: str, v: Visitor, browser: Any, t_start: float, stay: float) -> None:
     """A visitor in a Chromium page of its own: opens the dashboard, times its first
-    figure and the page going live, reads on until leaving, closes the page."""
+    figure, its first screen and the page going live, reads on until leaving, closes
+    the page."""
     await asyncio.sleep(max(0.0, t_start + v.arrive - time.monotonic()))
     context = await browser.new_context(viewport={"width": 1300, "height": 900})
     try:
         page = await context.new_page()
+
+        async def seconds_until(js: str) -> float:
+            await page.wait_for_function(js, timeout=300_000, polling=20)
+            return round(time.monotonic() - t0, 3)
+
         t0 = time.monotonic()
         await page.goto(app.dashboard_url(base, v.notebook), wait_until="commit",
                         timeout=300_000)
-        with contextlib.suppress(Exception):  # a dashboard without a figure (05, 06)
-            await page.wait_for_function(FIGURE_DRAWN_JS, timeout=30_000, polling=20)
-            v.first_figure_s = round(time.monotonic() - t0, 3)
-        await page.wait_for_function(LIVE_JS, timeout=300_000, polling=20)
+        try:
+            # a figure drawn (or the page live without one: 05, 06 have none), and the
+            # first screen complete, whichever comes first
+            figure_or_live, v.first_screen_s = await asyncio.gather(
+                seconds_until(f"() => ({FIGURE_DRAWN_JS})() || ({LIVE_JS})()"),
+                seconds_until(FIRST_SCREEN_JS))
+            if await page.evaluate(FIGURE_DRAWN_JS):
+                v.first_figure_s = figure_or_live
+            # the server's part: the page's last byte received (navigation timing)
+            v.page_s = round(await page.evaluate(
+                "() => performance.getEntriesByType('navigation')[0].responseEnd") / 1000, 3)
+            await page.wait_for_function(LIVE_JS, timeout=300_000, polling=20)
+        except Exception as exc:
+            state = await page.evaluate(_PAGE_STATE_JS)
+            raise RuntimeError(f"not live after 300 s: {state}") from exc
         v.live_s = round(time.monotonic() - t0, 3)
         v.opened_s = v.live_s
         found = re.search(r'"kernelId":\s*"([0-9a-f-]+)"', await page.content())
@@ -390,18 +445,19 @@ def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
             }
         everything = [t for v in visitors for t in v.to_figure]
         pages = [v for v in visitors if v.browser]
+
+        def times(name: str) -> list[float]:
+            return [getattr(v, name) for v in pages if getattr(v, name) is not None]
+
         chromium = {
             "pages": len(pages),
-            "first_figure_s": {v.notebook: v.first_figure_s for v in pages
-                               if v.first_figure_s is not None} if len(pages) <= 6 else None,
-            "first_figure_s_p50": _pct([v.first_figure_s for v in pages
-                                        if v.first_figure_s is not None], 0.5),
-            "first_figure_s_max": _pct([v.first_figure_s for v in pages
-                                        if v.first_figure_s is not None], 1.0),
-            "live_s_p50": _pct([v.live_s for v in pages if v.live_s is not None], 0.5),
-            "live_s_max": _pct([v.live_s for v in pages if v.live_s is not None], 1.0),
+            **{f"{name}_p50": _pct(times(name), 0.5) for name in (
+                "page_s", "first_figure_s", "first_screen_s", "live_s")},
+            **{f"{name}_max": _pct(times(name), 1.0) for name in (
+                "page_s", "first_figure_s", "first_screen_s", "live_s")},
             "each": [{"dashboard": v.notebook, "arrived_s": round(v.arrive, 1),
-                      "first_figure_s": v.first_figure_s, "live_s": v.live_s}
+                      "page_s": v.page_s, "first_figure_s": v.first_figure_s,
+                      "first_screen_s": v.first_screen_s, "live_s": v.live_s}
                      for v in sorted(pages, key=lambda v: v.arrive)],
         } if pages else None
         return {
