@@ -61,7 +61,7 @@ app: $(VENV)/.installed-app
 SESSIONS ?= 30
 load: $(VENV)/.installed-test chromium
 	$(VENV)/bin/percpu-explorer app --load-test --sessions $(SESSIONS)
-	timeout 1800 $(PY) -m percpu_explorer.ui.classload --pool-size 5
+	timeout 1800 $(PY) -m percpu_explorer.ui.classload --pool-size 5 --browsers 6
 	PERCPU_CLASS_LOAD=1 timeout 1800 $(PY) -m pytest -s -p no:cacheprovider tests/browser/test_class_load.py
 
 # JupyterHub's proxy for tests/deploy (a local hub serving the dashboards): the npm package

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from percpu_explorer.paths import notebooks_dir
-from percpu_explorer.ui import app, plotlyjs
+from percpu_explorer.ui import app, classload, plotlyjs
 
 NOTEBOOK = "01_address_space.ipynb"
 
@@ -139,7 +139,7 @@ def test_a_dashboard_s_html_and_first_figures_are_in_the_page_itself(voila_app):
     assert any("percpu-page-figure" in h for h in in_page)  # a static figure
     firsts = re.findall(
         r'<div class="percpu-first-draw" data-percpu-first="(percpu-first-[0-9a-f-]+)">', page)
-    assert len(firsts) == 1  # 01 has one explorer
+    assert len(firsts) == 1 == classload.explorers_in(page)  # 01 has one explorer
     outputs = [json.loads(html.unescape(s)) for s in re.findall(
         r'<script type="application/vnd.voila.cell-output\+json">\s*(.*?)\s*</script>', page, re.S)]
     views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]

@@ -235,29 +235,38 @@ def _settle(server_pid: int, timeout: float = 300.0) -> float:
 
 # In a Chromium page: a figure is drawn (seconds from opening to it: the first figure).
 FIGURE_DRAWN_JS = "() => !!document.querySelector('.js-plotly-plot .main-svg')"
-# The first screen is complete: the cells are shown and every figure on the screen (the
-# page's figures keep their height before they draw) is drawn.
+# The first screen is complete: the page is parsed, its cells are shown and every figure
+# on the screen (the page's figures keep their height before they draw) is drawn.
 FIRST_SCREEN_JS = """() => {
   const cells = document.getElementById('rendered_cells');
-  if (!cells || cells.offsetParent === null) return false;
+  if (document.readyState === 'loading' || !cells || cells.offsetParent === null) return false;
   const h = window.innerHeight;
   return [...document.querySelectorAll('.plotly-graph-div, .percpu-plotview')].every(e => {
     const r = e.getBoundingClientRect();
     return !(r.height > 0 && r.top < h && r.bottom > 0) || !!e.querySelector('.main-svg');
   });
 }"""
-# Voila's front end has rendered every output and each widget output's view, and each
-# explorer's live figure has replaced its first drawing (05 has no widget at all).
-LIVE_JS = """() => {
+# Live, given how many explorers the page's HTML carried (`explorers_in`): Voila's front
+# end has rendered every output and each widget output's view, and each explorer's live
+# figure is drawn and has replaced its first drawing (05 has no widget at all).
+LIVE_JS = """(explorers) => {
   const cells = document.getElementById('rendered_cells');
   if (!cells || cells.offsetParent === null) return false;
   if (document.querySelector(
       'script[type="application/vnd.voila.cell-output+json"], .percpu-first-draw')) return false;
   const views = document.querySelectorAll(
     ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.widget-view+json']");
+  const live = document.querySelectorAll('.percpu-plotview');
   return [...views].every(v => v.querySelector('.jupyter-widgets, .widget-box, .lm-Widget'))
-    && [...document.querySelectorAll('.percpu-plotview')].every(g => g.querySelector('.main-svg'));
+    && live.length >= explorers && [...live].every(g => g.querySelector('.main-svg'));
 }"""
+
+
+def explorers_in(page_html: str) -> int:
+    """How many explorers a dashboard's HTML carries (each with its first drawing)."""
+    return page_html.count("data-percpu-first=")
+
+
 # What a page that never went live shows: its title, whether its cells are shown, and how
 # many outputs, widget views, first drawings and live figures it has of each.
 _PAGE_STATE_JS = """() => {
@@ -285,24 +294,25 @@ async def _browse(base: str, v: Visitor, browser: Any, t_start: float, stay: flo
         page = await context.new_page()
 
         async def seconds_until(js: str) -> float:
-            await page.wait_for_function(js, timeout=300_000, polling=20)
+            await page.wait_for_function(js, arg=explorers, timeout=300_000, polling=20)
             return round(time.monotonic() - t0, 3)
 
         t0 = time.monotonic()
-        await page.goto(app.dashboard_url(base, v.notebook), wait_until="commit",
-                        timeout=300_000)
+        response = await page.goto(app.dashboard_url(base, v.notebook), wait_until="commit",
+                                   timeout=300_000)
+        explorers = explorers_in(await response.text()) if response else 0
         try:
             # a figure drawn (or the page live without one: 05, 06 have none), and the
             # first screen complete, whichever comes first
             figure_or_live, v.first_screen_s = await asyncio.gather(
-                seconds_until(f"() => ({FIGURE_DRAWN_JS})() || ({LIVE_JS})()"),
+                seconds_until(f"(n) => ({FIGURE_DRAWN_JS})() || ({LIVE_JS})(n)"),
                 seconds_until(FIRST_SCREEN_JS))
             if await page.evaluate(FIGURE_DRAWN_JS):
                 v.first_figure_s = figure_or_live
             # the server's part: the page's last byte received (navigation timing)
             v.page_s = round(await page.evaluate(
                 "() => performance.getEntriesByType('navigation')[0].responseEnd") / 1000, 3)
-            await page.wait_for_function(LIVE_JS, timeout=300_000, polling=20)
+            await seconds_until(LIVE_JS)
         except Exception as exc:
             state = await page.evaluate(_PAGE_STATE_JS)
             raise RuntimeError(f"not live after 300 s: {state}") from exc
