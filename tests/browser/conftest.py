@@ -14,9 +14,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from percpu_explorer.paths import DATA_DIR, notebooks_dir
-from percpu_explorer.ui import app
+from percpu_explorer.ui import app, classload
 
-CHROMIUM = os.environ.get("PERCPU_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+try:
+    CHROMIUM = classload.chromium_path()
+except ValueError:  # none installed: the browser tests skip (the fixtures say so)
+    CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox",  # we run as root in CI
     "--disable-gpu",

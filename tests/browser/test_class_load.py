@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import statistics
 import time
@@ -63,9 +62,9 @@ def _kernel_alive(base: str, kernel_id: str) -> bool:
 
 
 def _kernel_id(page) -> str:
-    found = re.search(r'"kernelId":\s*"([0-9a-f-]+)"', page.content())
-    assert found, "no kernel id in the dashboard page"
-    return found.group(1)
+    kernel_id = app.kernel_id_in(page.content())
+    assert kernel_id, "no kernel id in the dashboard page"
+    return kernel_id
 
 
 def _wait_gone(base: str, kernel_ids: list[str], limit: float) -> float:

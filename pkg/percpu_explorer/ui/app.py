@@ -314,6 +314,12 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
 
 # --- a session as a browser opens it: the page, then its kernel's websocket -----------------
 
+def kernel_id_in(page_html: str) -> str:
+    """The id of the kernel a Voila dashboard page connects to ("" when it names none)."""
+    found = re.search(r'"kernelId":\s*"([0-9a-f-]+)"', page_html)
+    return found.group(1) if found else ""
+
+
 def dashboard_url(base: str, notebook: str) -> str:
     return f"{base.rstrip('/')}/voila/render/{notebook}"
 
@@ -352,11 +358,9 @@ class Session:
         response = await AsyncHTTPClient().fetch(dashboard_url(self.base, self.notebook),
                                                  request_timeout=timeout,
                                                  connect_timeout=timeout)
-        page = response.body.decode()
-        found = re.search(r'"kernelId":\s*"([0-9a-f-]+)"', page)
-        if not found:
+        self.kernel_id = kernel_id_in(response.body.decode())
+        if not self.kernel_id:
             raise RuntimeError(f"{self.notebook}: no kernel id in the dashboard page")
-        self.kernel_id = found.group(1)
         ws_url = self.base.replace("http", "ws", 1).rstrip("/")
         self.ws = await websocket_connect(
             f"{ws_url}/api/kernels/{self.kernel_id}/channels?session_id={self.session}",

@@ -31,7 +31,6 @@ import contextlib
 import json
 import os
 import random
-import re
 import statistics
 import time
 import urllib.error
@@ -318,8 +317,7 @@ async def _browse(base: str, v: Visitor, browser: Any, t_start: float, stay: flo
             raise RuntimeError(f"not live after 300 s: {state}") from exc
         v.live_s = round(time.monotonic() - t0, 3)
         v.opened_s = v.live_s
-        found = re.search(r'"kernelId":\s*"([0-9a-f-]+)"', await page.content())
-        v.kernel_id = found.group(1) if found else ""
+        v.kernel_id = app.kernel_id_in(await page.content())
         await asyncio.sleep(max(0.0, t0 + stay - time.monotonic()))
         await page.close(run_before_unload=True)  # the tab closed
     except Exception as exc:  # reported: the report says which visitor failed and how
