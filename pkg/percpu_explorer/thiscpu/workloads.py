@@ -382,29 +382,38 @@ def generate(pattern: str | Pattern, units: int, *, nr_cpus: int = 4, seed: int 
     j = np.empty(units, dtype=np.int64)  # index of each unit on its CPU
     j[order] = _cumsum_per_group(np.ones(units), cpu[order]) - 1
     task = cpu.astype(np.int64) * tasks_per_cpu + rng.integers(0, tasks_per_cpu, units)
-    unit_ids = np.arange(units)
-    parts = []
-    for k, pop in enumerate(pattern.unit):
-        keep = j % pop.every == pop.phase
-        n = int(keep.sum())
-        value = np.full(n, pop.value, dtype=np.int64)
-        old = pd.array([pd.NA] * n, dtype="Int64")
-        if pop.counter_mod:
-            old = pd.array(j[keep] % pop.counter_mod, dtype="Int64")
-            value = j[keep] % pop.counter_mod + pop.value
-        parts.append(pd.DataFrame({
-            "time": np.floor(t[keep]).astype(np.int64) + k, "cpu": cpu[keep],
-            "task": task[keep], "op": pop.op, "size": pop.size, "variable": pop.variable,
-            "value": value, "flavour": pop.flavour, "old": old,
-            "_unit": unit_ids[keep], "_k": k}))
-    frame = pd.concat(parts, ignore_index=True).sort_values(["time", "_unit", "_k"],
-                                                            kind="stable")
-    frame = frame.drop(columns=["_unit", "_k"]).reset_index(drop=True)
-    frame["op"] = pd.Categorical(frame["op"], categories=OPS)
-    frame["variable"] = pd.Categorical(frame["variable"])
-    frame["flavour"] = pd.Categorical(frame["flavour"], categories=FLAVOURS)
-    frame["size"] = frame["size"].astype("int16")
-    return frame
+    # Every op of every unit at once, as columns; rows sorted by time, then unit, then
+    # the op's place in the unit (each row has its own (unit, k): the order is total).
+    keeps = [j % pop.every == pop.phase for pop in pattern.unit]
+    counts = [int(keep.sum()) for keep in keeps]
+    k_all = np.repeat(np.arange(len(pattern.unit)), counts)
+    unit_all = np.concatenate([np.flatnonzero(keep) for keep in keeps])
+    time_all = np.floor(t[unit_all]).astype(np.int64) + k_all
+    order = np.lexsort((k_all, unit_all, time_all))
+    unit_all, k_all, time_all = unit_all[order], k_all[order], time_all[order]
+    ops = pattern.unit
+    j_all = j[unit_all]
+    mod = np.array([pop.counter_mod or 1 for pop in ops], dtype=np.int64)[k_all]
+    counted = np.array([pop.counter_mod is not None for pop in ops])[k_all]
+    base = np.array([pop.value for pop in ops], dtype=np.int64)[k_all]
+    old = np.where(counted, j_all % mod, 0)
+    # the variables named by ops that happen at all, sorted (as pd.Categorical orders them)
+    names = sorted({pop.variable for pop, n in zip(ops, counts, strict=True) if n})
+    var_code = np.array([names.index(pop.variable) if pop.variable in names else -1
+                         for pop in ops], dtype=np.int16)[k_all]
+    return pd.DataFrame({
+        "time": time_all, "cpu": cpu[unit_all], "task": task[unit_all],
+        "op": pd.Categorical.from_codes(
+            np.array([OPS.index(pop.op) for pop in ops], dtype=np.int8)[k_all],
+            categories=OPS),
+        "size": np.array([pop.size for pop in ops], dtype=np.int16)[k_all],
+        "variable": pd.Categorical.from_codes(var_code, categories=pd.Index(names, dtype="str")),
+        "value": np.where(counted, old + base, base),
+        "flavour": pd.Categorical.from_codes(
+            np.array([FLAVOURS.index(pop.flavour) for pop in ops], dtype=np.int8)[k_all],
+            categories=FLAVOURS),
+        "old": pd.arrays.IntegerArray(old, ~counted),
+    })
 
 
 def _cumsum_per_group(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
