@@ -7,6 +7,7 @@ release, which may carry backported fixes that the mainline `.0` lacks).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -71,6 +72,13 @@ def supported_range() -> str:
 
 def parse_kernel_version(text: str | KernelVersion) -> KernelVersion:
     """Parse `6.12`, `6.12.117` or `7.1-rc1`; reject versions whose layout is not modelled."""
+    if isinstance(text, str | KernelVersion):  # the models ask for the same few many times
+        return _parse_kernel_version(text)
+    return _parse_kernel_version.__wrapped__(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_kernel_version(text: str | KernelVersion) -> KernelVersion:
     if isinstance(text, KernelVersion):
         version = text
     else:

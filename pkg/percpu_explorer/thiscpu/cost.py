@@ -23,6 +23,7 @@ with other work), so it is an upper bound on what the saving explains.
 
 from __future__ import annotations
 
+import functools
 import time as _time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from .ops import (
     PREEMPTIBLE_MODELS,
     CoreProfile,
     LocalScheme,
+    OpSequence,
     SchemeVariant,
     core_profile,
     insn_cost,
@@ -131,6 +133,15 @@ def cost_table(settings: CostSettings) -> np.ndarray:
     return table
 
 
+@functools.lru_cache(maxsize=4096)
+def _sequence(op: str, size: int, flavour: str, scheme: str, atomics: str, preempt: str,
+              kernel: str, local: LocalScheme, vhe: bool) -> OpSequence:
+    """`op_sequence` kept for the next table: a sequence does not depend on the core
+    profile, which a visitor changes most (a table has about 300 sequences per variant)."""
+    return op_sequence(op, size, flavour=flavour, scheme=scheme, atomics=atomics,
+                       preempt=preempt, kernel=kernel, local=local, vhe=vhe)
+
+
 def _cost_table(settings: CostSettings) -> np.ndarray:
     n_keys = len(FLAVOURS) * len(OPS) * _NSIZE
     table = np.full((n_keys, len(settings.variants)), np.nan)
@@ -139,10 +150,8 @@ def _cost_table(settings: CostSettings) -> np.ndarray:
             for size in sizes_for(op):
                 key = (fi * len(OPS) + oi) * _NSIZE + size
                 for vi, v in enumerate(settings.variants):
-                    seq = op_sequence(op, size, flavour=flavour, scheme=v.scheme,
-                                      atomics=v.atomics, preempt=settings.preempt,
-                                      kernel=settings.kernel, local=settings.local,
-                                      vhe=settings.vhe)
+                    seq = _sequence(op, size, flavour, v.scheme, v.atomics, settings.preempt,
+                                    str(settings.kernel), settings.local, settings.vhe)
                     table[key, vi] = op_cost(
                         seq, settings.core, lse_execution=settings.lse_execution,
                         resched_probability=settings.resched_probability).cycles
@@ -254,13 +263,25 @@ def price_workload(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_COR
                    else np.zeros(n, dtype=np.int8))
     op_all = _codes(workload["op"], OPS)
     size_all = workload["size"].to_numpy()
-    by_cpu = np.zeros(nr_cpus * n_keys, dtype=np.int64)
-    by_var = np.zeros(max(len(var_names), 1) * n_keys, dtype=np.int64)
+    # Each row's key, then counts per (CPU, key) and (variable, key) over only the keys
+    # the workload has: a few of the table's keys, whatever the CPUs (4096 CPUs by every
+    # key would be millions of counters).
+    keys = np.empty(rows_n, dtype=np.int32)
     for start in range(0, rows_n, chunk):
         stop = min(start + chunk, rows_n)
-        key = _key(flavour_all[start:stop], op_all[start:stop], size_all[start:stop])
-        cpu_key = cpu_all[start:stop].astype(np.int64) * n_keys + key
-        var_key = var_all[start:stop].astype(np.int64) * n_keys + key
+        keys[start:stop] = _key(flavour_all[start:stop], op_all[start:stop],
+                                size_all[start:stop])
+    present = np.flatnonzero(np.bincount(keys, minlength=n_keys))
+    compact = np.zeros(n_keys, dtype=np.int64)
+    compact[present] = np.arange(len(present))
+    n_present = len(present)
+    by_cpu = np.zeros(nr_cpus * n_present, dtype=np.int64)
+    by_var = np.zeros(max(len(var_names), 1) * n_present, dtype=np.int64)
+    for start in range(0, rows_n, chunk):
+        stop = min(start + chunk, rows_n)
+        key = compact[keys[start:stop]]
+        cpu_key = cpu_all[start:stop].astype(np.int64) * n_present + key
+        var_key = var_all[start:stop].astype(np.int64) * n_present + key
         if weights is None:
             by_cpu += np.bincount(cpu_key, minlength=by_cpu.size)
             by_var += np.bincount(var_key, minlength=by_var.size)
@@ -269,14 +290,17 @@ def price_workload(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_COR
             np.add.at(by_var, var_key, weights[start:stop])
         if progress is not None:
             progress(stop, rows_n)
-    by_cpu = by_cpu.reshape(nr_cpus, n_keys)
-    by_var = by_var.reshape(-1, n_keys)
-    per_key = by_cpu.sum(axis=0)
-    used = np.flatnonzero(per_key)
+    by_cpu = by_cpu.reshape(nr_cpus, n_present)
+    by_var = by_var.reshape(-1, n_present)
+    counted = by_cpu.sum(axis=0)
+    used = present[np.flatnonzero(counted)]
     if np.isnan(table[used]).any():
         bad = used[np.isnan(table[used]).any(axis=1)][0]
         raise ValueError(f"no cost for key {bad}: validate the workload first")
-    t = np.nan_to_num(table)
+    per_key = np.zeros(n_keys, dtype=np.int64)
+    per_key[present] = counted
+    t_all = np.nan_to_num(table)
+    t = t_all[present]  # cycles per present key and variant
     labels = [v.label for v in variants]
     cpu_cycles = by_cpu @ t
     totals = pd.DataFrame({"variant": labels, "scheme": [v.scheme for v in variants],
@@ -295,7 +319,7 @@ def price_workload(workload: pd.DataFrame, core: str | CoreProfile = DEFAULT_COR
         fi, rest = divmod(int(key), len(OPS) * _NSIZE)
         oi, size = divmod(rest, _NSIZE)
         rows.append({"flavour": FLAVOURS[fi], "op": OPS[oi], "size": size,
-                     "ops": int(per_key[key]), **dict(zip(labels, per_key[key] * t[key],
+                     "ops": int(per_key[key]), **dict(zip(labels, per_key[key] * t_all[key],
                                                           strict=True))})
     per_op = pd.DataFrame(rows)
     per_variable = pd.DataFrame(by_var @ t, columns=labels)
