@@ -73,10 +73,14 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
     # Bars of one offsetgroup stack, different offsetgroups stand side by side: the
     # classes stack into one bar per variant, the per-CPU and per-op bars are grouped.
     order = classes.groupby("class", sort=False)["cycles"].sum().sort_values(ascending=False)
+    by_class: dict[str, dict[str, float]] = {}
+    for variant, cls, cycles in zip(classes["variant"], classes["class"], classes["cycles"],
+                                    strict=True):
+        by_class.setdefault(cls, {})[variant] = float(cycles)
     for i, cls in enumerate(order.index):
-        part = classes[classes["class"] == cls].set_index("variant")["cycles"]
+        part = by_class[cls]
         traces.append(dict(
-            type="bar", x=labels, y=[float(part.get(lab, 0.0)) for lab in labels], name=cls,
+            type="bar", x=labels, y=[part.get(lab, 0.0) for lab in labels], name=cls,
             legendgroup="class", legendgrouptitle={"text": "instruction class"},
             offsetgroup="total",
             marker={"color": CLASS_COLORS.get(cls, _PALETTE[i % len(_PALETTE)])},
@@ -100,7 +104,7 @@ def workload_cost_figure(cost: WorkloadCost) -> go.Figure:
                                "<extra>%{x}</extra>"), **_SPLIT))
         elif many:  # thousands of bars would be unreadable and slow to draw
             traces.append(dict(
-                type="scatter", x=list(cost.per_cpu["cpu"]),
+                type="scatter", x=cost.per_cpu["cpu"].to_numpy(),
                 y=cost.per_cpu[lab].to_numpy(), name=lab, mode="lines",
                 legendgroup="variant", legendgrouptitle={"text": "variant"},
                 line={"color": color, "width": 1},
