@@ -90,3 +90,26 @@ def test_more_questions(sheet):
     assert len({c.exercise.text() for c in sheet.cards}) == 6
     with pytest.raises(InputError, match="count 4 is not offered"):
         ExerciseSheet(1, 4)
+
+
+def test_another_count_keeps_the_questions_it_shares_and_closes_the_others(sheet):
+    """A set of a seed begins with every smaller set of it (exercise_set draws question i
+    from the seed and the questions before it), so 3 -> 6 -> 3 keeps the first three
+    cards with what was typed in them, and the three dropped cards' widgets are closed
+    (a kernel serving a class for an hour does not keep them)."""
+    first = list(sheet.cards)
+    assert all(c.widget.comm is not None for c in first)  # open while shown
+    first[0].check("0x0")
+    sheet.count_field.value = 6
+    assert sheet.cards[:3] == first
+    assert sheet.exercises == exercise_set(2026, 6)
+    assert sheet.cards[0].answer.value == "0x0" and sheet.cards[0].result.value != ""
+    dropped = sheet.cards[3:]
+    sheet.count_field.value = 3
+    assert sheet.cards == first and sheet.exercises == exercise_set(2026, 3)
+    for card in dropped:
+        assert card.widget.comm is None and card.answer.comm is None
+        assert card.answer.layout.comm is None and card.check_button.style.comm is None
+    sheet.seed_field.value = "7"  # another seed: other questions, the old cards closed
+    assert sheet.exercises == exercise_set(7, 3)
+    assert all(c.question.comm is None for c in first)

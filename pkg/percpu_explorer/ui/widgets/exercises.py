@@ -58,6 +58,10 @@ class QuestionCard:
                              layout=W.Layout(border="1px solid #ddd", padding="4px 8px",
                                              margin="0 0 8px 0"))
 
+    def close(self) -> None:
+        """Close the card's widgets (and their layouts and styles) in the front end."""
+        _close_tree(self.widget)
+
     def _on_answer(self, change: dict[str, Any]) -> None:
         if not self._setting and str(change["new"]).strip():
             self._check_now()  # Enter in the field checks, like the button
@@ -109,6 +113,7 @@ class ExerciseSheet:
         self.header = W.HTML("")
         self.summary = W.HTML("")
         self.cards: list[QuestionCard] = []
+        self._drawn: tuple[int, list[Exercise]] | None = None
         self.box = W.VBox([])
         self.seed_field.observe(self._on_seed, names="value")
         self.count_field.observe(self._on_count, names="value")
@@ -121,14 +126,31 @@ class ExerciseSheet:
         return [card.exercise for card in self.cards]
 
     def _draw(self) -> None:
-        self.cards = [QuestionCard(ex, i) for i, ex in
-                      enumerate(exercise_set(self.seed, self.count), 1)]
+        """The seed's first `count` questions. A set of a seed begins with the questions
+        of every smaller set of it (`exercise_set`), so another count keeps the cards it
+        shares, with what the student typed in them, and closes the others' widgets."""
+        exercises = self._exercises(self.seed, self.count)
+        kept = 0
+        while kept < min(len(self.cards), len(exercises)) and \
+                self.cards[kept].exercise == exercises[kept]:
+            kept += 1
+        for card in self.cards[kept:]:
+            card.close()
+        self.cards = self.cards[:kept] + [QuestionCard(ex, i) for i, ex in
+                                          enumerate(exercises[kept:], kept + 1)]
         self.box.children = tuple(card.widget for card in self.cards)
         self.finding = exercises_finding(self.exercises)
         self.summary.value = show_finding(self.finding, question=True).data
         self.header.value = (f"<p><b>{self.count} questions for seed {self.seed}.</b> Type "
                              "your answer and press Check (or Enter); the worked answer "
                              "opens when you are right, or when you ask for it.</p>")
+
+    def _exercises(self, seed: int, count: int) -> list[Exercise]:
+        """`exercise_set(seed, count)`, cut from the longest set of this seed drawn so far."""
+        have = self._drawn if self._drawn and self._drawn[0] == seed else None
+        if have is None or len(have[1]) < count:
+            have = self._drawn = (seed, exercise_set(seed, count))
+        return have[1][:count]
 
     def _on_seed(self, change: dict[str, Any]) -> None:
         self.set_seed(change["new"])
@@ -159,3 +181,14 @@ class ExerciseSheet:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _close_tree(widget: W.Widget) -> None:
+    """Close a widget, its children (boxes, accordions), layout and style."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    for part in ("layout", "style"):
+        sub = getattr(widget, part, None)
+        if isinstance(sub, W.Widget):
+            sub.close()
+    widget.close()
