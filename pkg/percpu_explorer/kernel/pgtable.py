@@ -225,11 +225,13 @@ class KernelPageTables:
         mod = allocated = 0
         addr = start
         if li == len(self._levels) - 1:
+            # One PTE per page, pa | PTE_TYPE_PAGE with pa page aligned: the caller
+            # keeps [start, end) inside this table, so the indices run without wrapping.
             step = 1 << shift
-            while addr != end:
-                entries[(addr >> shift) & mask] = pa | PTE_TYPE_PAGE
-                addr += step
-                pa += step
+            first = (start >> shift) & mask
+            count = (end - start) >> shift
+            entries.update(zip(range(first, first + count),
+                               range(pa + PTE_TYPE_PAGE, pa + count * step, step), strict=True))
             return bit, 0
         span = 1 << shift
         while addr != end:
