@@ -6,7 +6,7 @@ import json
 import pytest
 
 from percpu_explorer import KernelConfig, compute_layout
-from percpu_explorer.kernel import fmt_addr, layout_finding
+from percpu_explorer.kernel import build_first_chunk, fmt_addr, layout_finding
 from percpu_explorer.ui.widgets import LayoutExplorer, PageTableExplorer
 
 
@@ -95,6 +95,26 @@ def test_page_tables_own_controls_change_the_walk():
     walker.controls["custom"].value = fmt_addr(vmalloc + 0x1000)
     assert walker.controls["address"].value == "custom" and walker.error is None
     assert fmt_addr(vmalloc + 0x1000) in walker.figure.layout.title.text
+
+
+def test_page_tables_a_new_cpu_or_address_walks_the_tables_already_built():
+    walker = PageTableExplorer(local_percpu=True, nr_cpus=64)
+    kpt = walker.kpt
+    walker.set(cpu=63, address="Local Percpu (first chunk)")
+    assert walker.kpt is kpt and walker.error is None
+    # the walk the tables built anew give: CPU 63's own unit, the units one after another
+    # from RAM_BASE as pcpu_embed_first_chunk() allocates them (scenarios.unit_pa)
+    unit63 = 0x40000000 + 63 * (128 << 10)
+    assert walker.walk == build_first_chunk(walker.config).walk(63, walker.walk.va)
+    assert walker.walk.pa == unit63
+    # tables changed by hand since the figure was drawn are built anew
+    va = walker.walk.va
+    kpt.vunmap_range(va, va + 4096, cpu=63)
+    walker.set(cpu=62)
+    assert walker.kpt is not kpt and walker.kpt.translate(63, va) == unit63
+    kpt = walker.kpt
+    walker.set(nr_cpus=32)  # another configuration: other tables
+    assert walker.kpt is not kpt and walker.kpt.nr_cpus == 32
 
 
 def test_the_explorer_and_the_finding_agree():

@@ -155,6 +155,9 @@ class KernelPageTables:
         self.sync_calls = 0
         self.sync_skipped = 0
         self.entries_copied = 0
+        # Calls of the public operations that change tables or counters: a reader that
+        # keeps these tables can tell whether they are still as it left them.
+        self.changes = 0
         self._local_pages: dict[int, list[tuple[int, int]]] = {}
         sym = self.layout.symbols
         self.local_start: int | None = sym.get("LOCAL_PERCPU_START")
@@ -286,6 +289,7 @@ class KernelPageTables:
         must be inside the Local Percpu area. Afterwards arch_sync_kernel_mappings()
         runs if the pgtbl_mod_mask has the root level's bit.
         """
+        self.changes += 1
         self._check_range(start, end, cpu)
         if not isinstance(pa, int) or pa < 0 or pa % self._page_size:
             raise ValueError(f"physical address {pa!r} is not a non-negative multiple of "
@@ -309,6 +313,7 @@ class KernelPageTables:
         """Clear the leaf entries of [start, end), as vunmap_range_noflush(); tables
         stay (the kernel never frees vmalloc page tables). A block the range covers
         only in part is refused (the kernel would clear all of it)."""
+        self.changes += 1
         self._check_range(start, end, cpu)
         root = self.swapper if cpu is None else self.roots[cpu]
         partial = partial_block(self._levels, self._tables, root, 0, start, end)
@@ -334,6 +339,7 @@ class KernelPageTables:
         The walk follows pgd_addr_end() in a do/while: start == end copies one entry.
         """
         start, end = start & MASK64, end & MASK64 if end != TOP_OF_VA else end
+        self.changes += 1
         if not self.config.local_percpu:
             return SyncResult(start, end, True, (), 0, "mainline: one shared root")
         if not self.percpu_pgd_setup_done:
@@ -367,6 +373,7 @@ class KernelPageTables:
     def setup_percpu_pgd(self) -> int:
         """Give every CPU's root swapper's entries outside the Local Percpu area and
         turn syncing on (patch 01/11's percpu_pgd_setup_done). Returns entries copied."""
+        self.changes += 1
         copied = 0
         if self.config.local_percpu:
             local = set()

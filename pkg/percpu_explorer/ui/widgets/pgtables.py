@@ -37,6 +37,7 @@ class PageTableExplorer(Explorer):
     def __init__(self, panel: ControlPanel | None = None, **values: Any) -> None:
         self.kpt: KernelPageTables | None = None
         self.walk: Walk | None = None
+        self._kpt_changes = 0  # kpt.changes when the figure shown was drawn
         super().__init__(panel, **values)
 
     def _make_controls(self) -> dict[str, W.ValueWidget]:
@@ -86,13 +87,23 @@ class PageTableExplorer(Explorer):
                 raise InputError(f"{reason}, so there are no per-CPU page tables to walk. "
                                  f"The areas fit with page size/VA bits {fit}",
                                  field="local_percpu")
-        kpt = build_first_chunk(cfg)
+        kpt = self._tables(cfg)
         cpu = self.controls["cpu"].value
         walk = kpt.walk(cpu, self.address_of(kpt, cpu))
         fig = plots.walk_figure(walk, kpt.geometry, nr_cpus=kpt.nr_cpus,
                                 address=self.controls["address"].value)
-        self.kpt, self.walk = kpt, walk  # only once the figure is drawn
+        # only once the figure is drawn
+        self.kpt, self.walk, self._kpt_changes = kpt, walk, kpt.changes
         return fig
+
+    def _tables(self, cfg: KernelConfig) -> KernelPageTables:
+        """The first chunk's tables of `cfg`: those the figure shown walked when it was
+        drawn from the same configuration and nothing has changed them since (a new CPU
+        or address walks the same tables), else built anew."""
+        kpt = self.kpt
+        if kpt is not None and kpt.config == cfg and kpt.changes == self._kpt_changes:
+            return kpt
+        return build_first_chunk(cfg)
 
     def _on_control(self, change: dict[str, Any]) -> None:
         """Typing a custom address walks it: the address choice moves to "custom"."""
