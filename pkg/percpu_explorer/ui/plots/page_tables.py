@@ -47,10 +47,10 @@ def walk_figure(walk: Walk, geometry: Geometry | None = None, *, nr_cpus: int | 
             f"<b>{s.level}</b> (level {s.hw_level}), {s.owner}", f"index {index}",
             f"table PA {s.table_pa:#x}", f"entry PA {s.entry_pa:#x}",
             f"descriptor {s.descriptor:#018x} ({s.kind})", nxt]))
-    fig = go.Figure()
+    traces = []
     if geometry is not None:
         ptrs = {lv.hw_level: lv.ptrs for lv in geometry.levels}
-        fig.add_trace(go.Bar(
+        traces.append(go.Bar(
             y=levels, x=[ptrs[s.hw_level] for s in steps], base=[0] * len(steps),
             orientation="h", width=0.5,
             marker={"color": [PRIVATE_COLOR if s.owner != "shared" else SHARED_COLOR
@@ -59,7 +59,7 @@ def walk_figure(walk: Walk, geometry: Geometry | None = None, *, nr_cpus: int | 
         ))
     width = max((lv.ptrs for lv in geometry.levels), default=1) if geometry is not None \
         else max([s.index for s in steps] + [1])
-    fig.add_trace(go.Scatter(
+    traces.append(go.Scatter(
         y=levels, x=[s.index for s in steps], mode="lines+markers+text",
         text=[f"[{s.index}] {s.kind}" for s in steps], cliponaxis=False,
         textposition=[_text_position(s.index, width) for s in steps],
@@ -73,9 +73,7 @@ def walk_figure(walk: Walk, geometry: Geometry | None = None, *, nr_cpus: int | 
                   f"{'page' if steps[-1].kind == 'page' else 'block'})")
     else:
         result = f"fault: no valid entry at {walk.fault_level}"
-    fig.update_yaxes(autorange="reversed", title_text="level (root first)")
     pad = width * 0.03
-    fig.update_xaxes(title_text="entry index in the table (entries)", range=[-pad, width + pad])
     # Short lines: a figure drawn before its cell is on screen is 700px wide.
     what = f"the {address} address" if address else "address"
     cpus = f" of {nr_cpus}" if nr_cpus is not None else ""
@@ -84,15 +82,19 @@ def walk_figure(walk: Walk, geometry: Geometry | None = None, *, nr_cpus: int | 
         cfg = geometry.config
         roots = "one root per CPU (RFC 01/11)" if cfg.local_percpu else "one shared root"
         config = f"<br>{cfg.label()}, kernel {cfg.kernel}, {roots}"
-    fig.update_layout(
-        title={"text": f"Page-table walk on CPU {walk.cpu}{cpus}: {result}<br><sup>{what} "
-               f"{fmt_addr(walk.va)}{config}<br>root (TTBR1) {walk.ttbr1:#x}; orange tables "
-               "are private to a CPU, blue ones shared</sup>", "yref": "container",
-               "y": 1 - 20 / (240 + 90 * max(len(steps), 1)), "yanchor": "top"},
-        barmode="overlay", height=240 + 90 * max(len(steps), 1), hovermode="closest",
-        margin={"t": 150}, legend=TOP_LEGEND,
-    )
-    return fig
+    # The figure and its layout in one go: each update_*() call re-validates through
+    # plotly's update machinery, several times the cost of the constructor.
+    return go.Figure(data=traces, layout={
+        "yaxis": {"title": {"text": "level (root first)"}, "autorange": "reversed"},
+        "xaxis": {"title": {"text": "entry index in the table (entries)"},
+                  "range": [-pad, width + pad]},
+        "title": {"text": f"Page-table walk on CPU {walk.cpu}{cpus}: {result}<br><sup>{what} "
+                  f"{fmt_addr(walk.va)}{config}<br>root (TTBR1) {walk.ttbr1:#x}; orange "
+                  "tables are private to a CPU, blue ones shared</sup>", "yref": "container",
+                  "y": 1 - 20 / (240 + 90 * max(len(steps), 1)), "yanchor": "top"},
+        "barmode": "overlay", "height": 240 + 90 * max(len(steps), 1), "hovermode": "closest",
+        "margin": {"t": 150}, "legend": TOP_LEGEND,
+    })
 
 
 def page_tables_figure(kpt: KernelPageTables, cpus: Iterable[int] | None = None) -> go.Figure:
