@@ -261,6 +261,19 @@ class ControlPanel:
         for callback in list(self._listeners):
             callback()
 
+    def controls_height(self) -> int:
+        """Pixels the live widget shows above its figure in a dashboard (JupyterLab's
+        widget styles, measured in Chromium: tests/browser): each row of the panel with a
+        control shown and the explorer's row of controls."""
+        rows = [row for row in self.panel.widget.children if isinstance(row, W.HBox)]
+        shown = sum(any(c.layout.display != "none" for c in row.children) for row in rows)
+        height = shown * _ROW_PX + _PANEL_REST_PX
+        if self.controls:
+            tall = any(isinstance(c, W.ToggleButtons) and c.description
+                       for c in self.controls.values())
+            height += _DESCRIBED_TOGGLES_ROW_PX if tall else _ROW_PX
+        return height
+
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
@@ -268,6 +281,15 @@ class ControlPanel:
 
 
 # --- explorers -----------------------------------------------------------------------------
+
+# A dashboard's rows of controls, in pixels (JupyterLab's widget styles, as Chromium lays
+# them out at 1280 px wide; tests/browser holds them): a row of dropdowns, text fields,
+# tick boxes or sliders (--jp-widgets-inline-height 28 px and 2 px margins); a row with
+# described ToggleButtons (the description goes above the buttons); the panel's empty
+# message line and the output's top edge.
+_ROW_PX = 32
+_DESCRIBED_TOGGLES_ROW_PX = 56
+_PANEL_REST_PX = 5
 
 class Explorer:
     """A panel, the explorer's own controls and one PlotView redrawn on every change.
@@ -426,6 +448,19 @@ class Explorer:
             self._widget = W.VBox(rows)
         return self._widget
 
+    def controls_height(self) -> int:
+        """Pixels the live widget shows above its figure in a dashboard (JupyterLab's
+        widget styles, measured in Chromium: tests/browser): each row of the panel with a
+        control shown and the explorer's row of controls."""
+        rows = [row for row in self.panel.widget.children if isinstance(row, W.HBox)]
+        shown = sum(any(c.layout.display != "none" for c in row.children) for row in rows)
+        height = shown * _ROW_PX + _PANEL_REST_PX
+        if self.controls:
+            tall = any(isinstance(c, W.ToggleButtons) and c.description
+                       for c in self.controls.values())
+            height += _DESCRIBED_TOGGLES_ROW_PX if tall else _ROW_PX
+        return height
+
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
@@ -433,7 +468,7 @@ class Explorer:
         # in the page itself, so a visitor sees the figure before the page's widgets are
         # live (JupyterLab shows the widget and ignores it).
         bundle = dict(self.widget._repr_mimebundle_())
-        first = self.figure.first_drawing()
+        first = self.figure.first_drawing(self.controls_height())
         if first is not None:
             bundle["text/html"] = first
         display(bundle, raw=True)

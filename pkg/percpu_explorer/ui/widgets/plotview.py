@@ -62,9 +62,11 @@ class PlotView(anywidget.AnyWidget):
         self._figure = fig
         self.spec = str(to_json_plotly(fig.to_plotly_json()))
 
-    def first_drawing(self) -> str | None:
+    def first_drawing(self, above_px: int = 0) -> str | None:
         """HTML that draws the figure shown now with the page's plotly.js, marked for
-        this view to remove once it draws (None when that plotly.js cannot draw it)."""
+        this view to remove once it draws (None when that plotly.js cannot draw it).
+        `above_px` keeps the room of what the live widget shows above its figure (an
+        explorer's controls), so the figure does not move when the widget replaces it."""
         from ..plots.common import page_figure_html
 
         if not self.spec:
@@ -74,7 +76,13 @@ class PlotView(anywidget.AnyWidget):
         html = page_figure_html(self._figure.to_plotly_json())
         if html is None:
             return None
-        return f'<div class="percpu-first-draw" data-percpu-first="{self.placeholder}">{html}</div>'
+        room = ""
+        if above_px > 0:
+            room = (f'<div class="percpu-controls-room" style="height:{int(above_px)}px;'
+                    'color:#888;font-size:12px">The controls come when the page is live.'
+                    '</div>')
+        return (f'<div class="percpu-first-draw" data-percpu-first="{self.placeholder}">'
+                f'{room}{html}</div>')
 
     def _on_page_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
         # A page without the app's template (JupyterLab) asks once for plotly.js.
