@@ -53,6 +53,48 @@ def lean_kernel() -> bool:
 
 lean_kernel()
 
+# Seconds without a cell after which an app kernel's notebook counts as run.
+SETTLE_S = 1.0
+
+
+def freeze_after_notebook() -> bool:
+    """In the app's kernels: once the notebook's cells have run (no cell for SETTLE_S),
+    collect garbage once and move every object left to the collector's permanent
+    generation (`gc.freeze`). A dashboard's kernel holds about 250,000 objects after its
+    notebook, and each full collection walked them all: 140-370 ms in the middle of a
+    visitor's change, measured. Reference counting still frees them; only a cycle among
+    them that becomes garbage later is kept (at most what the notebook made). True if
+    the kernel will do so."""
+    if os.environ.get(LEAN_KERNEL_ENV) != "1" or "IPython" not in sys.modules:
+        return False
+    import gc
+    import threading
+
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel") or getattr(shell, "_percpu_freeze", 0):
+        return False
+    timer: list[threading.Timer] = []
+
+    def settle() -> None:
+        gc.collect()
+        gc.freeze()
+
+    def after_cell(*_: Any) -> None:
+        if timer:
+            timer.pop().cancel()
+        timer.append(threading.Timer(SETTLE_S, settle))
+        timer[0].daemon = True
+        timer[0].start()
+
+    shell.events.register("post_run_cell", after_cell)
+    shell._percpu_freeze = 1
+    return True
+
+
+freeze_after_notebook()
+
 
 def __getattr__(name: str) -> Any:
     if name in _MODULES:
