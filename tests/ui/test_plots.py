@@ -427,6 +427,22 @@ def test_schedule_timeline_of_an_exploration():
         plots.interleaving_figure(result, "torn")
 
 
+def test_allocator_figures_pass_plotly_validation(booted):
+    """The chunk map and chunks figures are built without plotly's per-property checks
+    (the allocator explorer redraws one on every change): plotly's validating
+    constructor accepts all of them, and reads back the same figure."""
+    alloc, _ = booted
+    figures = [plots.chunks_figure(alloc), plots.chunks_figure(alloc, mark=alloc.chunks[-1].id)]
+    for chunk in alloc.chunks:
+        figures.append(plots.chunk_map_heatmap(alloc, chunk.id))
+        figures.append(plots.chunk_map_heatmap(alloc, chunk.id, granularity=8,
+                                               mark=(chunk.start_offset, 5000), heading="h"))
+    for fig in figures:
+        checked = go.Figure(fig.to_dict())  # raises on any invalid property
+        assert json.loads(checked.to_json()) == json.loads(fig.to_json())
+        assert len(checked.data) == len(fig.data) and fig.layout.title.text
+
+
 # --- every figure ----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

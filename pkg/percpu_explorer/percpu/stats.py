@@ -156,22 +156,27 @@ def chunks_frame(alloc: PercpuAllocator) -> pd.DataFrame:
     allocations take in each unit; [offset_from_base, end_offset_from_base) spans all
     its units (pcpu_chunk_addr() of the highest unit's end), from pcpu_base_addr."""
     last_unit = max(alloc.unit_offsets.values(), default=0)
-    rows = []
-    for c in alloc.chunks:
-        unit_size = c.nr_pages * alloc.page_size
-        offset = c.base_addr - alloc.base_addr
-        rows.append({
-            "id": c.id, "kind": c.kind, "base_addr": c.base_addr,
-            "slot": c.slot, "nr_pages": c.nr_pages,
-            "free_bytes": c.free_bytes,
-            "contig_bytes": c.chunk_md.contig_hint * PCPU_MIN_ALLOC_SIZE,
-            "nr_alloc": len(c.allocs), "nr_populated": c.nr_populated,
-            "empty_pop_pages": c.nr_empty_pop_pages, "isolated": c.isolated,
-            "offset_from_base": offset, "unit_size": unit_size,
-            "end_offset_from_base": offset + last_unit + unit_size,
-            "alloc_bytes": unit_size - c.free_bytes - c.start_offset - c.end_offset,
-        })
-    return pd.DataFrame(rows)
+    return pd.DataFrame([chunk_row(alloc, c, last_unit) for c in alloc.chunks])
+
+
+def chunk_row(alloc: PercpuAllocator, c: Chunk, last_unit: int | None = None
+              ) -> dict[str, Any]:
+    """One chunk's row of `chunks_frame` (`last_unit`: the highest unit offset)."""
+    if last_unit is None:
+        last_unit = max(alloc.unit_offsets.values(), default=0)
+    unit_size = c.nr_pages * alloc.page_size
+    offset = c.base_addr - alloc.base_addr
+    return {
+        "id": c.id, "kind": c.kind, "base_addr": c.base_addr,
+        "slot": c.slot, "nr_pages": c.nr_pages,
+        "free_bytes": c.free_bytes,
+        "contig_bytes": c.chunk_md.contig_hint * PCPU_MIN_ALLOC_SIZE,
+        "nr_alloc": len(c.allocs), "nr_populated": c.nr_populated,
+        "empty_pop_pages": c.nr_empty_pop_pages, "isolated": c.isolated,
+        "offset_from_base": offset, "unit_size": unit_size,
+        "end_offset_from_base": offset + last_unit + unit_size,
+        "alloc_bytes": unit_size - c.free_bytes - c.start_offset - c.end_offset,
+    }
 
 
 def allocations_frame(alloc: PercpuAllocator) -> pd.DataFrame:

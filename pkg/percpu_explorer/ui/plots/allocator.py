@@ -5,6 +5,8 @@ returns, request by request. Every number comes from `percpu.PercpuAllocator`.
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from ...kernel import fmt_addr, fmt_end, format_size
 from ...percpu import PCPU_MIN_ALLOC_SIZE, PercpuAllocator
+from ...percpu.stats import chunk_row
 from .common import OK_COLOR, PROBLEM_COLOR, TOP_LEGEND, axis_unit, wrap
 
 MARK_COLOR = OK_COLOR  # what the current request allocated
@@ -62,32 +65,34 @@ def chunks_figure(alloc: PercpuAllocator, *, mark: int | None = None,
             f"{int(r.empty_pop_pages)} empty populated" + (", isolated" if r.isolated else "")])
         for lab, r in zip(labels, frame.itertuples(), strict=True)]
     marked = [int(i) == mark for i in frame["id"]]
-    fig = go.Figure()
-    fig.add_trace(go.Bar(
-        y=labels, x=[(e - o) / unit for o, e in zip(offs, ends, strict=True)],
-        base=[o / unit for o in offs], orientation="h", name="chunk (all units)",
-        showlegend=False,  # its colour is a scale (the colour bar), not one legend swatch
-        # colours as strings: plotly.js warns on every bar given a number and a scale
-        marker={"color": sample_colorscale("Blues", used),
-                "line": {"color": "#08306b", "width": 1}},  # an empty chunk stays visible
-        hovertext=hover, hoverinfo="text"))
-    fig.add_trace(go.Scatter(  # carries the colour bar of the bars' scale, draws nothing
-        x=[offs[0] / unit], y=[labels[0]], mode="markers", showlegend=False,
-        hoverinfo="skip", name="share used",
-        marker={"color": [used[0]], "colorscale": "Blues", "cmin": 0, "cmax": 1,
-                "opacity": 0, "showscale": True,
-                "colorbar": {"title": {"text": "share used"}}}))
+    # Built as plotly JSON and taken without plotly's per-property checks: the allocator
+    # explorer redraws it on every change (a test holds it valid under those checks).
+    data: list[dict[str, Any]] = [
+        {"type": "bar", "y": labels, "x": [(e - o) / unit for o, e in zip(offs, ends, strict=True)],
+         "base": [o / unit for o in offs], "orientation": "h", "name": "chunk (all units)",
+         # its colour is a scale (the colour bar), not one legend swatch
+         "showlegend": False,
+         # colours as strings: plotly.js warns on every bar given a number and a scale
+         "marker": {"color": sample_colorscale("Blues", used),
+                    "line": {"color": "#08306b", "width": 1}},  # an empty chunk stays visible
+         "hovertext": hover, "hoverinfo": "text"},
+        {"type": "scatter",  # carries the colour bar of the bars' scale, draws nothing
+         "x": [offs[0] / unit], "y": [labels[0]], "mode": "markers", "showlegend": False,
+         "hoverinfo": "skip", "name": "share used",
+         "marker": {"color": [used[0]], "colorscale": _blues(), "cmin": 0, "cmax": 1,
+                    "opacity": 0, "showscale": True,
+                    "colorbar": {"title": {"text": "share used"}}}}]
     if any(marked):
         i = marked.index(True)
-        fig.add_trace(go.Bar(
-            y=[labels[i]], x=[(ends[i] - offs[i]) / unit], base=[offs[i] / unit],
-            orientation="h", name=f"chunk {mark}, the request's",
-            marker={"color": "rgba(0,0,0,0)", "line": {"color": MARK_COLOR, "width": 4}},
-            hovertext=[hover[i]], hoverinfo="text"))
-    fig.add_trace(go.Scatter(
-        y=labels, x=[o / unit for o in offs], mode="markers", name="chunk start",
-        marker={"symbol": "line-ns-open", "size": 16, "color": "#333"},
-        hovertext=hover, hoverinfo="text"))
+        data.append({
+            "type": "bar", "y": [labels[i]], "x": [(ends[i] - offs[i]) / unit],
+            "base": [offs[i] / unit], "orientation": "h", "name": f"chunk {mark}, the request's",
+            "marker": {"color": "rgba(0,0,0,0)", "line": {"color": MARK_COLOR, "width": 4}},
+            "hovertext": [hover[i]], "hoverinfo": "text"})
+    data.append({
+        "type": "scatter", "y": labels, "x": [o / unit for o in offs], "mode": "markers",
+        "name": "chunk start", "marker": {"symbol": "line-ns-open", "size": 16, "color": "#333"},
+        "hovertext": hover, "hoverinfo": "text"})
     area = "Global Percpu area" if alloc.local else "vmalloc"
     title, top = _title(
         heading or f"Percpu chunks of {config_text(alloc)}",
@@ -96,13 +101,23 @@ def chunks_figure(alloc: PercpuAllocator, *, mark: int | None = None,
         f"pcpu_base_addr {fmt_addr(alloc.base_addr)}; new chunks go to {area} "
         f"[{fmt_addr(alloc.vm.start)}, {fmt_end(alloc.vm.end)})")
     height = top + 150 + 40 * len(frame)
-    fig.update_layout(
-        title=_title_layout(title), hovermode="closest", height=height,
-        margin={"t": top, "b": 110}, barmode="overlay",
-        legend={"orientation": "h", "yanchor": "top", "y": -60 / (height - top - 110)})
-    fig.update_xaxes(title_text=f"offset from pcpu_base_addr ({unit_name})")
-    fig.update_yaxes(title_text="chunk", autorange="reversed")
-    return fig
+    layout = {
+        "title": _title_layout(title), "hovermode": "closest", "height": height,
+        "margin": {"t": top, "b": 110}, "barmode": "overlay",
+        "legend": {"orientation": "h", "yanchor": "top", "y": -60 / (height - top - 110)},
+        "xaxis": {"title": {"text": f"offset from pcpu_base_addr ({unit_name})"}},
+        "yaxis": {"title": {"text": "chunk"}, "autorange": "reversed"}}
+    return go.Figure(data=data, layout=layout, _validate=False)
+
+
+@functools.cache
+def _blues_json() -> str:
+    return json.dumps(go.scatter.Marker(colorscale="Blues").to_plotly_json()["colorscale"])
+
+
+def _blues() -> list[list[Any]]:
+    """plotly's "Blues" colour scale as its checks spell it out: [[0.0, "rgb(...)"], ...]."""
+    return json.loads(_blues_json())
 
 
 def _bits(value: int, nbits: int) -> np.ndarray:
@@ -133,8 +148,7 @@ def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
     chunk = next((c for c in alloc.chunks if c.id == chunk_id), None)
     if chunk is None:
         raise ValueError(f"no chunk {chunk_id}; chunks are {[c.id for c in alloc.chunks]}")
-    frame = alloc.chunks_frame()
-    totals = frame[frame["id"] == chunk_id].iloc[0]
+    totals = chunk_row(alloc, chunk)
     page = alloc.page_size
     g = _default_granularity(page) if granularity is None else granularity
     if g % PCPU_MIN_ALLOC_SIZE or page % g:
@@ -157,19 +171,19 @@ def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
     x = np.arange(cells_per_row) * g + g / 2  # heatmap x is the cell's centre
     y = np.arange(chunk.nr_pages)
 
-    # Two y axes with the same fixed range rather than shared ones: plotly.js warns about
-    # a "matches" loop when such a figure replaces another in a figure widget.
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.04, 0.96], horizontal_spacing=0.01)
-    fig.add_trace(go.Heatmap(
-        z=populated, x=["populated"], y=y, zmin=0, zmax=1, showscale=False,
-        colorscale=[[0, "#f2f2f2"], [1, "#555555"]], name="populated",
-        hovertemplate="page %{y}: populated %{z}<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Heatmap(
-        z=z, x=x, y=y, zmin=0, zmax=1, name="allocation map",
-        colorscale=[[0, "#f7fbff"], [1, "#08306b"]],
-        colorbar={"title": {"text": "share allocated"}},
-        hovertemplate=(f"page %{{y}}, the {g} B around byte %{{x}} of the page<br>"
-                       "allocated %{z:.0%}<extra></extra>")), row=1, col=2)
+    # Built as plotly JSON and taken without plotly's per-property checks, on the panel
+    # layout of make_subplots made once: the allocator explorer redraws it on every change
+    # (a test holds it valid under those checks).
+    data: list[dict[str, Any]] = [
+        {"type": "heatmap", "z": populated, "x": ["populated"], "y": y, "zmin": 0, "zmax": 1,
+         "showscale": False, "colorscale": [[0, "#f2f2f2"], [1, "#555555"]],
+         "name": "populated", "hovertemplate": "page %{y}: populated %{z}<extra></extra>",
+         **_STRIP},
+        {"type": "heatmap", "z": z, "x": x, "y": y, "zmin": 0, "zmax": 1,
+         "name": "allocation map", "colorscale": [[0, "#f7fbff"], [1, "#08306b"]],
+         "colorbar": {"title": {"text": "share allocated"}},
+         "hovertemplate": (f"page %{{y}}, the {g} B around byte %{{x}} of the page<br>"
+                           "allocated %{z:.0%}<extra></extra>"), **_MAP}]
     outside = [(0, chunk.start_offset), (nbits * PCPU_MIN_ALLOC_SIZE - chunk.end_offset,
                                          chunk.end_offset)]
     ox: list[float | None] = []
@@ -180,11 +194,11 @@ def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
             ox += xs_
             oy += ys_
     if ox:
-        fig.add_trace(go.Scatter(
-            x=ox, y=oy, mode="lines", fill="toself", fillcolor=OUTSIDE_COLOR,
-            line={"width": 0, "color": OUTSIDE_COLOR}, hoveron="fills",
-            name="outside the chunk's map (static or reserved area)",
-            hovertemplate="not part of this chunk's map<extra></extra>"), row=1, col=2)
+        data.append({
+            "type": "scatter", "x": ox, "y": oy, "mode": "lines", "fill": "toself",
+            "fillcolor": OUTSIDE_COLOR, "line": {"width": 0, "color": OUTSIDE_COLOR},
+            "hoveron": "fills", "name": "outside the chunk's map (static or reserved area)",
+            "hovertemplate": "not part of this chunk's map<extra></extra>", **_MAP})
     bb = alloc.block_bits
     for name, attr, dash, width, color in (
             ("block contig hint", "contig", "solid", 2, "#e6550d"),
@@ -197,9 +211,9 @@ def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
                 start = getattr(md, f"{attr}_hint_start")
                 xs += [start * PCPU_MIN_ALLOC_SIZE, (start + hint) * PCPU_MIN_ALLOC_SIZE, None]
                 ys += [i, i, None]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=name,
-                                 line={"dash": dash, "width": width, "color": color},
-                                 hoverinfo="skip"), row=1, col=2)
+        data.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines", "name": name,
+                     "line": {"dash": dash, "width": width, "color": color},
+                     "hoverinfo": "skip", **_MAP})
     xs, ys = [], []
     md = chunk.chunk_md
     lo, hi = md.contig_hint_start, md.contig_hint_start + md.contig_hint
@@ -209,15 +223,15 @@ def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
         xs += [col * PCPU_MIN_ALLOC_SIZE, (col + end - lo) * PCPU_MIN_ALLOC_SIZE, None]
         ys += [row + 0.3, row + 0.3, None]
         lo = end
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="chunk contig hint",
-                             line={"width": 4, "color": "#de2d26"}, hoverinfo="skip"),
-                  row=1, col=2)
+    data.append({"type": "scatter", "x": xs, "y": ys, "mode": "lines",
+                 "name": "chunk contig hint", "line": {"width": 4, "color": "#de2d26"},
+                 "hoverinfo": "skip", **_MAP})
     annotations = []
     if mark is not None:
         mx, my = _area_outline(mark[0], mark[1], page)
-        fig.add_trace(go.Scatter(x=mx, y=my, mode="lines", fill="toself", name=mark_name,
-                                 line={"width": 3, "color": mark_color}, opacity=0.9,
-                                 hoverinfo="skip"), row=1, col=2)
+        data.append({"type": "scatter", "x": mx, "y": my, "mode": "lines", "fill": "toself",
+                     "name": mark_name, "line": {"width": 3, "color": mark_color},
+                     "opacity": 0.9, "hoverinfo": "skip", **_MAP})
         first_row, first_x = divmod(mark[0], page)
         annotations.append({"x": first_x, "y": first_row, "xref": "x2", "yref": "y2",
                             "text": mark_name, "showarrow": True, "arrowhead": 2,
@@ -233,17 +247,41 @@ def chunk_map_heatmap(alloc: PercpuAllocator, chunk_id: int,
         f"run {totals['contig_bytes']} B; {totals['nr_populated']} pages populated",
         config_text(alloc))
     height = top + 130 + max(14 * chunk.nr_pages, 200)
-    fig.update_layout(
-        title=_title_layout(title), height=height, hovermode="closest",
-        margin={"t": top, "b": 130}, annotations=annotations,
-        legend={"orientation": "h", "yanchor": "top", "y": -60 / (height - top - 130)})
     rows = [chunk.nr_pages - 0.5, -0.5]  # page 0 on top
-    fig.update_yaxes(title_text="page in the unit", autorange=False, range=rows, row=1, col=1,
-                     tickmode="linear", tick0=0, dtick=-(-chunk.nr_pages // 16))  # whole pages
-    fig.update_yaxes(autorange=False, range=rows, showticklabels=False, row=1, col=2)
-    fig.update_xaxes(title_text="populated", showticklabels=False, row=1, col=1)
-    fig.update_xaxes(title_text="byte offset in the page (B)", range=[0, page], row=1, col=2)
-    return fig
+    layout = _map_panels()
+    layout["xaxis"].update(title={"text": "populated"}, showticklabels=False)
+    layout["yaxis"].update(title={"text": "page in the unit"}, autorange=False, range=rows,
+                           tickmode="linear", tick0=0,
+                           dtick=-(-chunk.nr_pages // 16))  # whole pages
+    layout["xaxis2"].update(title={"text": "byte offset in the page (B)"}, range=[0, page])
+    layout["yaxis2"].update(autorange=False, range=rows, showticklabels=False)
+    layout.update(
+        title=_title_layout(title), height=height, hovermode="closest",
+        margin={"t": top, "b": 130},
+        legend={"orientation": "h", "yanchor": "top", "y": -60 / (height - top - 130)})
+    if annotations:  # plotly leaves out an empty list
+        layout["annotations"] = annotations
+    return go.Figure(data=data, layout=layout, _validate=False)
+
+
+# The allocation map's two panels: the populated strip (x, y) and the map (x2, y2), with
+# two y axes of the same fixed range rather than shared ones: plotly.js warns about a
+# "matches" loop when such a figure replaces another in a figure widget.
+_STRIP = {"xaxis": "x", "yaxis": "y"}
+_MAP = {"xaxis": "x2", "yaxis": "y2"}
+
+
+@functools.cache
+def _map_panels_json() -> str:
+    """The allocation map's panel layout (plotly's make_subplots), as JSON, made once."""
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.04, 0.96], horizontal_spacing=0.01)
+    layout = fig.to_plotly_json()["layout"]
+    layout.pop("template", None)  # go.Figure adds the default template
+    return json.dumps(layout)
+
+
+def _map_panels() -> dict[str, Any]:
+    return json.loads(_map_panels_json())
 
 
 def _title(heading: str, *notes: str) -> tuple[str, int]:
