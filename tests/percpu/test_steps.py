@@ -87,3 +87,22 @@ def test_a_failed_request_names_its_error_and_no_area():
     step = step_history(booted(), rows).steps[0]
     assert step.failed and step.chunk_id is None and step.off is None
     assert step.sentence().startswith("alloc of 1048576 bytes failed: illegal size")
+
+
+def test_replay_to_a_step_is_the_allocator_run_history_leaves():
+    # SteppedHistory.replay runs the validated requests 1..s on a fresh allocator: the
+    # same chunks, bitmaps and percpu_stats as run_history of the first s rows, and
+    # step_history's decisions are run_history's.
+    history = synthetic_history(300, 100, seed=1)
+    run = step_history(booted(), history)
+    pd.testing.assert_frame_equal(run.decisions, run_history(booted(), history))
+    for s in (0, 1, 57, 210, len(history)):
+        alloc = run.replay(booted(), s)
+        ref = booted()
+        run_history(ref, history.iloc[:s])
+        assert alloc.percpu_stats_text() == ref.percpu_stats_text()
+        pd.testing.assert_frame_equal(alloc.chunks_frame(), ref.chunks_frame())
+        assert [(c.alloc_map, c.bound_map, c.populated) for c in alloc.chunks] == [
+            (c.alloc_map, c.bound_map, c.populated) for c in ref.chunks]
+    with pytest.raises(InputError, match=r"outside 0\.\.400"):
+        run.replay(booted(), 401)

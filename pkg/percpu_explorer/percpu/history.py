@@ -156,9 +156,16 @@ def run_history(alloc: PercpuAllocator,
     decision: chunk, offset, pointer, offset from pcpu_base_addr, chunks created or
     destroyed and pages populated on the way, or the error."""
     frame = requests if isinstance(requests, pd.DataFrame) else pd.DataFrame(list(requests))
+    return decisions_frame(replay_requests(alloc, _validated_rows(frame, "requests")))
+
+
+def replay_requests(alloc: PercpuAllocator,
+                    requests: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`run_history` on requests already validated (`validate_requests`' rows, as
+    dicts): the decision of each as a dict, the rows of `decisions_frame`."""
     ptr_of: dict[int, int] = {}
     rows = []
-    for req in _validated_rows(frame, "requests"):
+    for req in requests:
         first_event = len(alloc.events)
         row: dict[str, Any] = {"op": req["op"], "id": req["id"]}
         try:
@@ -182,8 +189,19 @@ def run_history(alloc: PercpuAllocator,
         row["chunks_destroyed"] = sum(e.kind == "destroy_chunk" for e in new)
         row["pages_populated"] = sum(e.pages[1] - e.pages[0] for e in new if e.kind == "populate")
         rows.append(row)
+    return rows
+
+
+def decisions_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """`replay_requests`' decisions as the frame `run_history` returns."""
     return typed_frame(rows, addresses=("chunk_base", "ptr"),
-                  integers=("size", "align", "chunk_id", "off", "offset_from_base"))
+                       integers=("size", "align", "chunk_id", "off", "offset_from_base"))
+
+
+def validated_requests(frame: pd.DataFrame, *, source: str = "requests"
+                       ) -> list[dict[str, Any]]:
+    """The rows of `validate_requests(frame)` as dicts, for `replay_requests`."""
+    return _validated_rows(frame, source)
 
 
 def typed_frame(rows: list[dict[str, Any]], *, addresses: Sequence[str] = (),

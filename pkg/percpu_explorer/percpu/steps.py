@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import InputError
 from .allocator import PercpuAllocator
-from .history import run_history, validate_requests
+from .history import decisions_frame, replay_requests, validated_requests
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,21 @@ class SteppedHistory:
     """`step_history`'s result: `decisions` as `run_history` returns them, `steps` one
     `RequestStep` per request, and `chunks` one row per chunk that existed at any step
     (id, kind, created_at, destroyed_at: the request numbers; 0 = present at the start,
-    destroyed_at empty while it lives)."""
+    destroyed_at empty while it lives); `requests` the validated requests."""
 
     decisions: pd.DataFrame
     steps: tuple[RequestStep, ...]
     chunks: pd.DataFrame
+    requests: tuple[dict[str, Any], ...] = ()
+
+    def replay(self, alloc: PercpuAllocator, number: int) -> PercpuAllocator:
+        """`alloc` (booted as the history's allocator was) after requests 1..`number`:
+        the allocator at step `number`."""
+        if not 0 <= number <= len(self.steps):
+            raise InputError(f"request {number} is outside 0..{len(self.steps)}",
+                             field="step")
+        replay_requests(alloc, self.requests[:number])
+        return alloc
 
     def step(self, number: int) -> RequestStep | None:
         """Request `number` (1..len), or None for step 0 (nothing served yet)."""
@@ -108,10 +118,10 @@ def step_history(alloc: PercpuAllocator,
     happened: the chunk and offset of each alloc and free, and the chunks created and
     destroyed, as the allocator's create_chunk and destroy_chunk events record them."""
     frame = requests if isinstance(requests, pd.DataFrame) else pd.DataFrame(list(requests))
-    asked = validate_requests(frame)  # the sizes of failed requests, which decisions lack
+    asked = validated_requests(frame)  # also the sizes of failed requests, which rows lack
     kinds = {c.id: c.kind for c in alloc.chunks}
     start = len(alloc.events)
-    decisions = run_history(alloc, asked)
+    rows = replay_requests(alloc, asked)
     events = alloc.events[start:]
     created = iter([e.chunk_id for e in events if e.kind == "create_chunk"])
     destroyed = iter([e.chunk_id for e in events if e.kind == "destroy_chunk"])
@@ -120,9 +130,7 @@ def step_history(alloc: PercpuAllocator,
         for cid, kind in kinds.items()}
     where: dict[int, tuple[int, int, int]] = {}  # allocation id -> chunk id, off, offset
     steps = []
-    for number, (row, request) in enumerate(zip(decisions.to_dict("records"),
-                                                asked.to_dict("records"), strict=True),
-                                            start=1):
+    for number, (row, request) in enumerate(zip(rows, asked, strict=True), start=1):
         new = tuple(int(next(created)) for _ in range(int(row["chunks_created"])))
         gone = tuple(int(next(destroyed)) for _ in range(int(row["chunks_destroyed"])))
         for cid in new:
@@ -152,5 +160,5 @@ def step_history(alloc: PercpuAllocator,
     chunks = pd.DataFrame(sorted(lives.values(), key=lambda r: r["id"]),
                           columns=["id", "kind", "created_at", "destroyed_at"])
     chunks["destroyed_at"] = pd.array(chunks["destroyed_at"], dtype="Int64")
-    return SteppedHistory(decisions, tuple(steps), chunks)
+    return SteppedHistory(decisions_frame(rows), tuple(steps), chunks, tuple(asked))
 
