@@ -34,7 +34,6 @@ from ...percpu import (
     boot_percpu,
     build_alloc_info,
     capacity,
-    run_history,
     step_history,
     synthetic_history,
 )
@@ -43,6 +42,7 @@ from .panel import ControlPanel, Explorer
 
 FOLLOW = "follow"  # the chunk control's value that follows the current request
 _CACHED_RUNS = 8  # whole-history runs kept, one per configuration
+_CACHED_STEPS = 8  # allocators at an earlier request kept, one per configuration and step
 
 
 class AllocatorExplorer(Explorer):
@@ -69,6 +69,7 @@ class AllocatorExplorer(Explorer):
         self.current: RequestStep | None = None
         self.shown_chunk: int | None = None
         self._runs: dict[KernelConfig, tuple[SteppedHistory, PercpuAllocator]] = {}
+        self._steps: dict[tuple[KernelConfig, int], PercpuAllocator] = {}
         self._chunk_notice: str | None = None
         super().__init__(panel, **values)
 
@@ -126,6 +127,18 @@ class AllocatorExplorer(Explorer):
                 self._runs.pop(next(iter(self._runs)))
         return self._runs[cfg]
 
+    def _alloc_at(self, cfg: KernelConfig, s: int) -> PercpuAllocator:
+        """The allocator after request `s` on `cfg` (kept for the last few)."""
+        run, whole = self._whole_run(cfg)
+        if s == len(self.history):
+            return whole
+        key = (cfg, s)
+        if key not in self._steps:
+            self._steps[key] = run.replay(self._boot(cfg), s)
+            while len(self._steps) > _CACHED_STEPS:
+                self._steps.pop(next(iter(self._steps)))
+        return self._steps[key]
+
     @staticmethod
     def chunk_label(row: dict[str, Any]) -> str:
         """A chunk as the dropdown offers it: "2 (dynamic, requests 31-400)"."""
@@ -154,14 +167,10 @@ class AllocatorExplorer(Explorer):
     # --- the figure ---------------------------------------------------------------------
 
     def _build(self, cfg: KernelConfig) -> go.Figure:
-        run, whole = self._whole_run(cfg)
+        run, _ = self._whole_run(cfg)
         n = len(self.history)
         s = self.controls["step"].value
-        if s == n:
-            alloc = whole
-        else:
-            alloc = self._boot(cfg)
-            run_history(alloc, self.history.iloc[:s])
+        alloc = self._alloc_at(cfg, s)
         step = run.step(s)
         choice = self.controls["chunk"].value
         target = (step.chunk_id if step is not None and step.chunk_id is not None
