@@ -81,6 +81,20 @@ def test_page_tables_refuse_a_broken_layout_and_the_panel_goes_back():
     assert "no per-CPU page tables to walk" in walker.panel.message.value
 
 
+def test_a_refused_change_of_cpus_and_layout_puts_back_a_cpu_the_fewer_cpus_lacked():
+    """Asked for 2 CPUs and a broken layout while CPU 4095 is walked, the CPU list first
+    shrinks to 0..1; going back, the panel returns to 4096 CPUs before CPU 4095 is
+    chosen again (it used to raise TraitError from the CPU list)."""
+    walker = PageTableExplorer(local_percpu=True, nr_cpus=4096)
+    walker.set(cpu=4095)
+    title = walker.figure.layout.title.text
+    walker.set(nr_cpus=2, page_size=16384)
+    assert walker.error.startswith("the patched layout is broken: ")
+    assert (walker.config.page_size, walker.config.nr_cpus) == (4096, 4096)
+    assert walker.controls["cpu"].value == 4095 and walker.walk.cpu == 4095
+    assert walker.figure.layout.title.text == title and "on CPU 4095 of 4096" in title
+
+
 def test_page_tables_own_controls_change_the_walk():
     walker = PageTableExplorer(local_percpu=True)
     before = state(walker)

@@ -18,12 +18,14 @@ An explorer offers only the panel controls its figure depends on
 
 from __future__ import annotations
 
+import contextlib
 import html
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as W
 import plotly.graph_objects as go
+import traitlets
 
 from ...kernel import (
     CHOICE_FIELDS,
@@ -413,11 +415,15 @@ class Explorer:
             try:
                 own = {k: v for k, v in self._drawn_controls.items()
                        if self.controls[k].value != v}
+                later = {}  # a choice the panel offers again only once it is back
                 if own:
                     self._quiet = True
                     try:
                         for key, value in own.items():
-                            self.controls[key].value = value
+                            try:
+                                self.controls[key].value = value
+                            except traitlets.TraitError:
+                                later[key] = value
                     finally:
                         self._quiet = False
                 if self.panel.values != self.drawn:
@@ -426,6 +432,9 @@ class Explorer:
                             f"{describe(self.panel.values, self.panel.offered)}.")
                 elif own:
                     back = " The controls are back to the figure shown."
+                for key, value in later.items():  # offered again: this one redraws
+                    with contextlib.suppress(traitlets.TraitError):
+                        self.controls[key].value = value
             finally:
                 self._reverting = False
             self.error = reason
