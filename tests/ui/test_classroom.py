@@ -122,7 +122,8 @@ def test_cap_refuses_at_once_and_a_closed_tab_frees_its_kernel_within_a_minute(t
 
 def test_class_visitors_change_only_controls_that_still_offer_another_value():
     """A change can narrow another control (16K pages leave VA bits one choice): a visitor
-    then changes the others, and each change is to a value the control offers."""
+    then changes the others, and each change is to a value the control offers; a control
+    hidden by its layout is not on the page to change."""
     import random
 
     from percpu_explorer.ui import classload
@@ -135,8 +136,15 @@ def test_class_visitors_change_only_controls_that_still_offer_another_value():
                         "value": True}},
         "d": {"state": {"description": "CPUs", "_model_name": "BoundedIntTextModel",
                         "min": 1, "max": 1, "value": 1}},
+        # hidden by its layout (a panel control the explorer does not offer)
+        "e": {"state": {"description": "KASAN", "_options_labels": ["none", "generic"],
+                        "index": 0, "layout": "IPY_MODEL_f"}},
+        "f": {"state": {"_model_name": "LayoutModel", "display": "none"}},
+        "g": {"state": {"description": "core", "_options_labels": ["a", "b"], "index": 0,
+                        "layout": "IPY_MODEL_h"}},
+        "h": {"state": {"_model_name": "LayoutModel", "display": None}},
     }
-    assert [m for m, _ in classload.controls(states)] == ["b", "c"]
+    assert [m for m, _ in classload.controls(states)] == ["b", "c", "g"]
     rng = random.Random(1)
     for _ in range(20):
         assert classload.new_value(states["b"]["state"], rng)["index"] in (0, 2)

@@ -65,11 +65,15 @@ class Visitor:
 
 
 def controls(states: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
-    """The dashboard's controls a visitor can change: (model id, model state)."""
+    """The dashboard's controls a visitor can change: (model id, model state). A control
+    its layout hides (a panel control the explorer does not offer) is not one."""
     found = []
     for model_id, s in states.items():
         st = s.get("state", {})
         if st.get("disabled") or not st.get("description"):
+            continue
+        layout = str(st.get("layout", "")).removeprefix("IPY_MODEL_")
+        if states.get(layout, {}).get("state", {}).get("display") == "none":
             continue
         if "_options_labels" in st and len(st["_options_labels"]) > 1 and "index" in st:
             found.append((model_id, st))
