@@ -162,6 +162,40 @@ REAL: dict[str, dict] = {
         # 0xfffffc1fbf800000 = VMALLOC_END)
         "chunks_created": 1,
     },
+    # 64K pages, VA_BITS=42 without the patch, -cpu max: TCR_EL1_T1SZ=0x16 (42 bits);
+    # linux-source-6.12 6.12.118. Two levels (arch/arm64/Kconfig PGTABLE_LEVELS): PGDIR_SHIFT
+    # = ARM64_HW_PGTABLE_LEVEL_SHIFT(2) = 13 * 2 + 3 = 29 (512M per entry, PTRS_PER_PGD 8192),
+    # PUD and PMD folded into the PGD. VA_BITS == VA_BITS_MIN (memory.h), so PAGE_END and
+    # MODULES_VADDR are _PAGE_END(42) = -2^41, VMEMMAP_SIZE = (2^41 >> 16) * 64 = 2G below
+    # VMEMMAP_END (-1G), and VMALLOC_END = VMEMMAP_START - SZ_8M (pgtable.h).
+    "debian-6.12.118-64k-42-max-smp4": {
+        "ptdump": {
+            "Linear Mapping start": 0xFFFFFC0000000000,  # _PAGE_OFFSET(42)
+            "Linear Mapping end": 0xFFFFFE0000000000,
+            "Modules start": 0xFFFFFE0000000000,
+            "Modules end": 0xFFFFFE0080000000,
+            "vmalloc() area": 0xFFFFFE0080000000,
+            "vmalloc() end": 0xFFFFFFFF3F800000,
+            "vmemmap start": 0xFFFFFFFF40000000,
+            "vmemmap end": 0xFFFFFFFFC0000000,
+            "PCI I/O start": 0xFFFFFFFFC0800000,
+            "PCI I/O end": 0xFFFFFFFFC1800000,
+            "Fixmap start": 0xFFFFFFFFFF2B0000,  # 85 fixmap pages, as at 64K/52
+            "Fixmap end": 0xFFFFFFFFFF800000,
+        },
+        "vmcoreinfo": {
+            "VA_BITS": 42, "vabits_actual": 42, "MODULES_VADDR": 0xFFFFFE0000000000,
+            "MODULES_END": 0xFFFFFE0080000000, "VMALLOC_START": 0xFFFFFE0080000000,
+            "VMALLOC_END": 0xFFFFFFFF3F800000, "VMEMMAP_START": 0xFFFFFFFF40000000,
+            "VMEMMAP_END": 0xFFFFFFFFC0000000,
+        },
+        # dmesg: "percpu: Embedded 10 pages/cpu s588128 r0 d67232 u655360",
+        # "pcpu-alloc: s588128 r0 d67232 u655360 alloc=10*65536" (the 64K/52 build's too)
+        "first_chunk": (588128, 0, 67232, 655360, 65536, 4),
+        # trace: one percpu_create_chunk, base_addr=ffffffff3f580000 (+ 4 * 655360 =
+        # 0xffffffff3f800000 = VMALLOC_END)
+        "chunks_created": 1,
+    },
     # 64K pages, VA_BITS=52 (3 levels, PGDIR_SIZE 4T, so each area is 8T) with the patch,
     # -cpu max (LVA: TCR_EL1_T1SZ=0xc, 52 bits). VA_BITS > VA_BITS_MIN (48), so
     # LOCAL_PERCPU_END is ALIGN_DOWN(VMEMMAP_START + VMEMMAP_UNUSED_NPAGES * 64, 4T).
@@ -224,7 +258,7 @@ def built(request):
 
 def test_kernels_of_every_page_size_are_shipped():
     variants = {load_bundle(p).meta["variant"] for p in BUILT}
-    assert {"16k-47", "4k-48-patched", "16k-47-patched", "64k-52",
+    assert {"16k-47", "4k-48-patched", "16k-47-patched", "64k-52", "64k-42",
             "64k-52-patched"} <= variants
     assert set(REAL) == {p.name for p in BUILT}, "pin the real values of every new bundle"
 
