@@ -2,6 +2,7 @@
 RFC layout of the same configuration; a disagreement shows both values; and every text is
 parsed once per comparison."""
 
+import pytest
 
 from percpu_explorer.captures import (
     CaptureBundle,
@@ -11,13 +12,16 @@ from percpu_explorer.captures import (
     first_dynamic_chunk_end,
     layout_comparison,
     load_bundle,
+    parse_ptdump,
     parse_vmcoreinfo,
     ptdump_markers,
     vmcoreinfo_numbers,
 )
-from percpu_explorer.kernel import KernelConfig, compute_layout, fmt_addr
+from percpu_explorer.kernel import KernelConfig, compute_layout, fmt_addr, pgtable_geometry
 
-from .conftest import A72, MAX4, PTDUMP_A72, PTDUMP_MAX
+from .conftest import A72, BUNDLES, MAX4, PTDUMP_A72, PTDUMP_MAX
+
+WITH_PTDUMP = [p for p in BUNDLES if (p / "ptdump.txt").is_file()]
 
 # --- the model against each bundle: every value the capture shows ----------------------
 
@@ -103,6 +107,22 @@ def test_ptdump_markers_of_a_52_bit_kernel_with_lpa2_equal_the_model():
     assert real["vmalloc() end"] == layout["VMALLOC_END"] == 0xFFFFC1FFBF800000
     assert real["Fixmap start"] == layout["FIXADDR_TOT_START"] == 0xFFFFFFFFFF427000
     assert list(real.index) == [m.label for m in layout.markers]
+
+
+@pytest.mark.parametrize("path", WITH_PTDUMP, ids=lambda p: p.name)
+def test_ptdump_levels_are_the_models_page_table_levels(path):
+    # The walk (mm/pagewalk.c) reports a hole of a level folded at build time
+    # (asm-generic pgtable-nop*d.h) at the level it folds into, and arm64's note_page()
+    # names a level folded at run time (mm_p4d_folded/mm_pud_folded) "PGD": each range
+    # is named after a level the hardware walks. A range starts and ends where an entry of
+    # its level does. 64K/42: two levels, "PGD" entries of 512M (PGDIR_SHIFT 29) and "PTE"
+    # entries of 64K; 4K/52 with LPA2: five, PGD 256T, P4D 512G, PUD 1G, PMD 2M, PTE 4K.
+    capture = ParsedCapture(load_bundle(path))
+    span = {level.name: level.entry_span for level in pgtable_geometry(capture.config).levels}
+    ranges = parse_ptdump(capture.bundle.text("ptdump"))
+    assert set(ranges["level"]) == set(span)
+    for start, end, level in zip(ranges["start"], ranges["end"], ranges["level"], strict=True):
+        assert start % span[level] == 0 and end % span[level] == 0, (hex(start), level)
 
 
 # --- the comparison shows both values of a disagreement --------------------------------
