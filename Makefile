@@ -137,8 +137,8 @@ capture-ptdump: $(VENV)/.installed-lab capture-deps
 # named after the linux-source-6.12 they are built from (the .deb in $(WORK), else the
 # version apt would download), Debian's own kernel after KVER.
 WORK      ?= /tmp/capture-work
-# The shipped bundles; add e.g. 64k-42:max for more.
-VARIANTS  ?= 16k-47:max 4k-48-patched:max 16k-47-patched:max 64k-52:max \
+# The shipped bundles (64k-42: two page-table levels, PMD and PUD folded).
+VARIANTS  ?= 16k-47:max 4k-48-patched:max 16k-47-patched:max 64k-52:max 64k-42:max \
              64k-52-patched:max 64k-52-patched:cortex-a72
 capture-all: $(VENV)/.installed-lab capture-deps
 	@command -v aarch64-linux-gnu-gcc >/dev/null && command -v ccache >/dev/null || \
