@@ -18,6 +18,7 @@ from .findings import capacity_finding, offsets_finding, offsets_table
 from .first_chunk import DEFAULT_STATIC_SIZE, PercpuBuild, boot_lines, build_alloc_info
 from .history import read_requests, run_history, synthetic_history, validate_requests
 from .space import capacity, capacity_table, offset_extremes
+from .stats import chunk_row
 from .steps import RequestStep, SteppedHistory, step_history
 from .trace import TraceReplay, replay_trace
 
@@ -37,6 +38,7 @@ __all__ = [
     "capacity",
     "capacity_finding",
     "capacity_table",
+    "chunk_row",
     "offset_extremes",
     "offsets_finding",
     "offsets_table",

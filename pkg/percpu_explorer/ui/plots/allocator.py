@@ -16,8 +16,7 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from ...kernel import fmt_addr, fmt_end, format_size
-from ...percpu import PCPU_MIN_ALLOC_SIZE, PercpuAllocator
-from ...percpu.stats import chunk_row
+from ...percpu import PCPU_MIN_ALLOC_SIZE, PercpuAllocator, chunk_row
 from .common import OK_COLOR, PROBLEM_COLOR, TOP_LEGEND, axis_unit, wrap
 
 MARK_COLOR = OK_COLOR  # what the current request allocated
