@@ -32,7 +32,6 @@ from .helpers import (
     select,
     set_slider,
     wait_figure_changed,
-    wait_settled,
 )
 
 pytestmark = pytest.mark.browser
@@ -215,17 +214,22 @@ def test_first_figure_per_dashboard(browser, tmp_path, pool_size):
     assert len(live) == len(screen) == len(ALL) and set(CHANGES) <= set(first)
 
 
-# Where, below the top of its cell, each explorer's first drawing is when first drawn,
-# by cell (`_LIVE_PLACES`: where its live figure is once the page is whole).
+# Where, below the top of its cell, each explorer's first drawing is once the cells are
+# shown (its figure's element keeps its place and height before plotly.js draws in it),
+# by cell, looked at every frame (`_LIVE_PLACES`: where its live figure is once the page
+# is whole).
 _WATCH_PLACES = """(() => {
   const first = window.__percpuFirstAt = {};
-  new MutationObserver(() => {
+  const look = () => {
     for (const e of document.querySelectorAll('.percpu-first-draw .plotly-graph-div')) {
       const cell = e.closest('[cell-index]'), index = cell.getAttribute('cell-index');
-      if (e.querySelector('.main-svg') && !(index in first))
-        first[index] = e.getBoundingClientRect().top - cell.getBoundingClientRect().top;
+      const r = e.getBoundingClientRect();
+      if (r.height > 0 && !(index in first))
+        first[index] = r.top - cell.getBoundingClientRect().top;
     }
-  }).observe(document, {childList: true, subtree: true});
+    if (!document.querySelector('.percpu-plotview .main-svg')) requestAnimationFrame(look);
+  };
+  requestAnimationFrame(look);
 })();"""
 _LIVE_PLACES = """() => Object.fromEntries(
     [...document.querySelectorAll('.percpu-plotview')].map(e => {
@@ -239,9 +243,8 @@ def test_the_live_figure_takes_the_place_of_the_first_drawing(browser, tmp_path)
     """Each explorer's first drawing keeps the room its controls take once the page is
     live (`Explorer.controls_height`), so the figure does not move down when the widget
     replaces it (it moved by 69-125 px): at 1280 px wide, within 4 px for 01-04. With
-    pre-started kernels, as a class meets them: the page comes whole and its first
-    drawings are drawn before the widgets start (a cold kernel's page can start them at
-    once, with no first drawing seen); the visitor scrolls to the explorer at once."""
+    pre-started kernels, as a class meets them: the page comes whole and shows its first
+    drawings before the widgets start."""
     folder = tmp_path / "notebooks"
     folder.mkdir()
     for notebook in CHANGES:
@@ -257,12 +260,7 @@ def test_the_live_figure_takes_the_place_of_the_first_drawing(browser, tmp_path)
             try:
                 page = context.new_page()
                 page.add_init_script(_WATCH_PLACES)
-                page.goto(app.dashboard_url(base, notebook), wait_until="commit")
-                # the visitor goes to the explorer at once: its first drawing draws there
-                first_drawing = page.locator(".percpu-first-draw").first
-                first_drawing.wait_for(state="visible", timeout=WAIT)
-                first_drawing.scroll_into_view_if_needed()
-                wait_settled(page)
+                open_dashboard(page, base, notebook)
                 first = page.evaluate("() => window.__percpuFirstAt")
                 live = page.evaluate(_LIVE_PLACES)
             finally:
