@@ -263,19 +263,6 @@ class ControlPanel:
         for callback in list(self._listeners):
             callback()
 
-    def controls_height(self) -> int:
-        """Pixels the live widget shows above its figure in a dashboard (JupyterLab's
-        widget styles, measured in Chromium: tests/browser): each row of the panel with a
-        control shown and the explorer's row of controls."""
-        rows = [row for row in self.panel.widget.children if isinstance(row, W.HBox)]
-        shown = sum(any(c.layout.display != "none" for c in row.children) for row in rows)
-        height = shown * _ROW_PX + _PANEL_REST_PX
-        if self.controls:
-            tall = any(isinstance(c, W.ToggleButtons) and c.description
-                       for c in self.controls.values())
-            height += _DESCRIBED_TOGGLES_ROW_PX if tall else _ROW_PX
-        return height
-
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
