@@ -280,7 +280,7 @@ def _read_csv_gz(path: Path, columns: tuple[str, ...], hex_columns: tuple[str, .
         if missing:
             raise ValueError(f"no column(s) {', '.join(missing)}")
         for column in hex_columns:
-            frame[column] = [int(v, 16) for v in frame[column]]
+            frame[column] = [int(v, 16) for v in frame[column].tolist()]
     except (OSError, EOFError, ValueError, TypeError, pd.errors.ParserError) as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"census bundle file {path}: {text}") from None
@@ -736,19 +736,19 @@ def site_table(bundle: CensusBundle) -> pd.DataFrame:
     s.insert(1, "function", fn)
     s.insert(2, "offset", off.astype(np.int64))
     s = s[s["function"] != "__kern_my_cpu_offset"].reset_index(drop=True)
-    classes = [classify_site(int(a), k, words) for a, k in zip(s["addr"], s["kind"],
-                                                               strict=True)]
+    classes = [classify_site(int(a), k, words)
+               for a, k in zip(s["addr"].tolist(), s["kind"].tolist(), strict=True)]
     s.insert(4, "op", [c.op for c in classes])
     s.insert(5, "size", [c.size for c in classes])
     s.insert(6, "access", [c.access for c in classes])
     s.insert(7, "flavour", [c.flavour for c in classes])
     spans = []
-    for c, kind in zip(classes, s["kind"], strict=True):
+    for c, kind in zip(classes, s["kind"].tolist(), strict=True):
         n = 1 + (len(c.sequence.split()) if c.op != "pointer" else 0)
         spans.append(n + (2 if kind == "bl" else 0))
     s.insert(8, "span", spans)
     s.insert(9, "target", [_symbol_of(bundle, c.target) for c in classes])
-    s.insert(10, "role", [FUNCTION_ROLES.get(f, "") for f in s["function"]])
+    s.insert(10, "role", [FUNCTION_ROLES.get(f, "") for f in s["function"].tolist()])
     s["total"] = s[bundle.phases].sum(axis=1)
     bundle._cache["sites"] = s
     return s.copy()

@@ -84,7 +84,7 @@ def _cell_text(value: object) -> str:
     return text if len(text) <= 40 else text[:40] + "..."
 
 
-def _as_int(series: pd.Series, low: int, high: int) -> tuple[pd.Series, pd.Series, pd.Series]:
+def _as_int(series: pd.Series, low: int, high: int) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """(integers as Int64, mask of cells that are not whole numbers, mask of whole
     numbers outside low..high); both masked cells are NA in the integers."""
     index = series.index
@@ -94,21 +94,26 @@ def _as_int(series: pd.Series, low: int, high: int) -> tuple[pd.Series, pd.Serie
         if pd.api.types.is_float_dtype(series):
             bad = num.notna() & (np.isinf(num) | (num != np.floor(num)))
         out = num.notna() & ~bad & ((num < low) | (num > high))
-        return num.where(~bad & ~out).astype("Int64"), bad, out
+        return (num.where(~bad & ~out).astype("Int64"), bad.to_numpy(dtype=bool),
+                out.to_numpy(dtype=bool))
     text = series.astype("string").str.strip()
     num = pd.to_numeric(text, errors="coerce")
-    if pd.api.types.is_integer_dtype(num) and not text.str.match(_HEX_TEXT.pattern,
-                                                                  na=False).any():
-        bad = (text.notna() & (text != "") & num.isna()).fillna(False).astype(bool)
-        out = (num.notna() & ((num < low) | (num > high))).fillna(False).astype(bool)
-        return num.where(~out).astype("Int64"), bad, out
+    if num.dtype in (np.dtype("int64"), pd.Int64Dtype()) and not text.str.match(
+            _HEX_TEXT.pattern, na=False).any():
+        # Decimal text within int64 (the usual file): numpy masks, one pass each.
+        empty = text.isna().to_numpy() | (text == "").to_numpy(dtype=bool, na_value=False)
+        missing = num.isna().to_numpy()
+        v = num.to_numpy(dtype="int64", na_value=0)
+        out = ~missing & ((v < low) | (v > high))
+        values = pd.arrays.IntegerArray(v, missing | out)
+        return pd.Series(values, index=index), missing & ~empty, out
     # Mixed, hex, float or very large: exact per cell.
     cells = [None if v is pd.NA or v == "" else _exact_int(v) for v in text]
     empty = text.isna() | (text == "")
-    bad = pd.Series([not e and (c is None or (isinstance(c, float) and not c.is_integer()))
-                     for c, e in zip(cells, empty, strict=True)], index=index)
-    out = pd.Series([not b and c is not None and not low <= c <= high
-                     for c, b in zip(cells, bad, strict=True)], index=index)
+    bad = np.array([not e and (c is None or (isinstance(c, float) and not c.is_integer()))
+                    for c, e in zip(cells, empty, strict=True)], dtype=bool)
+    out = np.array([not b and c is not None and not low <= c <= high
+                    for c, b in zip(cells, bad, strict=True)], dtype=bool)
     keep = [int(c) if c is not None and not b and not o else None
             for c, b, o in zip(cells, bad, out, strict=True)]
     return pd.Series(pd.array(keep, dtype="Int64"), index=index), bad, out
@@ -154,12 +159,13 @@ def _validate_workload(frame: pd.DataFrame, source: str, nr_cpus: int | None,
     line = np.arange(len(frame)) + 2 if lines is None else np.asarray(lines)
     bad_rows: list[tuple[int, int, str]] = []  # (row, column number, message)
 
-    def report(mask: pd.Series | np.ndarray, column: str, message: Callable[[int], str]) -> None:
-        if isinstance(mask, pd.Series):
-            mask = mask.fillna(False)
-        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+    def report(mask: np.ndarray, column: str, message: Callable[[int], str]) -> None:
+        idx = np.flatnonzero(mask)
         colno = cols.index(column) + 1
         bad_rows.extend((int(i), colno, message(int(i))) for i in idx)
+
+    def blank(text: pd.Series) -> np.ndarray:
+        return text.isna().to_numpy() | (text == "").to_numpy(dtype=bool, na_value=False)
 
     ints: dict[str, pd.Series] = {}
     high_cpu = _RANGES["cpu"][1] if nr_cpus is None else nr_cpus - 1
@@ -173,35 +179,40 @@ def _validate_workload(frame: pd.DataFrame, source: str, nr_cpus: int | None,
                f"{'CPU ' if n == 'cpu' else ''}{_cell_text(frame[n].iloc[i])} is out of range "
                f"(valid: {lo}..{hi})")
         if name not in ("old", "count"):  # empty old: succeeds; empty count: 1
-            missing = values.isna() & ~bad & ~out
+            missing = values.isna().to_numpy() & ~bad & ~out
             report(missing, name, lambda i, n=name: f"column '{n}': empty (an integer is "
                    "required)")
         ints[name] = values
     op = frame["op"].astype("string").str.strip()
-    op_ok = op.isin(OPS)
-    report(~op_ok, "op", lambda i: f"column 'op': unknown op {shown(frame['op'].iloc[i])} (valid: "
-           f"{', '.join(OPS)})")
+    op_code = pd.Categorical(op, categories=OPS).codes  # -1: not an op
+    report(op_code < 0, "op", lambda i: f"column 'op': unknown op {shown(frame['op'].iloc[i])} "
+           f"(valid: {', '.join(OPS)})")
     sizes = ints["size"]
-    size_ok = pd.Series(True, index=frame.index)
-    for name in OPS:
-        rows = (op == name) & sizes.notna()
-        allowed = list(_file_sizes(name))
-        size_ok &= ~(rows & ~sizes.isin(allowed))
+    size_known = sizes.notna().to_numpy() & (op_code >= 0)
+    size_at = sizes.to_numpy(dtype="int64", na_value=0)
+    size_ok = ~size_known | _SIZE_ALLOWED[op_code, size_at]
     report(~size_ok, "size", lambda i: f"column 'size': size {sizes[i]} is not allowed for op "
            f"{op[i]!r} (valid: {', '.join(map(str, _file_sizes(op[i])))})")
     var = frame["variable"].astype("string").str.strip()
-    report(var.isna() | (var == ""), "variable", lambda i: "column 'variable': empty")
+    report(blank(var), "variable", lambda i: "column 'variable': empty")
     if "flavour" in cols:
-        fl = frame["flavour"].astype("string").str.strip().fillna("this_cpu")
-        fl = fl.mask(fl == "", "this_cpu")
-        report(~fl.isin(FLAVOURS), "flavour", lambda i: f"column 'flavour': unknown flavour "
+        fl = frame["flavour"].astype("string").str.strip()
+        fl = fl.mask(pd.Series(blank(fl), index=fl.index), "this_cpu")
+        report(pd.Categorical(fl, categories=FLAVOURS).codes < 0, "flavour",
+               lambda i: f"column 'flavour': unknown flavour "
                f"{shown(frame['flavour'].iloc[i])} (valid: {', '.join(FLAVOURS)})")
     else:
         fl = pd.Series("this_cpu", index=frame.index)
     if not bad_rows and len(frame):
-        order = pd.DataFrame({"cpu": ints["cpu"], "time": ints["time"]})
-        back = order.groupby("cpu", sort=False)["time"].diff() < 0
-        report(back.fillna(False), "time", lambda i: f"column 'time': {ints['time'][i]} goes "
+        # Each CPU's rows in file order (a stable sort by CPU): a row whose time is below
+        # the previous row's on the same CPU goes back in time.
+        cpu = ints["cpu"].to_numpy(dtype="int64")
+        when = ints["time"].to_numpy(dtype="int64")
+        order = np.argsort(cpu, kind="stable")
+        same = cpu[order][1:] == cpu[order][:-1]
+        back = np.zeros(len(frame), dtype=bool)
+        back[order[1:][same & (when[order][1:] < when[order][:-1])]] = True
+        report(back, "time", lambda i: f"column 'time': {ints['time'][i]} goes "
                f"back in time on CPU {ints['cpu'][i]}")
     if bad_rows:
         bad_rows.sort()
@@ -228,6 +239,11 @@ def _file_sizes(op: str) -> tuple[int, ...]:
     return tuple(s for s in sizes_for(op) if not (op == "read" and s == 16))
 
 
+# _SIZE_ALLOWED[op index in OPS, size]: whether a file may use that size for that op.
+_SIZE_ALLOWED = np.array([[size in _file_sizes(op) for size in range(_RANGES["size"][1] + 1)]
+                          for op in OPS], dtype=bool)
+
+
 def read_workload(path: str | Path, *, nr_cpus: int | None = None) -> pd.DataFrame:
     """A validated workload from CSV (any suffix but .parquet) or Parquet. Blank CSV lines
     are skipped but counted, so that every problem names its line."""
@@ -246,9 +262,12 @@ def read_workload(path: str | Path, *, nr_cpus: int | None = None) -> pd.DataFra
         else:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
                                 skip_blank_lines=False, encoding="utf-8-sig")
-            blank = (frame.apply(lambda c: c.str.strip()) == "").all(axis=1)
-            lines = np.flatnonzero(~blank.to_numpy()) + 2
-            frame = frame[~blank.to_numpy()]
+            blank = np.ones(len(frame), dtype=bool)
+            for column in frame.columns:
+                blank &= (frame[column].str.strip() == "").to_numpy(dtype=bool,
+                                                                   na_value=False)
+            lines = np.flatnonzero(~blank) + 2
+            frame = frame[~blank]
     except FileNotFoundError:
         raise InputError(f"{path}: no such workload file") from None
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError,
