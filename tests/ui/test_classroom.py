@@ -234,3 +234,38 @@ def test_pool_refills_wait_until_the_class_has_stopped_arriving():
     # passed after the last ask
     assert len(starts) == 3 and starts[0] < asked[2] + 0.8
     assert all(t >= asked[2] + 1.0 for t in starts[1:])
+
+
+def test_the_culler_passes_over_a_kernel_still_starting():
+    """`voila_server.cull_only_started`: jupyter_server's culler read `last_activity` of a
+    pool kernel still starting and logged a TraitError at ERROR level each round; now
+    that kernel waits for the next round, and a started idle kernel is culled as before."""
+    from datetime import timedelta
+
+    from jupyter_server._tz import utcnow
+    from jupyter_server.services.kernels.kernelmanager import (
+        AsyncMappingKernelManager,
+        ServerKernelManager,
+    )
+    from traitlets import TraitError
+
+    from percpu_explorer.ui import voila_server
+
+    km = AsyncMappingKernelManager(cull_idle_timeout=30)
+    shut = []
+
+    async def shutdown_kernel(kernel_id, *args, **kwargs):
+        shut.append(kernel_id)
+
+    km.shutdown_kernel = shutdown_kernel
+    km._kernels["starting"] = ServerKernelManager()  # in the map, not started yet
+    idle = km._kernels["idle"] = ServerKernelManager()
+    idle.last_activity = utcnow() - timedelta(seconds=120)
+    idle.execution_state = "idle"
+
+    with pytest.raises(TraitError, match="last_activity"):  # the defect, unpatched
+        app.run_async(km.cull_kernel_if_idle("starting"))
+    voila_server.cull_only_started(km)
+    assert app.run_async(km.cull_kernel_if_idle("starting")) is None
+    app.run_async(km.cull_kernel_if_idle("idle"))
+    assert shut == ["idle"]  # 120 s idle, no connection: culled (timeout 30 s)

@@ -85,7 +85,7 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
                         help="seconds the boot may take")
     parser.add_argument("--keep-failed-boot", action="store_true",
                         help="a boot that fails (a panic, a hang) still saves a bundle: how it "
-                             "failed, and the console with every kernel message (loglevel=7)")
+                             "failed, and the console with every kernel message (loglevel=8)")
     parser.add_argument("--log-exceptions", action="store_true",
                         help="with --keep-failed-boot: QEMU logs every exception the guest "
                              "takes, and a boot faulting in a loop (before the kernel has "

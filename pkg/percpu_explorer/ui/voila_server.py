@@ -46,6 +46,7 @@ from typing import Any
 
 import tornado.ioloop
 import tornado.web
+from jupyter_core.utils import ensure_async
 from jupyter_server._tz import utcnow  # the clock the idle culler reads
 from jupyter_server.services.kernels.connection.base import deserialize_binary_message
 from traitlets import Bool, Float, Int
@@ -207,6 +208,7 @@ class ClassroomVoila(Voila):
             self._watch_kernels_gone()
         if self.pool_refills and hasattr(self.kernel_manager, "_pools"):
             pace_refills(self.kernel_manager, self.pool_refills, self.refill_quiet_s)
+        cull_only_started(self.kernel_manager)
         return handlers
 
     def _watch_kernels_gone(self) -> None:
@@ -266,6 +268,24 @@ def pace_refills(kernel_manager: Any, at_once: int, quiet_s: float = REFILL_QUIE
 
     kernel_manager._initialize = paced
 
+
+def cull_only_started(kernel_manager: Any) -> None:
+    """The idle culler passes over a kernel that is still starting.
+
+    jupyter_server sets a kernel's `last_activity` once the kernel has started, and its
+    culler asks `hasattr(kernel, "last_activity")`; before that, reading the trait raises
+    TraitError (the trait has no value and takes no None), which the culler logged at
+    ERROR level with its traceback for each pool kernel starting during a cull round.
+    The next round, CULL_INTERVAL_S later, checks the kernel as usual."""
+    cull = kernel_manager.cull_kernel_if_idle
+
+    async def started_only(kernel_id: str) -> Any:
+        kernel = kernel_manager._kernels.get(kernel_id)
+        if kernel is not None and "last_activity" not in getattr(kernel, "_trait_values", {}):
+            return None
+        return await ensure_async(cull(kernel_id))
+
+    kernel_manager.cull_kernel_if_idle = started_only
 
 main = ClassroomVoila.launch_instance
 
