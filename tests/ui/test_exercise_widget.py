@@ -109,7 +109,28 @@ def test_another_count_keeps_the_questions_it_shares_and_closes_the_others(sheet
     assert sheet.cards == first and sheet.exercises == exercise_set(2026, 3)
     for card in dropped:
         assert card.widget.comm is None and card.answer.comm is None
-        assert card.answer.layout.comm is None and card.check_button.style.comm is None
+        assert card.solution.children[0].comm is None  # the folded answer's HTML too
+    # The layouts and styles every card shares stay open for the cards shown.
+    assert all(model.comm is not None for model in sheet.looks.models())
+    assert first[0].answer.layout is sheet.looks.answer and first[0].answer.layout.comm
     sheet.seed_field.value = "7"  # another seed: other questions, the old cards closed
     assert sheet.exercises == exercise_set(7, 3)
     assert all(c.question.comm is None for c in first)
+
+
+def test_cards_share_their_layouts_and_styles(sheet):
+    """Each widget model is a message to the page: 9 new cards made 189 models (13
+    layouts and styles per card beside its 8 widgets); with the sheet's shared looks
+    they make 72, the 8 widgets each."""
+    import ipywidgets as W
+
+    before = set(W.Widget.widgets)
+    sheet.count_field.value = 12
+    new = [W.Widget.widgets[k] for k in W.Widget.widgets if k not in before]
+    assert len(new) == 9 * 8
+    assert not any(isinstance(w, (W.Layout, W.Style)) for w in new)
+    looks = {id(m) for m in sheet.looks.models()}
+    for card in sheet.cards:
+        parts = [card.question, card.answer, card.check_button, card.result, card.solution,
+                 card.widget, card.widget.children[1], card.solution.children[0]]
+        assert all(id(p.layout) in looks for p in parts)
