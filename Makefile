@@ -111,8 +111,11 @@ capture: $(VENV)/.installed-lab capture-deps
 	  --out $(CAPTURES)/debian-$(KVER)-max-smp4
 	$(VENV)/bin/percpu-explorer capture --qemu --cpu cortex-a72 --smp 8 --no-kaslr \
 	  --out $(CAPTURES)/debian-$(KVER)-a72-smp8-nokaslr
+	$(VENV)/bin/percpu-explorer capture --qemu --cpu max --smp 4 --workers 4 \
+	  --out $(CAPTURES)/debian-$(KVER)-max-smp4-4shells
 	$(VENV)/bin/percpu-explorer compare $(CAPTURES)/debian-$(KVER)-max-smp4
 	$(VENV)/bin/percpu-explorer compare $(CAPTURES)/debian-$(KVER)-a72-smp8-nokaslr
+	$(VENV)/bin/percpu-explorer compare $(CAPTURES)/debian-$(KVER)-max-smp4-4shells
 
 capture-ptdump: $(VENV)/.installed-lab capture-deps
 	@command -v aarch64-linux-gnu-gcc >/dev/null || \
@@ -144,7 +147,7 @@ capture-all: $(VENV)/.installed-lab capture-deps
 	@command -v aarch64-linux-gnu-gcc >/dev/null && command -v ccache >/dev/null || \
 	  apt-get install -y -q gcc-aarch64-linux-gnu flex bison bc libssl-dev libelf-dev ccache
 	@s=$$(date +%s); $(MAKE) --no-print-directory capture CAPTURES=$(CAPTURES); \
-	  echo "== capture (Debian's kernel, 2 boots): $$(( $$(date +%s) - s ))s"
+	  echo "== capture (Debian's kernel, 3 boots): $$(( $$(date +%s) - s ))s"
 	@s=$$(date +%s); $(MAKE) --no-print-directory capture-ptdump CAPTURES=$(CAPTURES); \
 	  echo "== capture-ptdump (full Debian rebuild, 2 boots): $$(( $$(date +%s) - s ))s"
 	@srcver=$$(ls $(WORK)/linux-source-6.12_*_all.deb 2>/dev/null | tail -n 1 | \

@@ -27,6 +27,27 @@ def test_init_script_prints_every_source_and_powers_off():
     assert "seq 1 5" in script and script.rstrip().endswith("poweroff -f")
 
 
+
+@pytest.mark.parametrize(("cgroups", "workers"), [(10, 1), (10, 4), (200, 4), (3, 8)])
+def test_workload_shells_share_every_cgroup_once(cgroups, workers):
+    """`--workers N`: N shells at once, shell w making pe<w>, pe<w+N>, ...; run here with
+    `echo` in place of mkdir/rmdir, every cgroup is made once and removed once."""
+    import shutil
+    import subprocess
+
+    sh = shutil.which("busybox") or shutil.which("sh")
+    script = init_script(cgroups, workers)
+    loops = [line for line in script.splitlines() if "/sys/fs/cgroup/pe$i" in line]
+    assert len(loops) == 2 and (("&" in loops[0]) == (workers > 1))
+    for loop, command in zip(loops, ("mkdir", "rmdir"), strict=True):
+        echoed = loop.replace(f"{command} /sys/fs/cgroup/pe$i", "echo $i")
+        argv = [sh, "sh", "-c", echoed] if sh.endswith("busybox") else [sh, "-c", echoed]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        assert sorted(map(int, out.split())) == list(range(1, cgroups + 1))
+    shells = f" in {workers} shells at once" if workers > 1 else ""
+    assert f"mark 'workload: mkdir {cgroups} memory cgroups{shells}'" in script
+
+
 def test_qemu_command_names_cpu_smp_and_kernel_parameters(tmp_path):
     plan = QemuPlan(cpu="cortex-a72", smp=8, kaslr=False)
     cmd = qemu_command(plan, tmp_path / "Image", tmp_path / "initrd")

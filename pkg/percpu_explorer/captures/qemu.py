@@ -108,6 +108,11 @@ class QemuPlan:
     cpu: QEMU `-cpu` ("max" has LPA2, so a 52-bit 4K kernel runs with 52 bits;
         "cortex-a72" has no LPA2, so the same kernel falls back to 48 bits).
     cgroups: how many memory cgroups the workload creates and then removes (0: none).
+    workers: shells that share the cgroups between them and run at once (the guest's
+        scheduler spreads them over its CPUs); with more than one, allocations of
+        several CPUs race, and the trace may list one before an allocation made first
+        (the kernel records an allocation's event after it has let go of the allocator's
+        locks).
     trace_buf_size: per-CPU ring buffer (kernel parameter trace_buf_size=).
     kernel_package: the Debian arm64 kernel package to fetch, unless `kernel_image`
         and `kernel_config` name a kernel built locally (e.g. Debian's source rebuilt
@@ -131,6 +136,7 @@ class QemuPlan:
     memory_mb: int = 2048
     kaslr: bool = True
     cgroups: int = 200
+    workers: int = 1
     trace_buf_size: str = "4M"
     timeout_s: int = 1500
     kernel_package: str = DEFAULT_KERNEL_PACKAGE
@@ -158,8 +164,9 @@ class QemuPlan:
         return " ".join([*words, *self.extra_append])
 
 
-def init_script(cgroups: int) -> str:
-    """The busybox `/init` of the capture initramfs."""
+def init_script(cgroups: int, workers: int = 1) -> str:
+    """The busybox `/init` of the capture initramfs: `workers` shells at once make and
+    then remove every `workers`-th of the cgroups."""
     lines = [
         "#!/bin/busybox sh",
         "/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin",
@@ -175,15 +182,16 @@ def init_script(cgroups: int) -> str:
         "T=/sys/kernel/tracing",
         'mark() { [ -w $T/trace_marker ] && echo "$1" > $T/trace_marker; }',
     ]
+    shells = f" in {workers} shells at once" if workers > 1 else ""
     if cgroups:
         lines += [
             "mkdir -p /sys/fs/cgroup",
             "mount -t cgroup2 none /sys/fs/cgroup",
             'echo "+memory" > /sys/fs/cgroup/cgroup.subtree_control',
-            f"mark 'workload: mkdir {cgroups} memory cgroups'",
-            f"for i in $(seq 1 {cgroups}); do mkdir /sys/fs/cgroup/pe$i; done",
-            f"mark 'workload: rmdir {cgroups} memory cgroups'",
-            f"for i in $(seq 1 {cgroups}); do rmdir /sys/fs/cgroup/pe$i; done",
+            f"mark 'workload: mkdir {cgroups} memory cgroups{shells}'",
+            *_shared("mkdir", cgroups, workers),
+            f"mark 'workload: rmdir {cgroups} memory cgroups{shells}'",
+            *_shared("rmdir", cgroups, workers),
             "sleep 5",
             "mark 'workload: done'",
         ]
@@ -193,6 +201,16 @@ def init_script(cgroups: int) -> str:
         lines.append(f"{command}; echo \"{END}{name} rc=$?@@@\"")
     lines += [f"echo '{DONE}'", "sync", "poweroff -f", ""]
     return "\n".join(lines)
+
+
+def _shared(command: str, cgroups: int, workers: int) -> list[str]:
+    """`command` (mkdir, rmdir) on cgroups pe1..peN: in one shell, or in `workers` shells
+    at once, shell w taking w, w + workers, ..."""
+    if workers <= 1:
+        return [f"for i in $(seq 1 {cgroups}); do {command} /sys/fs/cgroup/pe$i; done"]
+    return [f"for w in $(seq 1 {workers}); do "
+            f"( for i in $(seq $w {workers} {cgroups}); do {command} /sys/fs/cgroup/pe$i; "
+            "done ) & done; wait"]
 
 
 # --- initramfs -------------------------------------------------------------------------
@@ -465,7 +483,8 @@ def capture_qemu(plan: QemuPlan, work: Path = DEFAULT_WORK,
         if plan.rebuild:
             image, config_file = rebuild_debian_kernel(config_file, work, progress=say)
     busybox = fetch_package(BUSYBOX_PACKAGE, work) / "bin" / "busybox"
-    initrd = build_initramfs(busybox, init_script(plan.cgroups), work / "initramfs.cpio.gz")
+    initrd = build_initramfs(busybox, init_script(plan.cgroups, plan.workers),
+                             work / "initramfs.cpio.gz")
     command = qemu_command(plan, image, initrd)
     say(f"booting (TCG emulation, up to {plan.timeout_s}s): {shlex.join(command)}")
     started = time.monotonic()
@@ -518,7 +537,9 @@ def _qemu_meta(plan: QemuPlan, config_file: Path, command: list[str], image: Pat
         "memory_mb": plan.memory_mb,
         "preemption": preemption_model(meta_config),
         "kaslr": plan.kaslr,
-        "workload": f"mkdir+rmdir {plan.cgroups} memory cgroups" if plan.cgroups else "none",
+        "workload": (f"mkdir+rmdir {plan.cgroups} memory cgroups"
+                     + (f" in {plan.workers} shells at once" if plan.workers > 1 else "")
+                     if plan.cgroups else "none"),
     }
 
 

@@ -83,6 +83,7 @@ def replay_finding(comparison: CaptureComparison,
         answer += (f" {n['reordered']} allocation(s) were replayed ahead of events of other "
                    "CPUs the trace lists first: the kernel traces an allocation after "
                    "releasing pcpu_alloc_mutex.")
+    answer += _first_difference(comparison, n)
     if n["first_chunk_items"]:
         answer += (f" Its first chunk agrees with the kernel log in {n['first_chunk_matched']} "
                    f"of {n['first_chunk_items']} facts and boot lines")
@@ -98,6 +99,27 @@ def replay_finding(comparison: CaptureComparison,
         detail += f", a {meta['cpu']} CPU"
     return Finding(REPLAY_QUESTION, answer, "real kernel", {**n, "kernel": name},
                    detail=detail)
+
+
+def _first_difference(comparison: CaptureComparison, n: dict[str, Any]) -> str:
+    """Where the replay first differs from the kernel, when an allocation or free did."""
+    replay = comparison.replay
+    d = replay.first_disagreement if replay is not None else None
+    if d is None or (n["allocs_matched"], n["frees_matched"]) == (n["allocs"], n["frees"]):
+        return ""
+    if d.get("event") != "percpu_alloc_percpu":
+        return f" The first event that differs is trace line {d['line']} ({d.get('event')})."
+    model_off, model_base = d.get("model_off"), d.get("model_base")
+    if model_off is None or pd.isna(model_off):
+        model = "the model found no place for it"
+    else:
+        model = f"the model at offset {int(model_off)}"
+        if model_base is not None and not pd.isna(model_base) and \
+                int(model_base) != int(d["base_addr"]):
+            model += f" of chunk {fmt_addr(int(model_base))}"
+    return (f" The first allocation that differs is trace line {d['line']} (CPU {d['cpu']}, "
+            f"{d['size']} bytes): the kernel put it at offset {d['off']} of chunk "
+            f"{fmt_addr(int(d['base_addr']))}, {model}.")
 
 
 def _stats_place(chunk: Any) -> str:

@@ -64,6 +64,9 @@ def add_capture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cgroups", type=int_in(0, 100_000, "memory cgroups"),
                         default=plan.cgroups,
                         help="memory cgroups the workload creates and removes (0: none)")
+    parser.add_argument("--workers", type=int_in(1, 64, "workload shells"), default=plan.workers,
+                        help="shells that make and remove the cgroups at once (allocations "
+                             "of several CPUs race; default 1)")
     parser.add_argument("--kernel-package", type=DEBIAN_PACKAGE, default=DEFAULT_KERNEL_PACKAGE,
                         help="Debian arm64 kernel package to fetch")
     parser.add_argument("--kernel-image", type=path_text("--kernel-image"), default=None,
@@ -114,7 +117,8 @@ def cmd_capture(args: argparse.Namespace) -> str:
         else:
             plan = QemuPlan(
                 cpu=args.cpu, smp=args.smp, memory_mb=args.memory, kaslr=args.kaslr,
-                cgroups=args.cgroups, timeout_s=args.timeout, kernel_package=args.kernel_package,
+                cgroups=args.cgroups, workers=args.workers, timeout_s=args.timeout,
+                kernel_package=args.kernel_package,
                 kernel_image=Path(args.kernel_image) if args.kernel_image else None,
                 kernel_config=Path(args.kernel_config) if args.kernel_config else None,
                 rebuild=args.rebuild, keep_failed=args.keep_failed_boot,
