@@ -242,6 +242,13 @@ class _Saved:
         return run
 
 
+def _in_interrupt(record: dict[str, Any]) -> bool:
+    """The event was traced in hardirq, softirq or NMI context: the third character of
+    ftrace's latency flags ("d.s.." in softirq), '.' in a task."""
+    flags = record.get("flags")
+    return isinstance(flags, str) and len(flags) >= 3 and flags[2] not in ".-"
+
+
 class _Reorder:
     """The order the trace's events are replayed in, and the allocations moved ahead of
     events other CPUs traced just before them (see `replay_trace`)."""
@@ -273,14 +280,17 @@ class _Reorder:
 
     def _movable(self, order: list[int], q: int) -> list[int]:
         """Positions p < q the allocation at q may move to: the events at p..q-1 are other
-        CPUs' and traced within `seconds` before it, at most `window` of them."""
+        CPUs' or an interrupt's on its CPU (an RCU callback freeing in softirq context
+        runs between the allocation and its trace event), traced within `seconds` before
+        it, at most `window` of them."""
         ev = self.records[order[q]]
         if ev["event"] != "percpu_alloc_percpu":
             return []
         out = []
         for p in range(q - 1, max(q - self.window, 0) - 1, -1):
             other = self.records[order[p]]
-            if other["cpu"] == ev["cpu"] or ev["timestamp"] - other["timestamp"] > self.seconds:
+            if (other["cpu"] == ev["cpu"] and not _in_interrupt(other)) or \
+                    ev["timestamp"] - other["timestamp"] > self.seconds:
                 break
             out.append(p)
         return out
