@@ -19,6 +19,7 @@ from percpu_explorer.captures import (
     boot_failure_facts,
     failed_boot_finding,
     failed_boot_table,
+    first_chunk_comparison,
     load_bundle,
 )
 from percpu_explorer.captures.boots import MIN_KIMG_ALIGN, kaslr_range
@@ -97,6 +98,14 @@ def test_without_kaslr_every_vmalloc_fails_in_the_models_range_and_init_never_fo
     assert (first.static_size, first.dyn_size, first.unit_size, first.pages_per_cpu) == (
         96224, 30752, 126976, 31)
     assert (ai.dyn_size, ai.unit_size) == (first.dyn_size, first.unit_size)
+    # The console ran at loglevel=8, so it kept pcpu_dump_alloc_info()'s KERN_DEBUG lines
+    # ("pcpu-alloc: s96224 r0 d30752 u126976 alloc=31*4096", "pcpu-alloc: [0] 0 [0] 1
+    # [0] 2 [0] 3"): the model writes all three boot lines as the broken kernel did.
+    assert first.nr_units == 4 and first.groups == ((0, 1, 2, 3),)
+    rows = first_chunk_comparison(ParsedCapture(load_bundle(path)))
+    assert rows["match"].all() and len(rows) == 10
+    assert rows.loc[rows["item"] == "log line 3", "real"].item() == \
+        "pcpu-alloc: [0] 0 [0] 1 [0] 2 [0] 3"
     # 52-bit hardware: the kernel says so; 48-bit hardware: it does not
     lpa2 = "CPU features: detected: 52-bit Virtual Addressing (LPA2)" in text
     assert lpa2 == (ev.config.vabits_actual == 52)
@@ -105,8 +114,8 @@ def test_without_kaslr_every_vmalloc_fails_in_the_models_range_and_init_never_fo
 # meta.json boot_failure: QEMU's exception log (exceptions.txt) and the monitor's registers
 # (registers.txt) after the exception storm.
 KASLR_REAL = {
-    "max": {"X00": 0xBE2E5CC216E00000, "far": 0xBE2DDCC2977F0CC8},
-    "cortex-a72": {"X00": 0x655A0FF988600000, "far": 0x65598FFA08FF0CC8},
+    "max": {"X00": 0x7BDA5E9638A00000, "far": 0x7BD9DE96B93F0CC8},
+    "cortex-a72": {"X00": 0x5470A53EFE800000, "far": 0x5470253F7F1F0CC8},
 }
 
 
@@ -147,7 +156,7 @@ def test_the_finding_and_table_set_the_kernel_beside_the_model():
     assert "[0xffff800080000000, 0xfffaffffff800000), the model's VMALLOC_START and " \
            "VMALLOC_END" in f.answer
     k = failed_boot_finding(KASLR[0])
-    assert "chose 0xbe2e5cc216e00000" in k.answer and k.numbers["how"] == "exception loop"
+    assert "chose 0x7bda5e9638a00000" in k.answer and k.numbers["how"] == "exception loop"
     table = failed_boot_table(NOKASLR[0]).set_index("problem")
     assert "vmalloc_node_range for size 20480 failed" in table.loc["vmalloc-empty",
                                                                    "real kernel"]
