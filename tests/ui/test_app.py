@@ -37,6 +37,20 @@ def test_app_listens_on_loopback_and_strips_code_by_default():
     assert not app.is_loopback("0.0.0.0")
 
 
+
+def test_kernels_talk_over_unix_sockets_whose_paths_fit(tmp_path):
+    """No TCP ports to race for (a port picked free was taken before a pool kernel bound
+    it: "Address already in use"): the kernels use IPC sockets in the runtime folder,
+    whose paths must fit a sockaddr_un (107 bytes)."""
+    assert "--KernelManager.transport=ipc" in app.voila_command()
+    env = app.voila_env(base={"JUPYTER_RUNTIME_DIR": "/run/user/1000/jupyter"})
+    assert env["JUPYTER_RUNTIME_DIR"] == "/run/user/1000/jupyter"  # short enough: kept
+    deep = tmp_path / ("d" * 90) / "runtime"
+    runtime = app.voila_env(base={"JUPYTER_RUNTIME_DIR": str(deep)})["JUPYTER_RUNTIME_DIR"]
+    assert runtime != str(deep) and Path(runtime).is_dir()
+    longest = f"{runtime}/kernel-{'0' * 36}-ipc-5"
+    assert len(longest.encode()) <= app.IPC_PATH_MAX < len(f"{deep}/kernel-{'0' * 36}-ipc-5")
+
 @pytest.mark.parametrize(("argv", "named"), [
     (["--port", "70000"], "--port 70000"),
     (["--port", "0"], "--port 0"),

@@ -184,6 +184,11 @@ def voila_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
         f"--MappingKernelManager.cull_idle_timeout={classroom.CULL_IDLE_S}",
         f"--MappingKernelManager.cull_interval={classroom.CULL_INTERVAL_S}",
         "--MappingKernelManager.cull_connected=False",
+        # Kernels talk to the server over Unix sockets in the runtime folder, not TCP
+        # ports: a port picked free can be taken before the kernel binds it, and with a
+        # class starting 30 kernels one was ("Address already in use"); the pool handed
+        # the dead kernel to a visitor whose page then never went live.
+        "--KernelManager.transport=ipc",
         f"--ClassroomVoila.max_kernels={classroom.check_max_kernels(max_kernels)}",
         *preheat,
     ]
@@ -214,7 +219,33 @@ def voila_env(notebooks: Path | None = None,
     # glibc's heaps: one per allocating thread by default (8 per core), each keeping what
     # it freed; two hold a class's garbage in fewer places (`ui.voila_server`).
     env.setdefault(MALLOC_ARENA_ENV, str(MALLOC_ARENAS))
+    env["JUPYTER_RUNTIME_DIR"] = ipc_runtime_dir(env.get("JUPYTER_RUNTIME_DIR"))
     return env
+
+
+# A Unix socket's path holds at most 107 bytes (sun_path); a kernel's longest is
+# RUNTIME/kernel-<36-character id>-ipc-<n>.
+IPC_PATH_MAX = 107
+_IPC_NAME_LEN = len("/kernel-") + 36 + len("-ipc-") + 2
+
+
+def ipc_runtime_dir(runtime: str | None = None) -> str:
+    """The runtime folder the app's kernels put their sockets in: Jupyter's own
+    (JUPYTER_RUNTIME_DIR, else jupyter_core's default) when its sockets' paths fit in
+    IPC_PATH_MAX, else a folder of this user's under the system's temporary folder."""
+    if not runtime:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        runtime = jupyter_runtime_dir()
+    if len(os.fsencode(runtime)) + _IPC_NAME_LEN <= IPC_PATH_MAX:
+        return runtime
+    import tempfile
+
+    short = Path(tempfile.gettempdir()) / f"percpu-explorer-{os.getuid()}"
+    short.mkdir(mode=0o700, exist_ok=True)
+    if short.stat().st_uid != os.getuid():  # someone else's: a fresh one of ours
+        short = Path(tempfile.mkdtemp(prefix="percpu-explorer-"))
+    return str(short)
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:
