@@ -92,11 +92,14 @@ def test_more_questions(sheet):
         ExerciseSheet(1, 4)
 
 
-def test_another_count_keeps_the_questions_it_shares_and_closes_the_others(sheet):
+def test_another_count_shows_the_cards_already_made_and_another_seed_closes_them(sheet):
     """A set of a seed begins with every smaller set of it (exercise_set draws question i
-    from the seed and the questions before it), so 3 -> 6 -> 3 keeps the first three
-    cards with what was typed in them, and the three dropped cards' widgets are closed
-    (a kernel serving a class for an hour does not keep them)."""
+    from the seed and the questions before it), so 3 -> 6 -> 3 -> 6 shows the same cards
+    with what was typed in them, made once: the three hidden by 3 come back as they were.
+    Another seed closes the old seed's cards, shown or not (a kernel serving a class for
+    an hour keeps at most one seed's cards)."""
+    import ipywidgets as W
+
     first = list(sheet.cards)
     assert all(c.widget.comm is not None for c in first)  # open while shown
     first[0].check("0x0")
@@ -104,18 +107,25 @@ def test_another_count_keeps_the_questions_it_shares_and_closes_the_others(sheet
     assert sheet.cards[:3] == first
     assert sheet.exercises == exercise_set(2026, 6)
     assert sheet.cards[0].answer.value == "0x0" and sheet.cards[0].result.value != ""
-    dropped = sheet.cards[3:]
+    later = sheet.cards[3:]
+    later[0].check("12")
     sheet.count_field.value = 3
     assert sheet.cards == first and sheet.exercises == exercise_set(2026, 3)
-    for card in dropped:
-        assert card.widget.comm is None and card.answer.comm is None
-        assert card.solution.children[0].comm is None  # the folded answer's HTML too
+    assert sheet.box.children == tuple(c.widget for c in first)  # the others hidden
+    models = len(W.Widget.widgets)
+    sheet.count_field.value = 6  # the same three back: no widget made
+    assert sheet.cards == first + later and len(W.Widget.widgets) == models
+    assert later[0].answer.value == "12"
     # The layouts and styles every card shares stay open for the cards shown.
     assert all(model.comm is not None for model in sheet.looks.models())
     assert first[0].answer.layout is sheet.looks.answer and first[0].answer.layout.comm
-    sheet.seed_field.value = "7"  # another seed: other questions, the old cards closed
+    sheet.count_field.value = 3
+    sheet.seed_field.value = "7"  # another seed: other questions, every old card closed
     assert sheet.exercises == exercise_set(7, 3)
-    assert all(c.question.comm is None for c in first)
+    for card in first + later:
+        assert card.widget.comm is None and card.question.comm is None
+        assert card.solution.children[0].comm is None  # the folded answer's HTML too
+    assert all(model.comm is not None for model in sheet.looks.models())
 
 
 def test_cards_share_their_layouts_and_styles(sheet):
@@ -129,6 +139,9 @@ def test_cards_share_their_layouts_and_styles(sheet):
     new = [W.Widget.widgets[k] for k in W.Widget.widgets if k not in before]
     assert len(new) == 9 * 8
     assert not any(isinstance(w, (W.Layout, W.Style)) for w in new)
+    sheet.count_field.value = 3
+    sheet.count_field.value = 12  # made already: none new
+    assert len(W.Widget.widgets) == len(before) + 9 * 8
     looks = {id(m) for m in sheet.looks.models()}
     for card in sheet.cards:
         parts = [card.question, card.answer, card.check_button, card.result, card.solution,

@@ -140,6 +140,8 @@ class ExerciseSheet:
         self.header = W.HTML("")
         self.summary = W.HTML("")
         self.cards: list[QuestionCard] = []
+        self._made: list[QuestionCard] = []  # every card of _made_seed made so far
+        self._made_seed: int | None = None
         self.looks = CardLooks()
         self._drawn: tuple[int, list[Exercise]] | None = None
         self.box = W.VBox([])
@@ -155,17 +157,27 @@ class ExerciseSheet:
 
     def _draw(self) -> None:
         """The seed's first `count` questions. A set of a seed begins with the questions
-        of every smaller set of it (`exercise_set`), so another count keeps the cards it
-        shares, with what the student typed in them, and closes the others' widgets."""
+        of every smaller set of it (`exercise_set`), so the sheet keeps every card of
+        the seed it has made, shown or not: another count shows the first `count` of
+        them (one message to the page; a card made anew is 8 widget models), with what
+        the student typed in them. Another seed closes the old seed's cards."""
         exercises = self._exercises(self.seed, self.count)
+        made = self._made
+        if self._made_seed != self.seed:
+            for card in made:
+                card.close()
+            made.clear()
+            self._made_seed = self.seed
         kept = 0
-        while kept < min(len(self.cards), len(exercises)) and \
-                self.cards[kept].exercise == exercises[kept]:
+        while kept < min(len(made), len(exercises)) and made[kept].exercise == exercises[kept]:
             kept += 1
-        for card in self.cards[kept:]:
-            card.close()
-        self.cards = self.cards[:kept] + [QuestionCard(ex, i, self.looks) for i, ex in
-                                          enumerate(exercises[kept:], kept + 1)]
+        if kept < min(len(made), len(exercises)):  # not this set's: made again
+            for card in made[kept:]:
+                card.close()
+            del made[kept:]
+        made += [QuestionCard(ex, i, self.looks)
+                 for i, ex in enumerate(exercises[len(made):], len(made) + 1)]
+        self.cards = made[:len(exercises)]
         self.box.children = tuple(card.widget for card in self.cards)
         self.finding = exercises_finding(self.exercises)
         self.summary.value = show_finding(self.finding, question=True).data
