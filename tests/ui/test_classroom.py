@@ -269,3 +269,70 @@ def test_the_culler_passes_over_a_kernel_still_starting():
     assert app.run_async(km.cull_kernel_if_idle("starting")) is None
     app.run_async(km.cull_kernel_if_idle("idle"))
     assert shut == ["idle"]  # 120 s idle, no connection: culled (timeout 30 s)
+
+
+def test_dead_pre_started_kernels_are_taken_out_of_the_pool():
+    """`voila_server.prune_dead_pool_kernels`: in a class, a pool kernel died at start
+    (its render task failed: "Kernel died before replying to kernel_info") and Voila gave
+    it to a visitor, whose page never went live. Before a visitor takes one, the pool
+    drops every kernel whose start or notebook failed, or that is dead or gone; the good
+    and the still-starting stay, and a refill is asked for."""
+    from percpu_explorer.ui import voila_server
+
+    class Kernel:
+        def __init__(self, alive):
+            self.alive = alive
+
+        async def is_alive(self):
+            return self.alive
+
+    class Log:
+        def warning(self, *args):
+            pass
+
+    async def main():
+        loop = asyncio.get_running_loop()
+
+        def done(result=None, error=None):
+            f = loop.create_future()
+            f.set_exception(error) if error else f.set_result(result)
+            return f
+
+        async def fails():
+            raise RuntimeError("Kernel died before replying to kernel_info")
+
+        failed_render = loop.create_task(fails())
+        good_render = done(([], None))
+        await asyncio.sleep(0)
+        km = type("Manager", (), {})()
+        km.log = Log()
+        km.kernels = {"good": Kernel(True), "dead": Kernel(False), "broken": Kernel(True)}
+        km.shut, km.refills = [], []
+
+        def get_kernel(kernel_id):
+            return km.kernels[kernel_id]
+
+        async def shutdown_kernel(kernel_id):
+            km.shut.append(kernel_id)
+
+        km.get_kernel, km.shutdown_kernel = get_kernel, shutdown_kernel
+        km.fill_if_needed = lambda delay, notebook_name: km.refills.append(notebook_name)
+        starting = loop.create_future()
+        pool = [
+            done({"kernel_id": "broken", "task": failed_render}),  # its notebook failed
+            done(error=RuntimeError("no kernel")),                 # its start failed
+            done({"kernel_id": "dead", "task": good_render}),      # the process died
+            done({"kernel_id": "gone", "task": good_render}),      # culled, not listed
+            done({"kernel_id": "good", "task": good_render}),
+            starting,
+        ]
+        km._pools = {"01.ipynb": list(pool)}
+        dropped = await voila_server.prune_dead_pool_kernels(km, "01.ipynb")
+        assert await voila_server.prune_dead_pool_kernels(km, "02.ipynb") == 0
+        starting.cancel()
+        return dropped, km, pool
+
+    dropped, km, pool = app.run_async(main())
+    assert dropped == 4
+    assert km._pools["01.ipynb"] == [pool[4], pool[5]]
+    assert km.shut == ["broken", "dead"] and km.refills == ["01.ipynb"]

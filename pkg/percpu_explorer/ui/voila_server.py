@@ -141,6 +141,7 @@ class ClassroomHandler(TornadoVoilaHandler):
             self.set_header("Cache-Control", "no-store")
             self.finish(classroom.full_page(open_now, self.max_kernels))
             return
+        await prune_dead_pool_kernels(self.kernel_manager, notebook)
         self._mark_pool_active()
         ClassroomHandler.arriving += 1
         counted = True
@@ -155,6 +156,43 @@ class ClassroomHandler(TornadoVoilaHandler):
             if counted:
                 ClassroomHandler.arriving -= 1
 
+
+async def prune_dead_pool_kernels(kernel_manager: Any, notebook: str) -> int:
+    """Take out of `notebook`'s pool every pre-started kernel that cannot serve a visitor
+    (its start or its notebook's run failed, or the kernel is gone or dead), shut each
+    down and ask for refills; how many were taken out. Voila hands out the pool's first
+    kernel as it is: a kernel that died at start went to a visitor, whose page then
+    never went live. With the pool emptied, the visitor gets a kernel of their own."""
+    pool = getattr(kernel_manager, "_pools", {}).get(notebook)
+    dropped = 0
+    for item in list(pool or ()):
+        if not item.done():
+            continue  # still starting: Voila waits for it
+        kernel_id = None
+        if item.cancelled() or item.exception() is not None:
+            dead = True
+        else:
+            content = item.result()
+            kernel_id = content.get("kernel_id")
+            task = content.get("task")
+            dead = (task is not None and task.done()
+                    and (task.cancelled() or task.exception() is not None))
+            if not dead:
+                try:
+                    dead = not await ensure_async(kernel_manager.get_kernel(kernel_id).is_alive())
+                except KeyError:  # the manager no longer has it
+                    dead, kernel_id = True, None
+        if dead:
+            pool.remove(item)
+            dropped += 1
+            if kernel_id is not None:
+                with contextlib.suppress(Exception):
+                    await ensure_async(kernel_manager.shutdown_kernel(kernel_id))
+    if dropped:
+        kernel_manager.log.warning("%d dead pre-started kernel(s) of %s shut down", dropped,
+                                   notebook)
+        kernel_manager.fill_if_needed(delay=None, notebook_name=notebook)
+    return dropped
 
 V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
 
