@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from percpu_explorer.paths import notebooks_dir
 from percpu_explorer.ui import app, classroom
 
 NOTEBOOK = "06_exercises.ipynb"  # the lightest dashboard: what is tested here is the server
@@ -336,3 +337,63 @@ def test_dead_pre_started_kernels_are_taken_out_of_the_pool():
     assert dropped == 4
     assert km._pools["01.ipynb"] == [pool[4], pool[5]]
     assert km.shut == ["broken", "dead"] and km.refills == ["01.ipynb"]
+
+
+def _kernel_processes():
+    """{kernel id: pid} of the ipykernel processes running on this machine (their
+    connection file, `-f .../kernel-<id>.json`, names the id)."""
+    from pathlib import Path
+
+    found = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if any("ipykernel" in a for a in argv):
+            ids = re.findall(r"kernel-([0-9a-f-]{36})\.json", " ".join(argv))
+            if ids:
+                found[ids[0]] = int(proc.name)
+    return found
+
+
+@pytest.mark.slow
+def test_a_visitor_never_gets_a_pre_started_kernel_that_died(tmp_path):
+    """A pool kernel killed after running its notebook is not handed to the next visitor:
+    the request takes it out of the pool and the visitor gets a kernel of their own (with
+    autorestart on, jupyter_client restarted it empty, and Voila gave it out as it was)."""
+    import os
+    import shutil
+    import signal as signals
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    shutil.copy(notebooks_dir() / NOTEBOOK, folder / NOTEBOOK)
+    before = set(_kernel_processes())
+    with (tmp_path / "voila.log").open("wb") as log, \
+            app.running(notebooks=folder, log=log, timeout=90, max_kernels=4,
+                        pool_size=1) as base:
+        deadline = time.monotonic() + 120
+        idle_since = None
+        while True:  # the pool's kernel has started and stays idle: its notebook has run
+            mine = {k: p for k, p in _kernel_processes().items() if k not in before}
+            state = _kernel(base, next(iter(mine)))["execution_state"] if mine else None
+            idle_since = (idle_since or time.monotonic()) if state == "idle" else None
+            if idle_since and time.monotonic() - idle_since > 3:
+                break
+            assert time.monotonic() < deadline, f"no idle pool kernel: {mine}, {state}"
+            time.sleep(0.5)
+        assert len(mine) == 1
+        pooled, pid = next(iter(mine.items()))
+        os.kill(pid, signals.SIGKILL)
+        time.sleep(2)
+        t0 = time.monotonic()
+        status, _, page = _fetch(app.dashboard_url(base, NOTEBOOK))
+        assert status == 200 and time.monotonic() - t0 < 90  # answered, never a hang
+        served = re.search(r'"kernelId":\s*"([0-9a-f-]+)"', page).group(1)
+        assert served != pooled
+        assert _kernel(base, served)["execution_state"] in ("idle", "busy", "starting")
+    text = (tmp_path / "voila.log").read_text()
+    assert f"1 dead pre-started kernel(s) of {NOTEBOOK} shut down" in text

@@ -189,6 +189,10 @@ def voila_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
         # class starting 30 kernels one was ("Address already in use"); the pool handed
         # the dead kernel to a visitor whose page then never went live.
         "--KernelManager.transport=ipc",
+        # A kernel that dies stays dead: restarted, it would hold none of the notebook's
+        # widgets (Voila does not run the notebook again), and a pool would hand it out
+        # as if it had (`voila_server.prune_dead_pool_kernels` takes dead ones out).
+        "--KernelManager.autorestart=False",
         f"--ClassroomVoila.max_kernels={classroom.check_max_kernels(max_kernels)}",
         *preheat,
     ]
