@@ -50,10 +50,6 @@ class CardLooks:
     def models(self) -> set[W.Widget]:
         return {self.plain, self.answer, self.card, self.html, self.text, self.button}
 
-    def close(self) -> None:
-        for model in self.models():
-            model.close()
-
 
 class QuestionCard:
     """One exercise: the question, an answer field, "Check", the verdict and the answer
