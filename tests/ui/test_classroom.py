@@ -25,9 +25,61 @@ def test_default_cap_is_the_memory_share_over_the_kernel_budget():
     assert classroom.default_max_kernels(1 * GiB, dashboards=6, pool_size=1) == 1
 
 
-def test_visitors_are_running_kernels_outside_the_pool_plus_arrivals():
-    assert classroom.visitor_kernels({"a", "b", "c"}, {"c", "gone"}, 0) == 2
-    assert classroom.visitor_kernels({"a"}, set(), 3) == 4
+def test_visitors_are_the_kernels_they_took_plus_arrivals():
+    # "c" is pre-started (never taken), "gone" was taken and shut down since
+    assert classroom.visitor_kernels({"a", "b", "c"}, {"a", "b", "gone"}, 0) == 2
+    assert classroom.visitor_kernels({"a"}, {"a"}, 3) == 4
+
+
+def test_an_arriving_visitor_counts_once_while_their_kernel_starts_and_after():
+    """A kernel is listed before its start returns, and the page's first snippet comes
+    later still. The cap counted that visitor twice in between (as arriving and as a
+    listed kernel), and refused a class of 5 under a cap of 7 (CI, 4 visitors in). A
+    pre-started kernel still starting for its pool counted as a visitor too."""
+    from percpu_explorer.ui.voila_server import ClassroomHandler, _ArrivalManager
+
+    listed: list[str] = ["pre-started"]
+    seen: list[int] = []
+
+    def count():
+        return classroom.visitor_kernels(listed, ClassroomHandler.taken,
+                                         ClassroomHandler.arriving)
+
+    class Manager:
+        async def start_kernel(self, **kwargs):
+            listed.append("started")  # listed here; the start returns a few awaits later
+            await asyncio.sleep(0.01)
+            seen.append(count())
+            return "started"
+
+        async def get_rendered_notebook(self, notebook_name, **kwargs):
+            await asyncio.sleep(0.01)  # the pool's first kernel still starting
+            seen.append(count())
+            return None, [], "pre-started"
+
+    async def visit(method, *args):
+        ClassroomHandler.arriving += 1
+        settled = []
+
+        def settle(kernel_id=None):
+            if not settled:
+                settled.append(1)
+                ClassroomHandler.arriving -= 1
+                ClassroomHandler.taken.add(kernel_id)
+
+        seen.append(count())
+        await getattr(_ArrivalManager(Manager(), settle), method)(*args)
+        seen.append(count())
+
+    taken = set(ClassroomHandler.taken)
+    try:
+        asyncio.run(visit("start_kernel"))
+        assert seen == [1, 1, 1] and ClassroomHandler.arriving == 0
+        seen.clear()
+        asyncio.run(visit("get_rendered_notebook", "01_address_space.ipynb"))
+        assert seen == [2, 2, 2] and ClassroomHandler.arriving == 0
+    finally:
+        ClassroomHandler.taken = taken
 
 
 def test_command_line_carries_the_cap_the_culling_and_the_pool():

@@ -62,10 +62,12 @@ def default_max_kernels(available: int | None = None, dashboards: int = 6,
     return max(1, min(fits, MAX_KERNELS_LIMIT))
 
 
-def visitor_kernels(kernel_ids: Iterable[str], pooled: Iterable[str], arriving: int) -> int:
-    """Kernels that count against the cap: the running ones not waiting in the pool, plus
-    the visitors whose kernel is being started or handed over right now."""
-    return len(set(kernel_ids) - set(pooled)) + arriving
+def visitor_kernels(kernel_ids: Iterable[str], taken: Iterable[str], arriving: int) -> int:
+    """Kernels that count against the cap: the running kernels visitors have taken
+    (started for them, or handed over from a pool), plus the visitors whose kernel is
+    being started or handed over right now. A pre-started kernel, waiting in its pool or
+    still starting, never counts; a visitor's kernel counts once, listed or not yet."""
+    return len(set(kernel_ids) & set(taken)) + arriving
 
 
 def pooled_kernel_ids(kernel_manager: Any) -> set[str]:

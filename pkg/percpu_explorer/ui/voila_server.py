@@ -42,7 +42,7 @@ import ctypes
 import ctypes.util
 import gc
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import tornado.ioloop
 import tornado.web
@@ -104,26 +104,73 @@ class KernelsGoneWatch:
             self.releases += 1
 
 
+class _ArrivalManager:
+    """The kernel manager as one arriving visitor's request sees it: the kernel Voila
+    starts for the visitor, or takes for them from a pool, joins `ClassroomHandler.taken`
+    as the call returns, and the visitor stops counting as arriving at that same moment.
+    A kernel is listed before its start returns, and the page's first snippet comes
+    later still: counting from either, the cap counted one visitor twice in between."""
+
+    def __init__(self, real: Any, settle: Any) -> None:
+        self._real = real
+        self._settle = settle
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    async def start_kernel(self, *args: Any, **kwargs: Any) -> str:
+        kernel_id = None
+        try:
+            kernel_id = await ensure_async(self._real.start_kernel(*args, **kwargs))
+            return kernel_id
+        finally:
+            self._settle(kernel_id)
+
+    async def get_rendered_notebook(self, *args: Any, **kwargs: Any) -> Any:
+        kernel_id = None
+        try:
+            result = await self._real.get_rendered_notebook(*args, **kwargs)
+            kernel_id = result[2]
+            return result
+        finally:
+            self._settle(kernel_id)
+
+
 class ClassroomHandler(TornadoVoilaHandler):
     """Voila's dashboard handler behind the cap on visitors' kernels."""
 
-    arriving = 0  # visitors past the gate whose kernel is not yet listed (this process)
+    arriving = 0  # visitors past the gate whose kernel is not yet theirs (this process)
+    taken: ClassVar[set[str]] = set()  # ids of the kernels visitors have taken
 
     def initialize(self, **kwargs: Any) -> None:
         self.max_kernels = int(kwargs.pop("max_kernels", 0))
+        self._arrival: _ArrivalManager | None = None
         super().initialize(**kwargs)
 
+    @property
+    def kernel_manager(self) -> Any:
+        real = super().kernel_manager
+        return self._arrival if getattr(self, "_arrival", None) is not None else real
+
     def _open_kernels(self) -> int:
-        km = self.kernel_manager
-        return classroom.visitor_kernels(km.list_kernel_ids(),
-                                         classroom.pooled_kernel_ids(km),
+        listed = set(super().kernel_manager.list_kernel_ids())
+        ClassroomHandler.taken &= listed  # the ones shut down since
+        return classroom.visitor_kernels(listed, ClassroomHandler.taken,
                                          ClassroomHandler.arriving)
 
     def _mark_pool_active(self) -> None:
         """The kernel this request takes from a pool counts as active from now."""
-        km = self.kernel_manager
+        km = super().kernel_manager
         for kernel_id in classroom.pooled_kernel_ids(km) & set(km.list_kernel_ids()):
             km.get_kernel(kernel_id).last_activity = utcnow()
+
+    def _settle(self, kernel_id: str | None = None) -> None:
+        """This visitor's kernel is theirs (or failed to be): no longer arriving."""
+        if self._arrival is not None:
+            self._arrival = None
+            ClassroomHandler.arriving -= 1
+            if kernel_id is not None:
+                ClassroomHandler.taken.add(kernel_id)
 
     @tornado.web.authenticated
     async def get(self, path: str | None = None) -> None:
@@ -141,20 +188,17 @@ class ClassroomHandler(TornadoVoilaHandler):
             self.set_header("Cache-Control", "no-store")
             self.finish(classroom.full_page(open_now, self.max_kernels))
             return
-        await prune_dead_pool_kernels(self.kernel_manager, notebook)
-        self._mark_pool_active()
-        ClassroomHandler.arriving += 1
-        counted = True
+        real = super().kernel_manager
+        ClassroomHandler.arriving += 1  # before any await: the next request counts it
+        self._arrival = _ArrivalManager(real, self._settle)
         try:
+            await prune_dead_pool_kernels(real, notebook)
+            self._mark_pool_active()
             async for snippet in self.get_generator(path=path):
-                if counted:  # the first snippet: this visitor's kernel is listed now
-                    ClassroomHandler.arriving -= 1
-                    counted = False
                 self.write(snippet)
                 self.flush()
         finally:
-            if counted:
-                ClassroomHandler.arriving -= 1
+            self._settle()
 
 
 async def prune_dead_pool_kernels(kernel_manager: Any, notebook: str) -> int:
