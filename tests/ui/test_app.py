@@ -3,7 +3,9 @@ and a small load run that checks correctness only (timings: `make load`)."""
 
 import html
 import json
+import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -40,16 +42,47 @@ def test_app_listens_on_loopback_and_strips_code_by_default():
 
 def test_kernels_talk_over_unix_sockets_whose_paths_fit(tmp_path):
     """No TCP ports to race for (a port picked free was taken before a pool kernel bound
-    it: "Address already in use"): the kernels use IPC sockets in the runtime folder,
-    whose paths must fit a sockaddr_un (107 bytes)."""
-    assert "--KernelManager.transport=ipc" in app.voila_command()
-    env = app.voila_env(base={"JUPYTER_RUNTIME_DIR": "/run/user/1000/jupyter"})
-    assert env["JUPYTER_RUNTIME_DIR"] == "/run/user/1000/jupyter"  # short enough: kept
-    deep = tmp_path / ("d" * 90) / "runtime"
-    runtime = app.voila_env(base={"JUPYTER_RUNTIME_DIR": str(deep)})["JUPYTER_RUNTIME_DIR"]
-    assert runtime != str(deep) and Path(runtime).is_dir()
-    longest = f"{runtime}/kernel-{'0' * 36}-ipc-5"
-    assert len(longest.encode()) <= app.IPC_PATH_MAX < len(f"{deep}/kernel-{'0' * 36}-ipc-5")
+    it: "Address already in use"): the kernels use IPC sockets beside their connection
+    files, in the folder Voila makes under `Voila.connection_dir_root`; their paths must
+    fit a sockaddr_un (107 bytes)."""
+    cmd = app.voila_command()
+    assert "--KernelManager.transport=ipc" in cmd
+    assert f"--Voila.connection_dir_root={app.ipc_connection_root()}" in cmd
+    assert app.ipc_connection_root("/tmp") == "/tmp"  # short enough: kept
+    # macOS's per-user TMPDIR is 49 bytes: its sockets' paths would be 115 bytes
+    mac = tmp_path / "var/folders/zz/zyxvpxvq6csfxvn_n0000000000000/T"
+    mac.mkdir(parents=True)
+    assert len(f"{mac}/voila_abcdefgh/kernel-{'0' * 36}-ipc-5") > app.IPC_PATH_MAX
+    root = app.ipc_connection_root(str(mac))
+    assert root in ("/tmp", "/var/tmp")
+    assert len(f"{root}/voila_abcdefgh/kernel-{'0' * 36}-ipc-5") <= app.IPC_PATH_MAX
+
+
+def _one_notebook(tmp_path, name="06_exercises.ipynb"):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    shutil.copy(notebooks_dir() / name, folder / name)
+    return folder
+
+
+@pytest.mark.slow
+def test_a_running_app_puts_its_kernels_sockets_under_the_root(tmp_path):
+    """The sockets are where the root says: Voila's folder of connection files, with a
+    kernel's IPC sockets beside its file (what `ipc_connection_root` measures)."""
+    import stat
+
+    with app.running(timeout=90, pool_size=1, notebooks=_one_notebook(tmp_path)) as base:
+        del base
+        root = Path(app.ipc_connection_root())
+        deadline = time.monotonic() + 60
+        sockets: list[Path] = []
+        while not sockets and time.monotonic() < deadline:
+            sockets = [p for d in root.glob("voila_*") if d.stat().st_uid == os.getuid()
+                       for p in d.glob("kernel-*-ipc-*") if stat.S_ISSOCK(p.lstat().st_mode)]
+            time.sleep(0.5)
+        assert sockets, f"no kernel sockets under {root}"
+        assert all(len(os.fsencode(p)) <= app.IPC_PATH_MAX for p in sockets)
+
 
 @pytest.mark.parametrize(("argv", "named"), [
     (["--port", "70000"], "--port 70000"),

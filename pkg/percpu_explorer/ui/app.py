@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ..glossary import TERMS
 from ..paths import notebooks_dir
 from . import APP_PAGE, LEAN_KERNEL_ENV, RENDERER_ENV, classroom
@@ -189,6 +190,7 @@ def voila_command(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
         # class starting 30 kernels one was ("Address already in use"); the pool handed
         # the dead kernel to a visitor whose page then never went live.
         "--KernelManager.transport=ipc",
+        f"--Voila.connection_dir_root={ipc_connection_root()}",
         # A kernel that dies stays dead: restarted, it would hold none of the notebook's
         # widgets (Voila does not run the notebook again), and a pool would hand it out
         # as if it had (`voila_server.prune_dead_pool_kernels` takes dead ones out).
@@ -223,33 +225,33 @@ def voila_env(notebooks: Path | None = None,
     # glibc's heaps: one per allocating thread by default (8 per core), each keeping what
     # it freed; two hold a class's garbage in fewer places (`ui.voila_server`).
     env.setdefault(MALLOC_ARENA_ENV, str(MALLOC_ARENAS))
-    env["JUPYTER_RUNTIME_DIR"] = ipc_runtime_dir(env.get("JUPYTER_RUNTIME_DIR"))
     return env
 
 
-# A Unix socket's path holds at most 107 bytes (sun_path); a kernel's longest is
-# RUNTIME/kernel-<36-character id>-ipc-<n>.
+# A Unix socket's path holds at most 107 bytes (sun_path). Voila puts its kernels'
+# connection files in a folder it makes, ROOT/voila_<8 characters>, and a kernel's IPC
+# sockets beside its file: ROOT/voila_XXXXXXXX/kernel-<36-character id>-ipc-<n>.
 IPC_PATH_MAX = 107
-_IPC_NAME_LEN = len("/kernel-") + 36 + len("-ipc-") + 2
+_IPC_NAME_LEN = len("/voila_") + 8 + len("/kernel-") + 36 + len("-ipc-") + 2
+_SHORT_ROOTS = ("/tmp", "/var/tmp")
 
 
-def ipc_runtime_dir(runtime: str | None = None) -> str:
-    """The runtime folder the app's kernels put their sockets in: Jupyter's own
-    (JUPYTER_RUNTIME_DIR, else jupyter_core's default) when its sockets' paths fit in
-    IPC_PATH_MAX, else a folder of this user's under the system's temporary folder."""
-    if not runtime:
-        from jupyter_core.paths import jupyter_runtime_dir
-
-        runtime = jupyter_runtime_dir()
-    if len(os.fsencode(runtime)) + _IPC_NAME_LEN <= IPC_PATH_MAX:
-        return runtime
+def ipc_connection_root(temp: str | None = None) -> str:
+    """The folder Voila makes its connection folder in (`Voila.connection_dir_root`):
+    the system's temporary folder (TMPDIR) when the kernels' socket paths fit in
+    IPC_PATH_MAX (macOS's per-user TMPDIR, 49 bytes, does not), else /tmp or /var/tmp.
+    Voila's folder in it is the user's alone (mode 0700)."""
     import tempfile
 
-    short = Path(tempfile.gettempdir()) / f"percpu-explorer-{os.getuid()}"
-    short.mkdir(mode=0o700, exist_ok=True)
-    if short.stat().st_uid != os.getuid():  # someone else's: a fresh one of ours
-        short = Path(tempfile.mkdtemp(prefix="percpu-explorer-"))
-    return str(short)
+    temp = temp or tempfile.gettempdir()
+    for root in (temp, *_SHORT_ROOTS):
+        if len(os.fsencode(root)) + _IPC_NAME_LEN <= IPC_PATH_MAX and \
+                os.path.isdir(root) and os.access(root, os.W_OK | os.X_OK):
+            return root
+    raise InputError(f"TMPDIR {temp!r}: too long for the kernels' socket paths (at most "
+                     f"{IPC_PATH_MAX - _IPC_NAME_LEN} bytes), and neither "
+                     f"{' nor '.join(_SHORT_ROOTS)} is writable; set TMPDIR to a shorter "
+                     "folder")
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:
