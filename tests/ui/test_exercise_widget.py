@@ -6,6 +6,7 @@ asked for."""
 import html
 
 import pytest
+from ipywidgets.widgets.widget import _instances  # every open widget model, by id
 
 from percpu_explorer.errors import InputError
 from percpu_explorer.exercises import exercise_set
@@ -98,7 +99,6 @@ def test_another_count_shows_the_cards_already_made_and_another_seed_closes_them
     with what was typed in them, made once: the three hidden by 3 come back as they were.
     Another seed closes the old seed's cards, shown or not (a kernel serving a class for
     an hour keeps at most one seed's cards)."""
-    import ipywidgets as W
 
     first = list(sheet.cards)
     assert all(c.widget.comm is not None for c in first)  # open while shown
@@ -112,9 +112,9 @@ def test_another_count_shows_the_cards_already_made_and_another_seed_closes_them
     sheet.count_field.value = 3
     assert sheet.cards == first and sheet.exercises == exercise_set(2026, 3)
     assert sheet.box.children == tuple(c.widget for c in first)  # the others hidden
-    models = len(W.Widget.widgets)
+    models = len(_instances)
     sheet.count_field.value = 6  # the same three back: no widget made
-    assert sheet.cards == first + later and len(W.Widget.widgets) == models
+    assert sheet.cards == first + later and len(_instances) == models
     assert later[0].answer.value == "12"
     # The layouts and styles every card shares stay open for the cards shown.
     assert all(model.comm is not None for model in sheet.looks.models())
@@ -134,14 +134,14 @@ def test_cards_share_their_layouts_and_styles(sheet):
     they make 72, the 8 widgets each."""
     import ipywidgets as W
 
-    before = set(W.Widget.widgets)
+    before = set(_instances)
     sheet.count_field.value = 12
-    new = [W.Widget.widgets[k] for k in W.Widget.widgets if k not in before]
+    new = [_instances[k] for k in _instances if k not in before]
     assert len(new) == 9 * 8
     assert not any(isinstance(w, (W.Layout, W.Style)) for w in new)
     sheet.count_field.value = 3
     sheet.count_field.value = 12  # made already: none new
-    assert len(W.Widget.widgets) == len(before) + 9 * 8
+    assert len(_instances) == len(before) + 9 * 8
     looks = {id(m) for m in sheet.looks.models()}
     for card in sheet.cards:
         parts = [card.question, card.answer, card.check_button, card.result, card.solution,

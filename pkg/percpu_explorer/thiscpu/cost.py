@@ -202,7 +202,7 @@ def _codes(series: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
     if isinstance(series.dtype, pd.CategoricalDtype) and tuple(series.cat.categories) == \
             categories:
         return series.cat.codes.to_numpy()
-    return pd.Categorical(series.astype(str), categories=categories).codes
+    return pd.Index(categories).get_indexer(series.astype(str))
 
 
 NOTHING_TO_PRICE = "the workload has no this_cpu ops: nothing to price"

@@ -184,7 +184,7 @@ def _validate_workload(frame: pd.DataFrame, source: str, nr_cpus: int | None,
                    "required)")
         ints[name] = values
     op = frame["op"].astype("string").str.strip()
-    op_code = pd.Categorical(op, categories=OPS).codes  # -1: not an op
+    op_code = pd.Index(OPS).get_indexer(op)  # -1: not an op
     report(op_code < 0, "op", lambda i: f"column 'op': unknown op {shown(frame['op'].iloc[i])} "
            f"(valid: {', '.join(OPS)})")
     sizes = ints["size"]
@@ -198,7 +198,7 @@ def _validate_workload(frame: pd.DataFrame, source: str, nr_cpus: int | None,
     if "flavour" in cols:
         fl = frame["flavour"].astype("string").str.strip()
         fl = fl.mask(pd.Series(blank(fl), index=fl.index), "this_cpu")
-        report(pd.Categorical(fl, categories=FLAVOURS).codes < 0, "flavour",
+        report(pd.Index(FLAVOURS).get_indexer(fl) < 0, "flavour",
                lambda i: f"column 'flavour': unknown flavour "
                f"{shown(frame['flavour'].iloc[i])} (valid: {', '.join(FLAVOURS)})")
     else:
