@@ -469,3 +469,27 @@ def test_replay_offers_the_census_workloads_counted_in_a_real_kernel():
     # the per-CPU panel would put every op on CPU 0: the figure shows variables instead
     assert explorer.figure.layout.annotations[1].text.startswith("per variable")
     assert "PREEMPT_VOLUNTARY" in explorer.panel.message.value
+
+
+def test_a_warmed_cost_explorer_reads_nothing_when_a_workload_is_picked(monkeypatch):
+    """A pre-started kernel (Voila's VOILA_PREHEAT=True) reads every file and census
+    workload before a visitor comes; a pick then reads nothing from disk."""
+    from percpu_explorer.ui.widgets import cost as cost_widget
+
+    monkeypatch.setenv("VOILA_PREHEAT", "True")
+    explorer = CostExplorer()
+    keys = [k for _, k in explorer.workload_choices() if not k.startswith("generate:")]
+    assert any(k.startswith("census:") for k in keys) and any(k.startswith("file:")
+                                                             for k in keys)
+
+    def no_disk(*args, **kwargs):
+        raise AssertionError("read from disk after warming")
+
+    monkeypatch.setattr(cost_widget, "read_workload", no_disk)
+    monkeypatch.setattr(cost_widget, "load_census", no_disk)
+    for key in keys:
+        explorer.controls["workload"].value = key
+        assert explorer.error is None, (key, explorer.error)
+        assert explorer.cost is not None and explorer.cost.events > 0
+    monkeypatch.setenv("VOILA_PREHEAT", "False")  # a kernel started for a visitor: no wait
+    assert [k for k, _ in CostExplorer()._cache] == ["generate:vm-events"]  # its first draw
