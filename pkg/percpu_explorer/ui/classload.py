@@ -444,10 +444,12 @@ def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
             fig = [t for v in mine for t in v.to_figure]
             idle = [t for v in mine for t in v.to_idle]
             opened = [v.opened_s for v in mine if v.opened_s is not None]
+            ws_opened = [v.opened_s for v in mine if v.opened_s is not None and not v.browser]
             mem = [memory[v.kernel_id] for v in mine if v.kernel_id in memory]
             per[nb] = {
                 "visitors": len(mine), "opened": len(opened),
                 "open_s_p50": _pct(opened, 0.5), "open_s_max": _pct(opened, 1.0),
+                "websocket_open_s_max": _pct(ws_opened, 1.0),
                 "changes": len(idle), "to_figure_n": len(fig),
                 "to_figure_s_p50": _pct(fig, 0.5), "to_figure_s_p95": _pct(fig, 0.95),
                 "to_idle_s_p50": _pct(idle, 0.5), "to_idle_s_p95": _pct(idle, 0.95),
@@ -477,6 +479,11 @@ def class_load(sessions: int = 30, seed: int = SEED, stay: float = STAY_S,
             "pool_size": pool_size, "class_s": round(during_s),
             "load_average_1min": round(os.getloadavg()[0], 1), "cores": os.cpu_count(),
             "pools_ready_s": round(settle_s),
+            # the page with its first figure's JSON and the kernel's widgets, as a
+            # websocket visitor gets them (a Chromium page's drawing: "chromium")
+            "websocket_opened_under_2s": (
+                f"{sum(v.opened_s < 2.0 for v in visitors if not v.browser and v.opened_s)}"
+                f" of {sum(not v.browser for v in visitors)}"),
             "all_to_figure_s_p50": _pct(everything, 0.5),
             "all_to_figure_s_p95": _pct(everything, 0.95),
             "per_dashboard": per,
