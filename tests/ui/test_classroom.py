@@ -3,6 +3,7 @@ and a visitor's kernel shut down soon after the visitor leaves (timings: `make l
 
 import asyncio
 import json
+import os
 import re
 import time
 import urllib.error
@@ -449,3 +450,75 @@ def test_a_visitor_never_gets_a_pre_started_kernel_that_died(tmp_path):
         assert _kernel(base, served)["execution_state"] in ("idle", "busy", "starting")
     text = (tmp_path / "voila.log").read_text()
     assert f"1 dead pre-started kernel(s) of {NOTEBOOK} shut down" in text
+
+
+def test_running_refills_stop_while_a_visitors_kernel_computes():
+    """`voila_server.RefillGate`: a refill running its notebook took the core a visitor's
+    change needed (class p95 0.28-0.36 s with it, 0.07-0.19 s with refills held back).
+    It is stopped while a visitor's kernel computes and goes on when they are idle, when
+    its notebook is done or taken, or after GATE_MAX_STOP_S stopped."""
+    import signal as signals
+    from types import SimpleNamespace
+
+    from percpu_explorer.ui import voila_server
+    from percpu_explorer.ui.voila_server import GATE_BUSY_CPU_S, GATE_MAX_STOP_S, RefillGate
+
+    loop = asyncio.new_event_loop()
+    notebook_runs = loop.create_future()  # the refill's notebook, still running
+    item = loop.create_future()
+    item.set_result({"kernel_id": "refill", "task": notebook_runs})
+    waiting = loop.create_future()  # a pre-started kernel whose notebook has run
+    ran = loop.create_future()
+    ran.set_result(None)
+    waiting.set_result({"kernel_id": "ready", "task": ran})
+    pids = {"visitor": 101, "refill": 202, "ready": 303}
+
+    pool = [item, waiting]
+
+    class Manager:
+        def __init__(self):
+            self._pools = {"04_this_cpu_replay.ipynb": pool}
+
+        def list_kernel_ids(self):
+            return list(pids)
+
+        def get_kernel(self, kernel_id):
+            return SimpleNamespace(provisioner=SimpleNamespace(pid=pids[kernel_id]))
+
+    cpu = {101: 5.0, 202: 1.0, 303: 2.0}
+    sent = []
+    now = [0.0]
+    gate = RefillGate(Manager(), cpu_seconds=cpu.get, send=lambda pid, sig: sent.append(
+        (pid, sig)), clock=lambda: now[0])
+    stop, go = (202, signals.SIGSTOP), (202, signals.SIGCONT)
+
+    def look(visitor_cpu_s=0.0, dt=0.1):
+        now[0] += dt
+        cpu[101] += visitor_cpu_s
+        cpu[202] += 0.1  # the refill computes all along: never counts as a visitor
+        sent.clear()
+        gate.look()
+        return list(sent)
+
+    assert look() == []  # the visitor idle: the refill runs
+    assert look(visitor_cpu_s=GATE_BUSY_CPU_S / 2) == []  # an idle kernel's threads
+    assert look(visitor_cpu_s=0.05) == [stop]  # a change computing: the refill stops
+    assert look(visitor_cpu_s=0.05) == []  # still computing: stays stopped
+    assert look() == [go]  # idle again: goes on
+    assert look(visitor_cpu_s=0.05) == [stop]
+    for _ in range(int(GATE_MAX_STOP_S / 0.1) - 2):
+        assert look(visitor_cpu_s=0.05) == []
+    assert look(visitor_cpu_s=0.05, dt=0.2) == [go]  # stopped GATE_MAX_STOP_S: one look
+    assert look(visitor_cpu_s=0.05) == [stop]
+    pool.remove(item)  # a visitor took it
+    assert look(visitor_cpu_s=0.05) == [go]  # no longer a refill: it goes on
+    pool.insert(0, item)
+    assert look(visitor_cpu_s=0.05) == [stop]
+    gate.go_on()  # a visitor arrives: every stopped refill goes on
+    assert sent[-1] == go and not gate.stopped
+    assert look(visitor_cpu_s=0.05) == [stop]
+    notebook_runs.set_result(None)  # its notebook has run: no longer a running refill
+    assert look(visitor_cpu_s=0.05) == [go]
+    assert look(visitor_cpu_s=0.05) == []  # the kernel that waits in the pool is never stopped
+    loop.close()
+    assert voila_server._proc_cpu_seconds(os.getpid()) > 0
