@@ -68,10 +68,13 @@ def _one_notebook(tmp_path, name="06_exercises.ipynb"):
 @pytest.mark.slow
 def test_a_running_app_puts_its_kernels_sockets_under_the_root(tmp_path):
     """The sockets are where the root says: Voila's folder of connection files, with a
-    kernel's IPC sockets beside its file (what `ipc_connection_root` measures)."""
+    kernel's IPC sockets beside its file (what `ipc_connection_root` measures). The
+    server with a pool also runs its refill gate (`voila_server.RefillGate`)."""
     import stat
 
-    with app.running(timeout=90, pool_size=1, notebooks=_one_notebook(tmp_path)) as base:
+    log_path = tmp_path / "voila.log"
+    with log_path.open("wb") as log, app.running(
+            log=log, timeout=90, pool_size=1, notebooks=_one_notebook(tmp_path)) as base:
         del base
         root = Path(app.ipc_connection_root())
         deadline = time.monotonic() + 60
@@ -82,6 +85,7 @@ def test_a_running_app_puts_its_kernels_sockets_under_the_root(tmp_path):
             time.sleep(0.5)
         assert sockets, f"no kernel sockets under {root}"
         assert all(len(os.fsencode(p)) <= app.IPC_PATH_MAX for p in sockets)
+    assert "Refills stop while a visitor's kernel computes" in log_path.read_text()
 
 
 @pytest.mark.parametrize(("argv", "named"), [

@@ -74,10 +74,10 @@ def test_an_arriving_visitor_counts_once_while_their_kernel_starts_and_after():
 
     taken = set(ClassroomHandler.taken)
     try:
-        asyncio.run(visit("start_kernel"))
+        app.run_async(visit("start_kernel"))
         assert seen == [1, 1, 1] and ClassroomHandler.arriving == 0
         seen.clear()
-        asyncio.run(visit("get_rendered_notebook", "01_address_space.ipynb"))
+        app.run_async(visit("get_rendered_notebook", "01_address_space.ipynb"))
         assert seen == [2, 2, 2] and ClassroomHandler.arriving == 0
     finally:
         ClassroomHandler.taken = taken
@@ -522,3 +522,51 @@ def test_running_refills_stop_while_a_visitors_kernel_computes():
     assert look(visitor_cpu_s=0.05) == []  # the kernel that waits in the pool is never stopped
     loop.close()
     assert voila_server._proc_cpu_seconds(os.getpid()) > 0
+
+
+def test_the_refill_gate_stops_a_real_process_and_lets_it_go_on():
+    """The gate's real means: CPU time from /proc and SIGSTOP / SIGCONT, on two busy
+    processes standing for a visitor's kernel and a refill running its notebook."""
+    import signal as signals
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from percpu_explorer.ui.voila_server import RefillGate
+
+    if not RefillGate.supported():
+        pytest.skip("no /proc here: the gate is off")
+    busy = [sys.executable, "-c", "while True: pass"]
+    visitor, refill = subprocess.Popen(busy), subprocess.Popen(busy)
+    loop = asyncio.new_event_loop()
+    try:
+        running = loop.create_future()
+        item = loop.create_future()
+        item.set_result({"kernel_id": "refill", "task": running})
+        pids = {"visitor": visitor.pid, "refill": refill.pid}
+        km = SimpleNamespace(
+            _pools={"04_this_cpu_replay.ipynb": [item]},
+            list_kernel_ids=lambda: list(pids),
+            get_kernel=lambda k: SimpleNamespace(provisioner=SimpleNamespace(pid=pids[k])))
+        gate = RefillGate(km, clock=time.monotonic)
+
+        def state(pid):  # R running, S sleeping, T stopped
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0]
+
+        def looks(n=5):
+            for _ in range(n):
+                gate.look()
+                time.sleep(0.1)
+
+        looks()
+        assert gate.stopped == {refill.pid: gate.stopped[refill.pid]}
+        assert state(refill.pid) == "T" and state(visitor.pid) != "T"
+        visitor.send_signal(signals.SIGSTOP)  # the visitor's kernel idle: no CPU used
+        looks()
+        assert not gate.stopped and state(refill.pid) != "T"
+    finally:
+        loop.close()
+        for proc in (visitor, refill):
+            proc.kill()
+            proc.wait()

@@ -311,6 +311,8 @@ class ClassroomVoila(Voila):
             if self.refill_gate and RefillGate.supported():
                 self.gate = RefillGate(self.kernel_manager)
                 self.gate.guard_shutdowns()
+                self.log.info("Refills stop while a visitor's kernel computes (refill gate, "
+                              "a look every %.1f s)", GATE_LOOK_S)
                 ClassroomHandler.gate = self.gate
                 self.gate_look = tornado.ioloop.PeriodicCallback(self.gate.look,
                                                                  GATE_LOOK_S * 1000)
