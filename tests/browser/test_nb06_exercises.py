@@ -6,6 +6,7 @@ a wrong one is rejected and the answer stays folded; another seed draws other qu
 import pytest
 
 from percpu_explorer.exercises import exercise_set, exercises_finding
+from percpu_explorer.ui import app
 
 from .helpers import (
     WAIT,
@@ -116,3 +117,16 @@ def test_jupyterlab(page, console, shot, jupyterlab_server):
     open_in_lab(page, jupyterlab_server, NOTEBOOK)
     shot("lab")
     check_sheet(page, console, shot, "lab")
+
+
+def test_the_class_load_calls_the_page_live_only_once_its_widgets_are(page, voila_app):
+    """`classload.LIVE_JS` (the class load's "live" time): this Voila leaves a widget's
+    output as the text "Loading widget..." until its model arrives, with no mime-type
+    attribute to look for; the check read such a page, 06 still loading, as live."""
+    from percpu_explorer.ui import classload
+
+    page.goto(app.dashboard_url(voila_app, NOTEBOOK), timeout=WAIT)
+    page.wait_for_function(classload.LIVE_JS, arg=0, timeout=WAIT, polling=20)
+    assert "Loading widget" not in outputs_text(page)
+    assert notebook_root(page).locator("select").count() == 1  # the questions dropdown
+    assert cards(page).count() == 3

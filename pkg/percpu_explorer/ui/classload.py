@@ -257,11 +257,13 @@ LIVE_JS = """(explorers) => {
   if (!cells || cells.offsetParent === null) return false;
   if (document.querySelector(
       'script[type="application/vnd.voila.cell-output+json"], .percpu-first-draw')) return false;
-  const views = document.querySelectorAll(
-    ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.widget-view+json']");
+  // a widget output waiting for its model holds only the text "Loading widget..."
+  const waiting = [...document.querySelectorAll('.jp-OutputArea-output')].some(
+    o => o.childElementCount === 0 && /^(Loading widget|Error displaying widget)/.test(
+      (o.textContent || '').trim()));
   const live = document.querySelectorAll('.percpu-plotview');
-  return [...views].every(v => v.querySelector('.jupyter-widgets, .widget-box, .lm-Widget'))
-    && live.length >= explorers && [...live].every(g => g.querySelector('.main-svg'));
+  return !waiting && live.length >= explorers
+    && [...live].every(g => g.querySelector('.main-svg'));
 }"""
 
 
