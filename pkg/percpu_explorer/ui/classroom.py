@@ -70,14 +70,17 @@ def visitor_kernels(kernel_ids: Iterable[str], taken: Iterable[str], arriving: i
     return len(set(kernel_ids) & set(taken)) + arriving
 
 
+def pool_contents(kernel_manager: Any) -> list[dict[str, Any]]:
+    """What each started pre-started kernel in Voila's pools holds (its "kernel_id", and
+    the "task" running its notebook); none without pools."""
+    return [task.result() for pool in getattr(kernel_manager, "_pools", {}).values()
+            for task in pool
+            if task.done() and not task.cancelled() and task.exception() is None]
+
+
 def pooled_kernel_ids(kernel_manager: Any) -> set[str]:
     """Ids of the pre-started kernels still waiting in Voila's pools (none without)."""
-    ids = set()
-    for pool in getattr(kernel_manager, "_pools", {}).values():
-        for task in pool:
-            if task.done() and not task.cancelled() and task.exception() is None:
-                ids.add(task.result()["kernel_id"])
-    return ids
+    return {content["kernel_id"] for content in pool_contents(kernel_manager)}
 
 
 def full_page(open_kernels: int, max_kernels: int, retry_after: int = RETRY_AFTER_S) -> str:

@@ -49,6 +49,7 @@ import ctypes.util
 import gc
 import os
 import signal
+import time
 from typing import Any, ClassVar
 
 import tornado.ioloop
@@ -378,6 +379,9 @@ def pace_refills(kernel_manager: Any, at_once: int, quiet_s: float = REFILL_QUIE
     kernel_manager._initialize = paced
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
 def _proc_cpu_seconds(pid: int) -> float | None:
     """CPU time (user + system) of process `pid` from /proc, None when it is gone."""
     try:
@@ -386,9 +390,6 @@ def _proc_cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS  # utime, stime
-
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _kernel_pid(kernel_manager: Any, kernel_id: str) -> int | None:
@@ -415,14 +416,13 @@ class RefillGate:
     kernel computing for minutes does not hold the pools empty for as long."""
 
     def __init__(self, kernel_manager: Any, *, cpu_seconds: Any = _proc_cpu_seconds,
-                 send: Any = os.kill, clock: Any = None) -> None:
+                 send: Any = os.kill, clock: Any = time.monotonic) -> None:
         self.km = kernel_manager
         self.cpu_seconds = cpu_seconds
         self.send = send
-        self.clock = clock or (lambda: asyncio.get_event_loop().time())
+        self.clock = clock
         self.cpu: dict[int, float] = {}  # visitor kernel pid -> CPU seconds at the last look
         self.stopped: dict[int, float] = {}  # refill pid -> since when it is stopped
-        self.stops = 0  # how many times a refill was stopped
 
     @staticmethod
     def supported() -> bool:
@@ -431,19 +431,15 @@ class RefillGate:
     def running_refills(self) -> set[int]:
         """Pids of the pre-started kernels whose notebook is still running in a pool."""
         pids = set()
-        for pool in getattr(self.km, "_pools", {}).values():
-            for item in pool:
-                if not item.done() or item.cancelled() or item.exception() is not None:
-                    continue
-                content = item.result()
-                task = content.get("task")
-                if task is not None and not task.done():
-                    pid = _kernel_pid(self.km, content["kernel_id"])
-                    if pid is not None:
-                        pids.add(pid)
+        for content in classroom.pool_contents(self.km):
+            task = content.get("task")
+            if task is not None and not task.done():
+                pid = _kernel_pid(self.km, content["kernel_id"])
+                if pid is not None:
+                    pids.add(pid)
         return pids
 
-    def visitors_busy(self, refills: set[int]) -> bool:
+    def visitors_busy(self) -> bool:
         """Whether a visitor's kernel used more than GATE_BUSY_CPU_S since the last look."""
         pooled = classroom.pooled_kernel_ids(self.km)
         busy = False
@@ -452,7 +448,7 @@ class RefillGate:
             if kernel_id in pooled:
                 continue
             pid = _kernel_pid(self.km, kernel_id)
-            if pid is None or pid in refills or pid in self.stopped:
+            if pid is None or pid in self.stopped:
                 continue
             used = self.cpu_seconds(pid)
             if used is None:
@@ -465,7 +461,7 @@ class RefillGate:
 
     def look(self) -> None:
         refills = self.running_refills()
-        busy = self.visitors_busy(refills)
+        busy = self.visitors_busy()
         now = self.clock()
         for pid, since in list(self.stopped.items()):
             if pid not in refills or not busy or now - since >= GATE_MAX_STOP_S:
@@ -476,7 +472,6 @@ class RefillGate:
             for pid in refills - set(self.stopped):
                 if self._send(pid, signal.SIGSTOP):
                     self.stopped[pid] = now
-                    self.stops += 1
 
     def guard_shutdowns(self) -> None:
         """A stopped refill goes on before it is shut down: stopped, it cannot answer

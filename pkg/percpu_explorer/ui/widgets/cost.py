@@ -89,10 +89,14 @@ class CostExplorer(Explorer):
             if census is None and "counted_in" in frame.attrs:
                 census = frame
         if census is not None:
-            cfg = self.panel.config
-            plots.workload_cost_figure(price_workload(
-                census, self.controls["core"].value, preempt=self.controls["preempt"].value,
-                kernel=cfg.kernel, variants=variants_for(cfg.kernel), nr_cpus=cfg.nr_cpus))
+            plots.workload_cost_figure(self._price(census, self.panel.config))
+
+    def _price(self, frame: pd.DataFrame, cfg: KernelConfig) -> WorkloadCost:
+        """`frame` priced on the chosen core and preemption model, for the panel's kernel
+        (its scheme variants) and CPUs."""
+        return price_workload(frame, self.controls["core"].value,
+                              preempt=self.controls["preempt"].value, kernel=cfg.kernel,
+                              variants=variants_for(cfg.kernel), nr_cpus=cfg.nr_cpus)
 
     def workload_choices(self) -> list[tuple[str, str]]:
         """(label, key) of every workload: generator patterns first (they run on the
@@ -202,9 +206,7 @@ class CostExplorer(Explorer):
         if need > cfg.nr_cpus:
             raise InputError(f"workload {key.split(':', 1)[1]} has ops on CPUs 0..{need - 1}: "
                              f"CPUs must be {need} or more for it", field="nr_cpus")
-        cost = price_workload(frame, self.controls["core"].value,
-                              preempt=self.controls["preempt"].value, kernel=cfg.kernel,
-                              variants=variants_for(cfg.kernel), nr_cpus=cfg.nr_cpus)
+        cost = self._price(frame, cfg)
         fig = plots.workload_cost_figure(cost)
         self.cost = cost  # only once the figure is drawn
         return fig
